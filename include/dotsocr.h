@@ -1,0 +1,258 @@
+/*
+ * dotsocr.h - the public API of dotsocr, a C engine for the dots.ocr
+ * document-parsing model (1.26B NaViT vision encoder + 1.78B Qwen2 LM).
+ *
+ * Usage:
+ *
+ *     dots_ctx *ctx = NULL;
+ *     dots_model *model = NULL;
+ *     if (dots_ctx_create(&ctx) != DOTS_OK) return 1;       // only fails on OOM
+ *     dots_ctx_set_log(ctx, my_log_fn, my_data);              // optional
+ *     if (dots_model_open(ctx, "weights/DotsOCR", &model) != DOTS_OK) {
+ *         fprintf(stderr, "%s\n", dots_errmsg(ctx));           // one line
+ *     }
+ *     const dots_config *cfg = dots_model_config(model);
+ *     ...
+ *     dots_model_close(model);
+ *     dots_ctx_free(ctx);
+ *
+ * Conventions:
+ *   - Functions return dots_status; DOTS_OK (0) is success. Results come back
+ *     through out-parameters, which are left untouched on failure.
+ *   - A failing call stores a one-line message in its dots_ctx, read back with
+ *     dots_errmsg(). Each public call that takes a ctx clears the previous
+ *     error on entry; within one call the first (innermost) message wins.
+ *   - The library never prints and never exits: diagnostics go to the log
+ *     callback set with dots_ctx_set_log(), and nowhere if none is set.
+ *   - A dots_ctx is used by one thread at a time. A dots_model is read-only
+ *     after dots_model_open() and may be shared by many threads.
+ *   - dots_*_free(NULL) and dots_model_close(NULL) are no-ops.
+ */
+#ifndef DOTSOCR_H
+#define DOTSOCR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DOTS_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum dots_status {
+    DOTS_OK = 0,
+    DOTS_ERR_INVALID_ARGUMENT, /* a caller passed NULL, a bad value or an unknown option */
+    DOTS_ERR_OUT_OF_MEMORY,    /* an allocation failed */
+    DOTS_ERR_IO,               /* a file is missing, unreadable or unwritable */
+    DOTS_ERR_FORMAT,           /* a file's bytes are malformed (safetensors, JSON) */
+    DOTS_ERR_CONFIG,           /* a config value is invalid or inconsistent */
+    DOTS_ERR_TENSOR,           /* a tensor is missing, mis-shaped or of an unusable dtype */
+    DOTS_ERR_UNSUPPORTED,      /* valid, but a feature dotsocr does not implement */
+    DOTS_ERR_LIMIT,            /* over a hard limit that protects memory or time */
+    DOTS_ERR_INTERNAL,         /* a bug in dotsocr */
+    DOTS_STATUS_COUNT
+} dots_status;
+
+/* A static, human-readable name for a status ("invalid argument", ...). */
+const char *dots_strerror(dots_status status);
+
+/* ------------------------------------------------------ context and logs */
+
+typedef enum dots_log_level {
+    DOTS_LOG_ERROR = 0,
+    DOTS_LOG_WARN,
+    DOTS_LOG_INFO,
+    DOTS_LOG_DEBUG
+} dots_log_level;
+
+/* msg is one line without a trailing newline, valid only during the call. */
+typedef void (*dots_log_fn)(dots_log_level level, const char *msg, void *user_data);
+
+typedef struct dots_ctx dots_ctx;
+
+/* Creates a context. Returns DOTS_ERR_INVALID_ARGUMENT if out is NULL and
+ * DOTS_ERR_OUT_OF_MEMORY if the allocation fails. */
+dots_status dots_ctx_create(dots_ctx **out);
+void dots_ctx_free(dots_ctx *ctx);
+
+/* Sets (or, with fn NULL, removes) the log callback. Messages above
+ * max_level (e.g. DEBUG when max_level is INFO) are not formatted at all. */
+void dots_ctx_set_log(dots_ctx *ctx, dots_log_fn fn, void *user_data, dots_log_level max_level);
+
+/* The message of the last failing call on ctx: one line, never NULL ("" when
+ * there is none). Valid until the next call on ctx. */
+const char *dots_errmsg(const dots_ctx *ctx);
+/* The status of the last failing call on ctx (DOTS_OK when none). */
+dots_status dots_errcode(const dots_ctx *ctx);
+void dots_ctx_clear_error(dots_ctx *ctx);
+
+/* ---------------------------------------------------------------- config */
+
+/* Element types a checkpoint tensor may have. */
+typedef enum dots_dtype {
+    DOTS_DTYPE_F32 = 0,
+    DOTS_DTYPE_F16,
+    DOTS_DTYPE_BF16,
+    DOTS_DTYPE_COUNT
+} dots_dtype;
+
+const char *dots_dtype_name(dots_dtype dtype); /* "F32", "F16", "BF16" */
+
+/* config.json top level: the Qwen2 language model (spec §2.1). */
+typedef struct dots_text_config {
+    int32_t hidden_size;             /* 1536 */
+    int32_t num_hidden_layers;       /* 28 */
+    int32_t num_attention_heads;     /* 12 */
+    int32_t num_key_value_heads;     /* 2 */
+    int32_t head_dim;                /* derived: hidden_size / num_attention_heads */
+    int32_t intermediate_size;       /* 8960 */
+    int32_t max_position_embeddings; /* 131072 */
+    int32_t vocab_size;              /* 151936 (rows of embed_tokens and lm_head) */
+    int32_t sliding_window;          /* 131072, unused */
+    int32_t max_window_layers;       /* 28, unused */
+    int32_t image_token_id;          /* 151665 <|imgpad|> */
+    int32_t video_token_id;          /* 151656, unused by dots.ocr */
+    double rms_norm_eps;             /* 1e-6 */
+    double rope_theta;               /* 1e6 */
+    double attention_dropout;        /* 0.0 */
+    double initializer_range;        /* 0.02, training only */
+    bool tie_word_embeddings;        /* false: lm_head.weight is on disk */
+    bool attention_bias;             /* true: q/k/v have biases */
+    bool use_sliding_window;         /* false (true is rejected) */
+    bool use_cache;                  /* true */
+    char hidden_act[16];             /* "silu" (anything else is rejected) */
+    char torch_dtype[16];            /* "bfloat16" */
+    char transformers_version[32];   /* informational */
+} dots_text_config;
+
+/* config.json "vision_config": the dots.vit encoder (spec §2.2). */
+typedef struct dots_vision_config {
+    int32_t embed_dim;           /* 1536, ViT width */
+    int32_t hidden_size;         /* 1536, merger output width (= LM hidden) */
+    int32_t intermediate_size;   /* 4224, SwiGLU width */
+    int32_t num_hidden_layers;   /* 42 */
+    int32_t num_attention_heads; /* 12 */
+    int32_t head_dim;            /* derived: embed_dim / num_attention_heads */
+    int32_t num_channels;        /* 3 */
+    int32_t patch_size;          /* 14 */
+    int32_t spatial_merge_size;  /* 2 */
+    int32_t temporal_patch_size; /* 1 */
+    double rms_norm_eps;         /* 1e-5 (not the merger LayerNorm, which is 1e-6) */
+    double init_merger_std;      /* 0.02, training only */
+    double initializer_range;    /* 0.02, training only */
+    bool use_bias;               /* false (true is rejected) */
+    bool post_norm;              /* true: post_trunk_norm exists */
+    bool is_causal;              /* false (true is rejected) */
+    char attn_implementation[32]; /* "flash_attention_2", informational */
+} dots_vision_config;
+
+#define DOTS_MAX_EOS_IDS 16
+
+/* generation_config.json (spec §2.3); defaults when the file is absent. */
+typedef struct dots_generation_config {
+    int32_t eos_token_ids[DOTS_MAX_EOS_IDS]; /* {151643, 151673} */
+    int32_t n_eos_token_ids;
+    int32_t max_length;  /* 32768, prompt included */
+    bool do_sample;      /* false */
+    double temperature;  /* 1.0 (unused unless do_sample) */
+    double top_p;        /* 1.0 */
+    int32_t top_k;       /* 0 = off */
+} dots_generation_config;
+
+/* preprocessor_config.json (spec §2.4); defaults when the file is absent. */
+typedef struct dots_preprocessor_config {
+    int64_t min_pixels;        /* 3136 */
+    int64_t max_pixels;        /* 11289600 */
+    int32_t patch_size;        /* 14 */
+    int32_t merge_size;        /* 2 */
+    int32_t temporal_patch_size; /* 1 */
+    float image_mean[3];       /* OpenAI CLIP mean */
+    float image_std[3];        /* OpenAI CLIP std */
+} dots_preprocessor_config;
+
+typedef struct dots_config {
+    dots_text_config text;
+    dots_vision_config vision;
+    dots_generation_config generation;
+    dots_preprocessor_config preprocessor;
+    bool has_generation_config;   /* false: defaults were used */
+    bool has_preprocessor_config; /* false: defaults were used */
+} dots_config;
+
+/* Fills cfg with the official dots.ocr values of spec §2. */
+dots_status dots_config_init_default(dots_config *cfg);
+
+/* Parses a config.json text (len bytes, need not be NUL-terminated) into
+ * cfg->text and cfg->vision, starting from the official defaults, and checks
+ * the values. On failure the message names the offending key. */
+dots_status dots_config_parse(dots_ctx *ctx, const char *json, size_t len, dots_config *cfg);
+
+/* ----------------------------------------------------------------- model */
+
+typedef struct dots_model dots_model;
+
+/* Opens a Hugging Face checkpoint directory as downloaded: config.json, then
+ * model.safetensors or model.safetensors.index.json + shards (memory-mapped,
+ * not copied), generation_config.json and preprocessor_config.json where
+ * present. Every file is validated and every tensor the config implies is
+ * bound by name and shape. */
+dots_status dots_model_open(dots_ctx *ctx, const char *path, dots_model **out);
+void dots_model_close(dots_model *model);
+
+/* Borrowed; valid until dots_model_close(). NULL if model is NULL. */
+const dots_config *dots_model_config(const dots_model *model);
+
+typedef struct dots_model_info {
+    int64_t n_tensors;        /* tensors bound (643 for the real config) */
+    int64_t n_tensors_vision; /* of which vision_tower.* */
+    int64_t n_tensors_lm;
+    int64_t n_tensors_unused; /* present in the files but not used */
+    int64_t n_params;         /* elements of the bound tensors */
+    int64_t n_params_vision;
+    int64_t n_params_lm;
+    int64_t bytes_by_dtype[DOTS_DTYPE_COUNT]; /* bound tensors' bytes per dtype */
+    int64_t mapped_bytes;     /* total size of the mapped weight files */
+    int32_t n_files;          /* weight files (shards) */
+} dots_model_info;
+
+dots_status dots_model_get_info(const dots_model *model, dots_model_info *out);
+
+/* Path of weight file i (0 <= i < n_files), or NULL. Borrowed. */
+const char *dots_model_file_path(const dots_model *model, int32_t i);
+/* Path of the model directory. Borrowed. */
+const char *dots_model_dir(const dots_model *model);
+
+/* ------------------------------------------------------- model generator */
+
+typedef enum dots_preset {
+    DOTS_PRESET_TINY = 0, /* vision 2x64 (4 heads), LM 2x64 (4/2 heads), real vocab */
+    DOTS_PRESET_FULL      /* the real dots.ocr config (~6.1 GB in bf16) */
+} dots_preset;
+
+typedef struct dots_make_model_params {
+    dots_preset preset;
+    uint64_t seed;                /* same seed, same weights */
+    dots_dtype dtype;             /* of every tensor; BF16 like the official checkpoint */
+    int64_t max_shard_bytes;      /* 0: preset default (tiny: 2 shards; full: 5 GB) */
+    bool sparse_zero;             /* write all-zero weights as file holes (fast, no disk) */
+    const char *tokenizer_path;   /* tokenizer.json to copy in, or NULL */
+} dots_make_model_params;
+
+/* Fills p with the defaults: tiny, seed 0, BF16, preset sharding. */
+void dots_make_model_params_init(dots_make_model_params *p);
+
+/* Writes a random-weight checkpoint in the official layout into out_dir
+ * (created if absent): config.json, generation_config.json,
+ * preprocessor_config.json, model-0000k-of-0000n.safetensors shards and
+ * model.safetensors.index.json. Each file is written to a temporary name and
+ * renamed, so a crash leaves no half-written file under a final name. */
+dots_status dots_make_model(dots_ctx *ctx, const char *out_dir, const dots_make_model_params *params);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DOTSOCR_H */
