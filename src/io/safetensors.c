@@ -146,7 +146,16 @@ static dots_status check_tiling(dots_ctx *ctx, const char *label, dots_st_tensor
     qsort(order, (size_t)n, sizeof *order, cmp_by_range);
     uint64_t pos = 0;
     dots_status st = DOTS_OK;
-    for (int64_t i = 0; i < n; i++) {
+    /* Out-of-file ranges first: "past the end" explains a truncated file
+     * better than the hole or overlap it also causes. */
+    for (int64_t i = 0; i < n && st == DOTS_OK; i++) {
+        const dots_st_tensor *t = order[i];
+        if (t->end > data_size)
+            st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT,
+                           "%s: tensor '%.200s': data ends at %llu, past the end of the file's %llu data bytes (truncated?)",
+                           label, t->name, (unsigned long long)t->end, (unsigned long long)data_size);
+    }
+    for (int64_t i = 0; i < n && st == DOTS_OK; i++) {
         const dots_st_tensor *t = order[i];
         if (t->begin > pos) {
             st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT,
@@ -157,12 +166,6 @@ static dots_status check_tiling(dots_ctx *ctx, const char *label, dots_st_tensor
         if (t->begin < pos) {
             st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: tensor '%.200s': data [%llu, %llu) overlaps another tensor",
                            label, t->name, (unsigned long long)t->begin, (unsigned long long)t->end);
-            break;
-        }
-        if (t->end > data_size) {
-            st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT,
-                           "%s: tensor '%.200s': data ends at %llu, past the end of the file's %llu data bytes (truncated?)",
-                           label, t->name, (unsigned long long)t->end, (unsigned long long)data_size);
             break;
         }
         pos = t->end;
