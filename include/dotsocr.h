@@ -226,6 +226,58 @@ const char *dots_model_file_path(const dots_model *model, int32_t i);
 /* Path of the model directory. Borrowed. */
 const char *dots_model_dir(const dots_model *model);
 
+/* ------------------------------------------------------------- tokenizer */
+
+/* Qwen2 byte-level BPE, identical to Hugging Face tokenizers (spec §8). */
+typedef struct dots_tokenizer dots_tokenizer;
+
+/* Loads a tokenizer from path: a tokenizer.json file, or a directory holding
+ * tokenizer.json or else vocab.json + merges.txt (+ tokenizer_config.json
+ * for the added tokens). Anything the file asks for that dotsocr does not
+ * implement (another model type, normalizer, pre-tokenizer) is an error. */
+dots_status dots_tokenizer_open(dots_ctx *ctx, const char *path, dots_tokenizer **out);
+void dots_tokenizer_free(dots_tokenizer *tok);
+
+/* One past the largest id (151688 for dots.ocr). */
+int32_t dots_tokenizer_n_ids(const dots_tokenizer *tok);
+/* Id of a token given as its exact string (vocab entry in byte-level form,
+ * or added-token content), or -1. */
+int32_t dots_tokenizer_token_id(const dots_tokenizer *tok, const char *token);
+/* Whether id is an added token flagged special (skipped when decoding with
+ * skip_special). */
+bool dots_tokenizer_is_special(const dots_tokenizer *tok, int32_t id);
+
+/* Encodes len bytes of UTF-8 text: added tokens matched literally first
+ * (leftmost, longest), NFC on the text between them, the pre-tokenizer
+ * regex, byte-level BPE. No BOS/EOS is added. *ids (free with dots_free)
+ * gets *n_ids ids. Invalid UTF-8 is an error. Not thread-safe for one tok
+ * (it keeps a word cache): use one tokenizer per thread. */
+dots_status dots_tok_encode(dots_ctx *ctx, dots_tokenizer *tok, const char *text, size_t len,
+                            int32_t **ids, size_t *n_ids);
+
+/* Decodes ids to UTF-8 text (free with dots_free; NUL-terminated, *len
+ * excludes the NUL). skip_special drops added tokens flagged special. Bytes
+ * that are not valid UTF-8 become U+FFFD, exactly like Python's
+ * errors="replace". Ids outside the vocabulary are an error. */
+dots_status dots_tok_decode(dots_ctx *ctx, const dots_tokenizer *tok, const int32_t *ids, size_t n_ids,
+                            bool skip_special, char **text, size_t *len);
+
+/* Incremental decoding for streaming: text comes out as soon as it is whole
+ * UTF-8, never half a character; the concatenation of every push and the
+ * final flush equals dots_tok_decode of all the ids. */
+typedef struct dots_tok_stream dots_tok_stream;
+dots_status dots_tok_stream_create(dots_ctx *ctx, const dots_tokenizer *tok, bool skip_special,
+                                   dots_tok_stream **out);
+/* Adds one id; *text (borrowed until the next call on s) gets what became
+ * complete, possibly nothing (*len == 0). */
+dots_status dots_tok_stream_push(dots_ctx *ctx, dots_tok_stream *s, int32_t id, const char **text, size_t *len);
+/* Ends the stream: pending incomplete bytes come out as U+FFFD. */
+dots_status dots_tok_stream_flush(dots_ctx *ctx, dots_tok_stream *s, const char **text, size_t *len);
+void dots_tok_stream_free(dots_tok_stream *s);
+
+/* Frees memory the library handed to the caller. */
+void dots_free(void *p);
+
 /* ------------------------------------------------------- model generator */
 
 typedef enum dots_preset {
@@ -239,7 +291,8 @@ typedef struct dots_make_model_params {
     dots_dtype dtype;             /* of every tensor; BF16 like the official checkpoint */
     int64_t max_shard_bytes;      /* 0: preset default (tiny: 2 shards; full: 5 GB) */
     bool sparse_zero;             /* write all-zero weights as file holes (fast, no disk) */
-    const char *tokenizer_path;   /* tokenizer.json to copy in, or NULL */
+    const char *tokenizer_path;   /* a Qwen2 tokenizer.json (e.g. Qwen2.5), written into the model
+                                     with the 45 dots.ocr added tokens of spec §8.2; or NULL */
 } dots_make_model_params;
 
 /* Fills p with the defaults: tiny, seed 0, BF16, preset sharding. */

@@ -16,6 +16,7 @@
 #include "io/safetensors.h"
 #include "model/config.h"
 #include "model/weights.h"
+#include "tokenizer/added_tokens.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -150,17 +151,18 @@ static dots_status write_text_file(dots_ctx *ctx, const char *dir, const char *n
     return st;
 }
 
-static dots_status copy_file(dots_ctx *ctx, const char *src, const char *dir, const char *name) {
-    char *text = NULL;
+/* The dots.ocr tokenizer: the given Qwen2 tokenizer.json with the 45 added
+ * tokens of spec §8.2, plus the matching tokenizer_config.json. */
+static dots_status write_tokenizer(dots_ctx *ctx, const char *src, const char *dir) {
+    char *text = NULL, *tok = NULL, *cfg = NULL;
     size_t len = 0;
     dots_status st = dots_read_small_file(ctx, src, 256u << 20, &text, &len);
-    if (st != DOTS_OK) return st;
-    if (strlen(text) != len) {
-        free(text);
-        return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: contains NUL bytes; not a tokenizer.json", src);
-    }
-    st = write_text_file(ctx, dir, name, text);
+    if (st == DOTS_OK) st = dots_write_dots_tokenizer(ctx, text, len, &tok, &cfg);
+    if (st == DOTS_OK) st = write_text_file(ctx, dir, "tokenizer.json", tok);
+    if (st == DOTS_OK) st = write_text_file(ctx, dir, "tokenizer_config.json", cfg);
     free(text);
+    free(tok);
+    free(cfg);
     return st;
 }
 
@@ -328,7 +330,7 @@ dots_status dots_make_model(dots_ctx *ctx, const char *out_dir, const dots_make_
     st = dots_config_to_json(ctx, &cfg, &cj, &gj, &pj);
     if (st == DOTS_OK) st = write_text_file(ctx, out_dir, "generation_config.json", gj);
     if (st == DOTS_OK) st = write_text_file(ctx, out_dir, "preprocessor_config.json", pj);
-    if (st == DOTS_OK && p->tokenizer_path) st = copy_file(ctx, p->tokenizer_path, out_dir, "tokenizer.json");
+    if (st == DOTS_OK && p->tokenizer_path) st = write_tokenizer(ctx, p->tokenizer_path, out_dir);
     /* config.json last: a directory with a config is a complete model. */
     if (st == DOTS_OK) st = write_text_file(ctx, out_dir, "config.json", cj);
 done:
