@@ -92,8 +92,11 @@ def cli(a):
     # platform.md: known Qwen2.5 ids
     r = run(tok, "Hello, world! It's 2024.".encode())
     check(r.stdout.decode().split() == "9707 11 1879 0 1084 594 220 17 15 17 19 13".split(), "hello ids: %r" % r.stdout)
+    # (HF gives 963 for "é" and 3958 for " é"; both spellings must agree)
+    r1, r2 = run(tok, " é".encode()), run(tok, " e\u0301".encode())
+    check(r1.stdout == r2.stdout == b"3958\n", "NFC: ' é' and ' e+U+0301' both give 3958: %r %r" % (r1.stdout, r2.stdout))
     r1, r2 = run(tok, "é".encode()), run(tok, "e\u0301".encode())
-    check(r1.stdout == r2.stdout == b"3958\n", "NFC: é and e+U+0301 both give 3958: %r %r" % (r1.stdout, r2.stdout))
+    check(r1.stdout == r2.stdout == b"963\n", "NFC: 'é' and 'e+U+0301' both give 963: %r %r" % (r1.stdout, r2.stdout))
     # round trips through the CLI
     text = "Tables <td>α</td>, $x^2$ 中文 👍🏽\n  end"
     r = run(tok, text.encode())
