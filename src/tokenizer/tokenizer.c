@@ -25,7 +25,7 @@ bool dots_byte_buf_append(dots_byte_buf *b, const void *p, size_t n) {
         b->data = d;
         b->cap = cap;
     }
-    memcpy(b->data + b->n, p, n);
+    if (n) memcpy(b->data + b->n, p, n); /* p may be NULL when n is 0 */
     b->n += n;
     b->data[b->n] = '\0';
     return true;
@@ -255,8 +255,10 @@ static dots_status stream_emit(dots_ctx *ctx, dots_tok_stream *s, bool final, co
     if (!dots_utf8_lossy((const uint8_t *)s->pending.data, s->pending.n, !final, &s->out, &used) ||
         (!s->out.data && !dots_byte_buf_append(&s->out, "", 0)))
         return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
-    memmove(s->pending.data, s->pending.data + used, s->pending.n - used);
-    s->pending.n -= used;
+    if (used) {
+        memmove(s->pending.data, s->pending.data + used, s->pending.n - used);
+        s->pending.n -= used;
+    }
     *text = s->out.data;
     *len = s->out.n;
     return DOTS_OK;
