@@ -226,6 +226,77 @@ const char *dots_model_file_path(const dots_model *model, int32_t i);
 /* Path of the model directory. Borrowed. */
 const char *dots_model_dir(const dots_model *model);
 
+/* ------------------------------------------------------- images and PDFs */
+
+/* An 8-bit RGB image, rows top to bottom, no padding: the pixel at (x, y)
+ * is rgb[(y * width_px + x) * 3 + c]. */
+typedef struct dots_image {
+    int32_t width_px, height_px;
+    uint8_t *rgb; /* owned; free with dots_image_free */
+} dots_image;
+
+void dots_image_free(dots_image *img); /* frees rgb and zeroes the struct */
+
+/* Decoded pixels are capped to protect memory: a file declaring more than
+ * this many pixels (Pillow's decompression-bomb threshold) is refused
+ * before anything is allocated for it. */
+#define DOTS_MAX_IMAGE_PIXELS 178956970LL
+#define DOTS_DEFAULT_PDF_DPI 200
+
+/* An input document: one image (PNG, JPEG, WebP, TIFF, PNM) or a PDF. */
+typedef struct dots_document dots_document;
+
+/* Opens path, recognising the format from its bytes, not its name. Images
+ * are decoded here (alpha composited on white, spec §4.1); PDFs are opened
+ * and rendered page by page. */
+dots_status dots_document_open(dots_ctx *ctx, const char *path, dots_document **out);
+void dots_document_close(dots_document *doc);
+int32_t dots_document_n_pages(const dots_document *doc); /* 1 for images */
+bool dots_document_is_pdf(const dots_document *doc);
+
+/* The page as RGB (page is 0-based). PDF pages are rendered at dpi
+ * (DOTS_DEFAULT_PDF_DPI if 0) and, like the official parser, again at 72 dpi
+ * when a side would exceed 4,500 px; *dpi_used (may be NULL) tells which.
+ * For images dpi is ignored and the decoded image is copied out. */
+dots_status dots_document_render_page(dots_ctx *ctx, dots_document *doc, int32_t page, int32_t dpi,
+                                      dots_image *out, int32_t *dpi_used);
+
+/* ---------------------------------------------------------- preprocessing */
+
+/* The official smart_resize (spec §4.2): the size an image of height x
+ * width is resized to, multiples of factor, within [min_pixels,
+ * max_pixels] and the aspect ratio; computed in double with Python's
+ * round-half-to-even. Aspect ratios over 200 are an error. */
+dots_status dots_smart_resize(dots_ctx *ctx, int64_t height, int64_t width, int32_t factor, int64_t min_pixels,
+                              int64_t max_pixels, int32_t *out_height, int32_t *out_width);
+
+/* Resizes like Pillow's Image.resize((width, height), Image.BICUBIC) on an
+ * RGB image, bit for bit. */
+dots_status dots_image_resize_bicubic(dots_ctx *ctx, const dots_image *in, int32_t width, int32_t height,
+                                      dots_image *out);
+
+/* The vision encoder's input (spec §4.4-4.5, §5.2). */
+typedef struct dots_pixel_rows {
+    int32_t grid_h, grid_w;  /* patches per column / row */
+    int64_t n_patches;       /* grid_h * grid_w */
+    int32_t patch_dim;       /* 3 * patch^2 = 588 */
+    float *pixels;           /* [n_patches, patch_dim], merge-block-major rows */
+    int32_t *positions;      /* [n_patches, 2]: (row, column) of each patch */
+} dots_pixel_rows;
+
+void dots_pixel_rows_free(dots_pixel_rows *rows);
+
+/* The official user overrides of the pixel budget are bounded like this. */
+#define DOTS_MIN_PIXELS 3136
+#define DOTS_MAX_PIXELS 11289600
+
+/* smart_resize -> bicubic resize -> normalise with the checkpoint's mean and
+ * std -> patch rows. min_pixels / max_pixels of 0 take the preprocessor
+ * config's values; others must satisfy DOTS_MIN_PIXELS <= min <= max <=
+ * DOTS_MAX_PIXELS. resized (may be NULL) receives the resized image. */
+dots_status dots_preprocess(dots_ctx *ctx, const dots_config *cfg, const dots_image *img, int64_t min_pixels,
+                            int64_t max_pixels, dots_image *resized, dots_pixel_rows *rows);
+
 /* ------------------------------------------------------------- tokenizer */
 
 /* Qwen2 byte-level BPE, identical to Hugging Face tokenizers (spec §8). */

@@ -6,6 +6,7 @@
  * line), 2 bad command line.
  */
 #include "dotsocr.h"
+#include "io/npy.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define EXIT_USAGE 2
@@ -181,7 +183,7 @@ static int cmd_info(int argc, char **argv) {
         {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     bool json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "+vqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = true; break;
         case 'v': g_verbosity++; break;
@@ -235,7 +237,7 @@ static int cmd_make_model(int argc, char **argv) {
     dots_make_model_params_init(&p);
     int c;
     uint64_t u;
-    while ((c = getopt_long(argc, argv, "+vqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (strcmp(optarg, "tiny") == 0) p.preset = DOTS_PRESET_TINY;
@@ -345,7 +347,7 @@ static int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL;
     uint64_t bench = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+vqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'b':
@@ -397,7 +399,7 @@ static int cmd_detokenize(int argc, char **argv) {
     const char *model = NULL;
     bool skip = false;
     int c;
-    while ((c = getopt_long(argc, argv, "+vqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 's': skip = true; break;
@@ -455,6 +457,129 @@ static int cmd_detokenize(int argc, char **argv) {
     return rc;
 }
 
+/* ------------------------------------------------------------ preprocess */
+
+static const char help_preprocess[] =
+    "usage: dotsocr preprocess --model DIR INPUT [--page K] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
+    "                          [--dump OUT_DIR]\n"
+    "  Runs the image side of the pipeline on one page: decode (PNG, JPEG, WebP, TIFF,\n"
+    "  PNM; PDF pages rendered with MuPDF at --dpi, default 200, or 72 when a side\n"
+    "  would exceed 4500 px), smart_resize, Pillow-exact bicubic resize, normalisation\n"
+    "  and patch rows. Prints the sizes, grid and token count, and timings. --dump\n"
+    "  writes input.npy (uint8 HxWx3, the decoded page), resized.npy (uint8),\n"
+    "  pixels.npy (float32 N x 588) and positions.npy (int32 N x 2).\n"
+    "  --page is 1-based; --min-pixels/--max-pixels must satisfy\n"
+    "  3136 <= min <= max <= 11289600, as in the official parser.\n";
+
+static bool parse_i64_opt(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+    uint64_t u;
+    if (!parse_u64(s, &u) || u > (uint64_t)hi || (int64_t)u < lo) return false;
+    *out = (int64_t)u;
+    return true;
+}
+
+static int ensure_dir(const char *dir) {
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "dotsocr: error: %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_preprocess(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'}, {"page", required_argument, NULL, 'p'},
+        {"dpi", required_argument, NULL, 'd'}, {"min-pixels", required_argument, NULL, 'n'},
+        {"max-pixels", required_argument, NULL, 'x'}, {"dump", required_argument, NULL, 'o'},
+        {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *model_dir = NULL, *dump = NULL;
+    int64_t page = 1, dpi = 0, min_px = 0, max_px = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'p':
+            if (!parse_i64_opt(optarg, 1, 1000000, &page)) return usage_error("preprocess", "bad --page '%s' (1-based)", optarg);
+            break;
+        case 'd':
+            if (!parse_i64_opt(optarg, 1, 2400, &dpi)) return usage_error("preprocess", "bad --dpi '%s' (1..2400)", optarg);
+            break;
+        case 'n':
+            if (!parse_i64_opt(optarg, 1, INT32_MAX, &min_px)) return usage_error("preprocess", "bad --min-pixels '%s'", optarg);
+            break;
+        case 'x':
+            if (!parse_i64_opt(optarg, 1, INT32_MAX, &max_px)) return usage_error("preprocess", "bad --max-pixels '%s'", optarg);
+            break;
+        case 'o': dump = optarg; break;
+        case 'v': g_verbosity++; break;
+        case 'q': g_verbosity = -1; break;
+        case 'h': fputs(help_preprocess, stdout); return 0;
+        default: return usage_error("preprocess", "bad option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!model_dir) return usage_error("preprocess", "%s", "--model DIR is required");
+    if (argc - optind != 1) return usage_error("preprocess", "expected one INPUT, got %s", argc - optind ? "more" : "none");
+    const char *input = argv[optind];
+    dots_ctx *ctx = make_ctx();
+    if (!ctx) return 1;
+    dots_model *model = NULL;
+    dots_document *doc = NULL;
+    dots_image page_img = {0}, resized = {0};
+    dots_pixel_rows rows = {0};
+    int rc = 0;
+    int32_t dpi_used = 0;
+    double t0 = now_s(), t_decode = 0, t_prep = 0;
+    if (dots_model_open(ctx, model_dir, &model) != DOTS_OK || dots_document_open(ctx, input, &doc) != DOTS_OK ||
+        dots_document_render_page(ctx, doc, (int32_t)(page - 1), (int32_t)dpi, &page_img, &dpi_used) != DOTS_OK) {
+        rc = fail(ctx);
+        goto done;
+    }
+    t_decode = now_s() - t0;
+    t0 = now_s();
+    if (dots_preprocess(ctx, dots_model_config(model), &page_img, min_px, max_px, &resized, &rows) != DOTS_OK) {
+        rc = fail(ctx);
+        goto done;
+    }
+    t_prep = now_s() - t0;
+    printf("input: %s, page %lld of %d%s\n", input, (long long)page, dots_document_n_pages(doc),
+           dots_document_is_pdf(doc) ? "" : " (image)");
+    if (dots_document_is_pdf(doc)) printf("rendered at %d dpi\n", dpi_used);
+    printf("size: %d x %d -> resized %d x %d\n", page_img.width_px, page_img.height_px, resized.width_px, resized.height_px);
+    printf("grid: %d x %d patches = %lld patches, %lld LM image tokens\n", rows.grid_h, rows.grid_w,
+           (long long)rows.n_patches, (long long)rows.n_patches / 4);
+    printf("time: decode %.1f ms, preprocess %.1f ms\n", 1e3 * t_decode, 1e3 * t_prep);
+    if (dump) {
+        if ((rc = ensure_dir(dump)) != 0) goto done;
+        char path[4096];
+        const int64_t in_shape[3] = {page_img.height_px, page_img.width_px, 3};
+        const int64_t rs_shape[3] = {resized.height_px, resized.width_px, 3};
+        const int64_t px_shape[2] = {rows.n_patches, rows.patch_dim};
+        const int64_t pos_shape[2] = {rows.n_patches, 2};
+        struct { const char *name, *descr; const int64_t *shape; int nd; const void *data; size_t es; } files[] = {
+            {"input.npy", "|u1", in_shape, 3, page_img.rgb, 1},
+            {"resized.npy", "|u1", rs_shape, 3, resized.rgb, 1},
+            {"pixels.npy", "<f4", px_shape, 2, rows.pixels, 4},
+            {"positions.npy", "<i4", pos_shape, 2, rows.positions, 4},
+        };
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+            snprintf(path, sizeof path, "%s/%s", dump, files[i].name);
+            if (dots_npy_write(ctx, path, files[i].descr, files[i].shape, files[i].nd, files[i].data, files[i].es) != DOTS_OK) {
+                rc = fail(ctx);
+                goto done;
+            }
+        }
+    }
+done:
+    dots_pixel_rows_free(&rows);
+    dots_image_free(&resized);
+    dots_image_free(&page_img);
+    dots_document_close(doc);
+    dots_model_close(model);
+    dots_ctx_free(ctx);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ main */
 
 typedef struct command {
@@ -467,6 +592,7 @@ typedef struct command {
 static const command commands[] = {
     {"info", cmd_info, help_info, "validate a checkpoint and print its config and sizes"},
     {"make-model", cmd_make_model, help_make_model, "write a random-weight checkpoint (tests, benchmarks)"},
+    {"preprocess", cmd_preprocess, help_preprocess, "image/PDF page -> resized image and vision pixel rows"},
     {"tokenize", cmd_tokenize, help_tokenize, "text on stdin -> token ids"},
     {"detokenize", cmd_detokenize, help_detokenize, "token ids on stdin -> text"},
 };
