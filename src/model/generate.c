@@ -85,6 +85,10 @@ static void init_params(const dots_expected_tensor *e, float *scale, float *offs
     case DOTS_INIT_LINEAR: *scale = (float)sqrt(3.0 / (double)fan_in); *offset = 0; break;
     case DOTS_INIT_NORM: *scale = 0.1f; *offset = 1.0f; break;
     case DOTS_INIT_BIAS: *scale = 0.1f; *offset = 0; break;
+    /* logits with a spread of ~10: the top two of 151,936 random logits are
+     * then ~2 apart, far above fp32 rounding, so greedy choices don't flip
+     * between implementations */
+    case DOTS_INIT_LM_HEAD: *scale = 10.0f * (float)sqrt(3.0 / (double)fan_in); *offset = 0; break;
     default: *scale = (float)sqrt(3.0); *offset = 0; break; /* EMBED: unit variance */
     }
 }

@@ -89,7 +89,7 @@ dots_status dots_weights_expect(dots_ctx *ctx, const dots_config *cfg, dots_weig
         add(&l, &L->down, false, DOTS_INIT_LINEAR, 2, H, F, "model.layers.%d.mlp.down_proj.weight", i);
     }
     add(&l, &lm->norm, false, DOTS_INIT_NORM, 1, H, 0, "model.norm.weight");
-    if (!t->tie_word_embeddings) add(&l, &lm->lm_head, false, DOTS_INIT_LINEAR, 2, V, H, "lm_head.weight");
+    if (!t->tie_word_embeddings) add(&l, &lm->lm_head, false, DOTS_INIT_LM_HEAD, 2, V, H, "lm_head.weight");
 
     /* ---- vision tower (spec §3.1, prefix "vision_tower.") ---- */
     const int64_t D = v->embed_dim, I = v->intermediate_size, P = v->patch_size;

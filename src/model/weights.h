@@ -89,7 +89,7 @@ typedef struct dots_expected_tensor {
     int init_kind;                           /* how the generator fills it: DOTS_INIT_* */
 } dots_expected_tensor;
 
-enum { DOTS_INIT_LINEAR = 0, DOTS_INIT_NORM, DOTS_INIT_BIAS, DOTS_INIT_EMBED };
+enum { DOTS_INIT_LINEAR = 0, DOTS_INIT_NORM, DOTS_INIT_BIAS, DOTS_INIT_EMBED, DOTS_INIT_LM_HEAD };
 
 /* Allocates w's block/layer arrays and lists every expected tensor, in the
  * checkpoint's order (LM first, then vision), with slots pointing into w.
