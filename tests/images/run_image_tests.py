@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 FAILS = []
-MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
+MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)  # to undo the normalisation
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 
 
@@ -53,47 +53,16 @@ def to_rgb(im):
 
 
 # ------------------------------------------------------------ reference math
+# the reference preprocessing (transformers' rescale/normalise and 9-D patch
+# permute, get_pos_ids_by_grid), shared with the PyTorch reference
 
-def smart_resize(h, w, factor=28, min_pixels=3136, max_pixels=11289600):
-    import math
-    if max(h, w) / min(h, w) > 200:
-        raise ValueError("aspect")
-    hb = max(factor, round(h / factor) * factor)
-    wb = max(factor, round(w / factor) * factor)
-    if hb * wb > max_pixels:
-        beta = math.sqrt((h * w) / max_pixels)
-        hb = max(factor, math.floor(h / beta / factor) * factor)
-        wb = max(factor, math.floor(w / beta / factor) * factor)
-    elif hb * wb < min_pixels:
-        beta = math.sqrt(min_pixels / (h * w))
-        hb = math.ceil(h * beta / factor) * factor
-        wb = math.ceil(w * beta / factor) * factor
-        if hb * wb > max_pixels:
-            beta = math.sqrt((hb * wb) / max_pixels)
-            hb = max(factor, math.floor(hb / beta / factor) * factor)
-            wb = max(factor, math.floor(wb / beta / factor) * factor)
-    return hb, wb
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference"))
+from ref_preprocess import smart_resize, positions as reference_positions  # noqa: E402
+from ref_preprocess import patch_rows as _patch_rows  # noqa: E402
 
 
 def reference_pixels(resized):
-    """transformers' Qwen2VLImageProcessor: rescale (float64 * 1/255 -> float32),
-    normalize in float32, then the 9-D reshape/transpose into patch rows."""
-    x = (resized.astype(np.float64) * (1 / 255)).astype(np.float32)
-    x = (x - MEAN) / STD
-    x = x.transpose(2, 0, 1)[None]  # (1, C, H, W) channels first, one frame
-    t, p, m = 1, 14, 2
-    c, h, w = 3, x.shape[2], x.shape[3]
-    gh, gw = h // p, w // p
-    x = x.reshape(1, t, c, gh // m, m, p, gw // m, m, p)
-    x = x.transpose(0, 3, 6, 4, 7, 2, 1, 5, 8)
-    return x.reshape(gh * gw, c * t * p * p), gh, gw
-
-
-def reference_positions(gh, gw):
-    """get_pos_ids_by_grid: arange, reshape (gh/2, 2, gw/2, 2), permute (0, 2, 1, 3)."""
-    hpos = np.arange(gh)[:, None].repeat(gw, 1).reshape(gh // 2, 2, gw // 2, 2).transpose(0, 2, 1, 3).flatten()
-    wpos = np.arange(gw)[None, :].repeat(gh, 0).reshape(gh // 2, 2, gw // 2, 2).transpose(0, 2, 1, 3).flatten()
-    return np.stack([hpos, wpos], 1)
+    return _patch_rows(resized)
 
 
 def preprocess(a, path, out, extra=()):
