@@ -7,6 +7,8 @@
  */
 #include "dotsocr.h"
 #include "io/npy.h"
+#include "kernels/kernels.h"
+#include "vision/vision.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -478,10 +480,24 @@ static bool parse_i64_opt(const char *s, int64_t lo, int64_t hi, int64_t *out) {
     return true;
 }
 
+/* mkdir -p */
 static int ensure_dir(const char *dir) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "dotsocr: error: %s: %s\n", dir, strerror(errno));
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
+        fprintf(stderr, "dotsocr: error: %s: path too long\n", dir);
         return 1;
+    }
+    for (char *p = path + 1;; p++) {
+        bool end = *p == '\0';
+        if (*p == '/' || end) {
+            *p = '\0';
+            if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+                fprintf(stderr, "dotsocr: error: %s: %s\n", path, strerror(errno));
+                return 1;
+            }
+            if (end) break;
+            *p = '/';
+        }
     }
     return 0;
 }
@@ -580,6 +596,124 @@ done:
     return rc;
 }
 
+/* ---------------------------------------------------------------- vision */
+
+static const char help_vision[] =
+    "usage: dotsocr vision --model DIR INPUT [--page K] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
+    "                      [--threads N] [--dump OUT_DIR] [--dump-blocks]\n"
+    "  Preprocesses one page and runs the vision encoder. Prints the grid, the time\n"
+    "  and GFLOP/s. --dump writes vision_embeds.npy (float32 tokens x hidden);\n"
+    "  --dump-blocks also patch_embed.npy, block_XX.npy and post_norm.npy.\n";
+
+typedef struct dump_ctx {
+    const char *dir;
+    dots_ctx *ctx;
+    int failed;
+} dump_ctx;
+
+static void dump_block(void *user, const char *name, const float *data, int64_t rows, int64_t cols) {
+    dump_ctx *d = user;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.npy", d->dir, name);
+    const int64_t shape[2] = {rows, cols};
+    if (dots_npy_write(d->ctx, path, "<f4", shape, 2, data, 4) != DOTS_OK) d->failed = 1;
+}
+
+/* Vision FLOPs per spec 5.9: linear layers + attention + merger. */
+static double vision_flops(const dots_config *c, int64_t n) {
+    const dots_vision_config *v = &c->vision;
+    double D = v->embed_dim, I = v->intermediate_size, L = v->num_hidden_layers, M = 4.0 * D;
+    double per_layer = 2.0 * n * D * (3 * D + D + 3 * I) + 4.0 * (double)n * n * D;
+    return 2.0 * n * D * 588 + L * per_layer + 2.0 * (n / 4.0) * M * (M + v->hidden_size);
+}
+
+static int cmd_vision(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'}, {"page", required_argument, NULL, 'p'},
+        {"dpi", required_argument, NULL, 'd'}, {"min-pixels", required_argument, NULL, 'n'},
+        {"max-pixels", required_argument, NULL, 'x'}, {"dump", required_argument, NULL, 'o'},
+        {"dump-blocks", no_argument, NULL, 'B'}, {"threads", required_argument, NULL, 't'},
+        {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *model_dir = NULL, *dump = NULL;
+    int64_t page = 1, dpi = 0, min_px = 0, max_px = 0, threads = 0;
+    bool blocks = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'p': if (!parse_i64_opt(optarg, 1, 1000000, &page)) return usage_error("vision", "bad --page '%s'", optarg); break;
+        case 'd': if (!parse_i64_opt(optarg, 1, 2400, &dpi)) return usage_error("vision", "bad --dpi '%s'", optarg); break;
+        case 'n': if (!parse_i64_opt(optarg, 1, INT32_MAX, &min_px)) return usage_error("vision", "bad --min-pixels '%s'", optarg); break;
+        case 'x': if (!parse_i64_opt(optarg, 1, INT32_MAX, &max_px)) return usage_error("vision", "bad --max-pixels '%s'", optarg); break;
+        case 't': if (!parse_i64_opt(optarg, 1, 256, &threads)) return usage_error("vision", "bad --threads '%s' (1..256)", optarg); break;
+        case 'o': dump = optarg; break;
+        case 'B': blocks = true; break;
+        case 'v': g_verbosity++; break;
+        case 'q': g_verbosity = -1; break;
+        case 'h': fputs(help_vision, stdout); return 0;
+        default: return usage_error("vision", "bad option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!model_dir) return usage_error("vision", "%s", "--model DIR is required");
+    if (argc - optind != 1) return usage_error("vision", "expected one INPUT, got %s", argc - optind ? "more" : "none");
+    if (blocks && !dump) return usage_error("vision", "%s", "--dump-blocks needs --dump OUT_DIR");
+    dots_ctx *ctx = make_ctx();
+    if (!ctx) return 1;
+    dots_model *model = NULL;
+    dots_document *doc = NULL;
+    dots_image img = {0};
+    dots_pixel_rows rows = {0};
+    float *emb = NULL;
+    int64_t n_emb = 0;
+    int rc = 0;
+    dots_pool *pool = dots_pool_create(threads ? (int)threads : dots_default_threads());
+    dots_kernels kern = {dots_cpu_isa(), pool};
+    dump_ctx dc = {dump, ctx, 0};
+    if (!pool) {
+        fprintf(stderr, "dotsocr: error: cannot start threads\n");
+        rc = 1;
+        goto done;
+    }
+    if (dots_model_open(ctx, model_dir, &model) != DOTS_OK || dots_document_open(ctx, argv[optind], &doc) != DOTS_OK ||
+        dots_document_render_page(ctx, doc, (int32_t)(page - 1), (int32_t)dpi, &img, NULL) != DOTS_OK ||
+        dots_preprocess(ctx, dots_model_config(model), &img, min_px, max_px, NULL, &rows) != DOTS_OK) {
+        rc = fail(ctx);
+        goto done;
+    }
+    if (dump && (rc = ensure_dir(dump)) != 0) goto done;
+    double t0 = now_s();
+    if (dots_vision_encode(ctx, dots_model_config(model), dots_model_weights(model), &kern, &rows, &emb, &n_emb,
+                           blocks ? dump_block : NULL, &dc) != DOTS_OK) {
+        rc = fail(ctx);
+        goto done;
+    }
+    double secs = now_s() - t0, flops = vision_flops(dots_model_config(model), rows.n_patches);
+    printf("grid %d x %d: %lld patches -> %lld tokens\n", rows.grid_h, rows.grid_w, (long long)rows.n_patches,
+           (long long)n_emb);
+    printf("vision: %.3f s, %.1f GFLOP, %.1f GFLOP/s, %d threads, %s kernels, peak RSS %.0f MB\n", secs, flops / 1e9,
+           flops / 1e9 / secs, dots_pool_size(pool), dots_isa_name(kern.isa), peak_rss_mb());
+    if (dc.failed) {
+        rc = fail(ctx);
+        goto done;
+    }
+    if (dump) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/vision_embeds.npy", dump);
+        const int64_t shape[2] = {n_emb, dots_model_config(model)->vision.hidden_size};
+        if (dots_npy_write(ctx, path, "<f4", shape, 2, emb, 4) != DOTS_OK) rc = fail(ctx);
+    }
+done:
+    free(emb);
+    dots_pixel_rows_free(&rows);
+    dots_image_free(&img);
+    dots_document_close(doc);
+    dots_model_close(model);
+    dots_pool_free(pool);
+    dots_ctx_free(ctx);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ main */
 
 typedef struct command {
@@ -593,6 +727,7 @@ static const command commands[] = {
     {"info", cmd_info, help_info, "validate a checkpoint and print its config and sizes"},
     {"make-model", cmd_make_model, help_make_model, "write a random-weight checkpoint (tests, benchmarks)"},
     {"preprocess", cmd_preprocess, help_preprocess, "image/PDF page -> resized image and vision pixel rows"},
+    {"vision", cmd_vision, help_vision, "image/PDF page -> vision encoder embeddings"},
     {"tokenize", cmd_tokenize, help_tokenize, "text on stdin -> token ids"},
     {"detokenize", cmd_detokenize, help_detokenize, "token ids on stdin -> text"},
 };

@@ -1,0 +1,83 @@
+/*
+ * attention.c - tiled attention with an online softmax (flash-attention
+ * style) for one head. Queries go in blocks of 64; for each key block of
+ * 128 the scores S = Q K^T come from dots_gemm, then per query row the
+ * running max m, running sum l and output accumulator are rescaled:
+ *
+ *   m' = max(m, max_j s_j);  acc = acc * e^(m - m') + sum_j e^(s_j - m') v_j
+ *   l' = l * e^(m - m') + sum_j e^(s_j - m');       at the end  o = acc / l
+ *
+ * Memory is O(64 x 128 + 128 x d) per call whatever the sequence length.
+ */
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QB 64
+#define KB 128
+
+void dots_attention(const dots_kernels *k, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk,
+                    int64_t ldk, const float *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
+                    bool causal, int64_t q_pos0) {
+    dots_kernels single = {k ? k->isa : DOTS_ISA_GENERIC, NULL};
+    float *s = malloc(sizeof(float) * QB * KB);
+    float *vt = malloc(sizeof(float) * (size_t)d * KB);   /* V block transposed: [d][KB] */
+    float *acc = malloc(sizeof(float) * QB * (size_t)d);
+    float *pv = malloc(sizeof(float) * QB * (size_t)d);
+    float *m = malloc(sizeof(float) * QB), *l = malloc(sizeof(float) * QB);
+    if (!s || !vt || !acc || !pv || !m || !l) {
+        /* out of memory for 100 kB of scratch: the reference needs only n_k doubles */
+        dots_attention_ref(o, ldo, q, ldq, kk, ldk, v, ldv, n_q, n_k, d, scale, causal, q_pos0);
+        goto done;
+    }
+    for (int64_t q0 = 0; q0 < n_q; q0 += QB) {
+        int64_t nq = n_q - q0 < QB ? n_q - q0 : QB;
+        for (int64_t i = 0; i < nq; i++) {
+            m[i] = -INFINITY;
+            l[i] = 0;
+        }
+        memset(acc, 0, sizeof(float) * (size_t)(nq * d));
+        int64_t k_end = causal ? (q_pos0 + q0 + nq < n_k ? q_pos0 + q0 + nq : n_k) : n_k;
+        for (int64_t k0 = 0; k0 < k_end; k0 += KB) {
+            int64_t nk = k_end - k0 < KB ? k_end - k0 : KB;
+            dots_gemm(&single, s, KB, q + q0 * ldq, ldq, kk + k0 * ldk, DOTS_DTYPE_F32, ldk, NULL, nq, nk, d);
+            for (int64_t j = 0; j < nk; j++)
+                for (int64_t c = 0; c < d; c++) vt[c * KB + j] = v[(k0 + j) * ldv + c];
+            for (int64_t i = 0; i < nq; i++) {
+                float *si = s + i * KB;
+                int64_t visible = causal ? q_pos0 + q0 + i - k0 + 1 : nk; /* keys <= the query's position */
+                if (visible > nk) visible = nk;
+                if (visible < 0) visible = 0; /* an early row of the block sees none of these keys */
+                float mx = m[i];
+                for (int64_t j = 0; j < visible; j++) {
+                    si[j] *= scale;
+                    if (si[j] > mx) mx = si[j];
+                }
+                float corr = m[i] == -INFINITY ? 0.0f : expf(m[i] - mx);
+                float sum = 0;
+                for (int64_t j = 0; j < visible; j++) sum += (si[j] = expf(si[j] - mx));
+                for (int64_t j = visible; j < nk; j++) si[j] = 0.0f;
+                l[i] = l[i] * corr + sum;
+                m[i] = mx;
+                float *ai = acc + i * d;
+                for (int64_t c = 0; c < d; c++) ai[c] *= corr;
+            }
+            /* pv[nq, d] = P[nq, nk] . V[nk, d] = P . (V^T)^T */
+            dots_gemm(&single, pv, d, s, KB, vt, DOTS_DTYPE_F32, KB, NULL, nq, d, nk);
+            dots_add(acc, pv, nq * d);
+        }
+        for (int64_t i = 0; i < nq; i++) {
+            float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;
+            for (int64_t c = 0; c < d; c++) o[(q0 + i) * ldo + c] = acc[i * d + c] * inv;
+        }
+    }
+done:
+    free(s);
+    free(vt);
+    free(acc);
+    free(pv);
+    free(m);
+    free(l);
+}

@@ -1,0 +1,107 @@
+/*
+ * gemm.c - the blocked matrix multiply behind dots_gemm.
+ *
+ *   W [N, K] (bf16/f16/f32) ─pack─► panels of 32 columns, fp32, [K][32]
+ *   tasks: (block of 64 rows of X) x (group of 8 panels), over the pool
+ *   micro-kernel: 8 rows x 32 columns held in registers over all of K
+ *
+ * Packing widens the weights once per call, so the inner loop is pure fp32
+ * FMA; each X block is then reused across all panels of its group while
+ * it sits in cache. Every output is one fp32 accumulator over k in order,
+ * like the reference, so results match it to rounding of the final sum
+ * only (the reference adds in the same order: they agree exactly unless
+ * the compiler contracts differently).
+ */
+#include "kernels/kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MB 64 /* rows of X per task */
+#define PANELS_PER_TASK 8
+
+void dots_gemm_micro_generic(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel,
+                             float *y, int64_t ldy, const float *bias) {
+    float acc[DOTS_GEMM_MR][DOTS_GEMM_NR];
+    memset(acc, 0, sizeof acc);
+    for (int64_t k = 0; k < K; k++) {
+        const float *p = panel + k * DOTS_GEMM_NR;
+        for (int i = 0; i < m_rows; i++) {
+            float xv = x[i * ldx + k];
+            for (int j = 0; j < DOTS_GEMM_NR; j++) acc[i][j] += xv * p[j];
+        }
+    }
+    for (int i = 0; i < m_rows; i++)
+        for (int j = 0; j < n_cols; j++) y[i * ldy + j] = acc[i][j] + (bias ? bias[j] : 0.0f);
+}
+
+typedef struct gemm_job {
+    float *y;
+    int64_t ldy;
+    const float *x;
+    int64_t ldx;
+    const void *w;
+    dots_dtype wt;
+    int64_t ldw;
+    const float *bias;
+    int64_t M, N, K;
+    float *packed; /* [n_panels][K][32] */
+    int64_t n_panels, n_mblocks, n_groups;
+    bool avx512;
+} gemm_job;
+
+static void pack_task(void *arg, int64_t p, int worker) {
+    (void)worker;
+    gemm_job *j = arg;
+    float *dst = j->packed + p * j->K * DOTS_GEMM_NR;
+    for (int c = 0; c < DOTS_GEMM_NR; c++) {
+        int64_t n = p * DOTS_GEMM_NR + c;
+        if (n < j->N) {
+            for (int64_t k = 0; k < j->K; k++) dst[k * DOTS_GEMM_NR + c] = dots_weight_at(j->w, j->wt, n * j->ldw + k);
+        } else {
+            for (int64_t k = 0; k < j->K; k++) dst[k * DOTS_GEMM_NR + c] = 0.0f;
+        }
+    }
+}
+
+static void compute_task(void *arg, int64_t t, int worker) {
+    (void)worker;
+    gemm_job *j = arg;
+    int64_t mb = t % j->n_mblocks, g = t / j->n_mblocks;
+    int64_t m0 = mb * MB, m1 = m0 + MB < j->M ? m0 + MB : j->M;
+    int64_t p0 = g * PANELS_PER_TASK, p1 = p0 + PANELS_PER_TASK < j->n_panels ? p0 + PANELS_PER_TASK : j->n_panels;
+    for (int64_t p = p0; p < p1; p++) {
+        const float *panel = j->packed + p * j->K * DOTS_GEMM_NR;
+        int64_t n0 = p * DOTS_GEMM_NR;
+        int n_cols = (int)(j->N - n0 < DOTS_GEMM_NR ? j->N - n0 : DOTS_GEMM_NR);
+        const float *bias = j->bias ? j->bias + n0 : NULL;
+        for (int64_t m = m0; m < m1; m += DOTS_GEMM_MR) {
+            int rows = (int)(m1 - m < DOTS_GEMM_MR ? m1 - m : DOTS_GEMM_MR);
+            const float *x = j->x + m * j->ldx;
+            float *y = j->y + m * j->ldy + n0;
+            if (j->avx512)
+                dots_gemm_micro_avx512(rows, n_cols, j->K, x, j->ldx, panel, y, j->ldy, bias);
+            else
+                dots_gemm_micro_generic(rows, n_cols, j->K, x, j->ldx, panel, y, j->ldy, bias);
+        }
+    }
+}
+
+void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
+               dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
+    if (M <= 0 || N <= 0) return;
+    gemm_job j = {y, ldy, x, ldx, w, wt, ldw, bias, M, N, K, NULL, 0, 0, 0, false};
+    j.n_panels = (N + DOTS_GEMM_NR - 1) / DOTS_GEMM_NR;
+    j.n_mblocks = (M + MB - 1) / MB;
+    j.n_groups = (j.n_panels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
+    j.avx512 = k && k->isa >= DOTS_ISA_AVX512;
+    j.packed = aligned_alloc(64, (size_t)(j.n_panels * K * DOTS_GEMM_NR * (int64_t)sizeof(float) + 64) / 64 * 64);
+    if (!j.packed) { /* no memory for the packed copy: the slow path still gives the result */
+        dots_gemm_ref(y, ldy, x, ldx, w, wt, ldw, bias, M, N, K);
+        return;
+    }
+    dots_pool *pool = k ? k->pool : NULL;
+    dots_pool_run(pool, j.n_panels, pack_task, &j);
+    dots_pool_run(pool, j.n_mblocks * j.n_groups, compute_task, &j);
+    free(j.packed);
+}

@@ -1,0 +1,76 @@
+/*
+ * kernels.h - the numeric operations the model stages compose. Model files
+ * call only these; no intrinsics appear outside src/kernels/x86/.
+ *
+ * Every operation has a plain C reference (_ref, in ref/) that states its
+ * accumulation order, and the fast paths are tested against it. Numerics:
+ * activations and accumulation are fp32; weights may be bf16, f16 or f32 and
+ * are widened to fp32 exactly, so results do not depend on the weight
+ * storage, only on summation order.
+ */
+#ifndef DOTS_KERNELS_H
+#define DOTS_KERNELS_H
+
+#include "core/cpu.h"
+#include "core/internal.h"
+#include "core/threads.h"
+
+typedef struct dots_kernels {
+    dots_isa isa;    /* the instruction set the fast paths may use */
+    dots_pool *pool; /* NULL: run on the calling thread */
+} dots_kernels;
+
+/* ---- matrix multiply: Y[M,N] = X[M,K] . W[N,K]^T (+ bias[N]) ----
+ * X, Y fp32 row-major with leading dimensions ldx, ldy; W row-major (the
+ * PyTorch Linear layout) of dtype wt with leading dimension ldw; bias fp32
+ * or NULL. Y must not overlap X or W. Accumulation is fp32 in k order
+ * within each output (the fast path: k order within 1 chain per output). */
+void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
+               dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K);
+void dots_gemm_ref(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
+                   const float *bias, int64_t M, int64_t N, int64_t K);
+
+/* Element i of a weight row as fp32. */
+float dots_weight_at(const void *w, dots_dtype wt, int64_t i);
+/* n weights from w + off into dst as fp32. */
+void dots_weights_to_f32(float *dst, const void *w, dots_dtype wt, int64_t off, int64_t n);
+
+/* ---- row-wise operations on fp32 [rows, n] (ld = n) ---- */
+
+/* y = x / sqrt(mean(x^2) + eps) * w  (in place allowed) */
+void dots_rmsnorm(float *y, const float *x, const void *w, dots_dtype wt, int64_t rows, int64_t n, float eps);
+/* y = (x - mean) / sqrt(var + eps) * w + b, population variance */
+void dots_layernorm(float *y, const float *x, const void *w, const void *b, dots_dtype wt, int64_t rows, int64_t n,
+                    float eps);
+/* g = silu(g) * u, elementwise over n values */
+void dots_silu_mul(float *g, const float *u, int64_t n);
+/* x = gelu(x) with the exact erf form */
+void dots_gelu_erf(float *x, int64_t n);
+/* y += x */
+void dots_add(float *y, const float *x, int64_t n);
+
+/* Rotary embedding of one head vector x[d] by angles a[d/2]: pairs
+ * (i, i + d/2) rotated by a[i] (NeoX "rotate_half" form, spec 5.2 and 7). */
+void dots_rope_apply(float *x, const float *cos_a, const float *sin_a, int64_t d);
+
+/* ---- attention ----
+ * O[n_q, d] = softmax(Q K^T * scale (+ causal mask)) V for one head, with
+ * Q, K, V, O rows at the given leading dimensions. Tiled with an online
+ * softmax: memory O((n_q + n_k) d), never n_q x n_k. Causal: query i may
+ * see keys 0 .. q_pos0 + i. Single-threaded: callers split heads/blocks. */
+void dots_attention(const dots_kernels *k, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk,
+                    int64_t ldk, const float *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
+                    bool causal, int64_t q_pos0);
+void dots_attention_ref(float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
+                        int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0);
+
+/* ---- micro-kernels (internal to kernels/) ----
+ * y[m_rows, n_cols] (+)= x[m_rows, K] . panel, panel packed as [K][32]. */
+#define DOTS_GEMM_NR 32
+#define DOTS_GEMM_MR 8
+void dots_gemm_micro_generic(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel,
+                             float *y, int64_t ldy, const float *bias);
+void dots_gemm_micro_avx512(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel,
+                            float *y, int64_t ldy, const float *bias);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * gemm_ref.c - the reference matrix multiply: one fp32 accumulator per
+ * output, k ascending, then + bias. Written for clarity; the fast paths are
+ * checked against it.
+ */
+#include "core/fp.h"
+#include "kernels/kernels.h"
+
+float dots_weight_at(const void *w, dots_dtype wt, int64_t i) {
+    switch (wt) {
+    case DOTS_DTYPE_BF16: return dots_bf16_to_f32(((const uint16_t *)w)[i]);
+    case DOTS_DTYPE_F16: return dots_f16_to_f32(((const uint16_t *)w)[i]);
+    default: return ((const float *)w)[i];
+    }
+}
+
+void dots_weights_to_f32(float *dst, const void *w, dots_dtype wt, int64_t off, int64_t n) {
+    if (wt == DOTS_DTYPE_BF16) {
+        const uint16_t *s = (const uint16_t *)w + off;
+        for (int64_t i = 0; i < n; i++) dst[i] = dots_bf16_to_f32(s[i]);
+    } else if (wt == DOTS_DTYPE_F16) {
+        const uint16_t *s = (const uint16_t *)w + off;
+        for (int64_t i = 0; i < n; i++) dst[i] = dots_f16_to_f32(s[i]);
+    } else {
+        const float *s = (const float *)w + off;
+        for (int64_t i = 0; i < n; i++) dst[i] = s[i];
+    }
+}
+
+void dots_gemm_ref(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
+                   const float *bias, int64_t M, int64_t N, int64_t K) {
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            float acc = 0.0f;
+            for (int64_t k = 0; k < K; k++) acc += x[m * ldx + k] * dots_weight_at(w, wt, n * ldw + k);
+            y[m * ldy + n] = acc + (bias ? bias[n] : 0.0f);
+        }
+}

@@ -1,0 +1,51 @@
+/*
+ * gemm_avx512.c - the AVX-512 micro-kernel of dots_gemm: an 8 x 32 block of
+ * outputs in 16 zmm accumulators; per k, two loads of the packed panel, 8
+ * broadcasts of X and 16 FMAs. Each output is a single fp32 chain over k in
+ * order, the reference's order. Built with -mavx512f; called only when the
+ * CPU and OS support it (core/cpu.c).
+ */
+#include "kernels/kernels.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+void dots_gemm_micro_avx512(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel,
+                            float *y, int64_t ldy, const float *bias) {
+    if (m_rows != DOTS_GEMM_MR) {
+        dots_gemm_micro_generic(m_rows, n_cols, K, x, ldx, panel, y, ldy, bias);
+        return;
+    }
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx;
+    const float *x4 = x + 4 * ldx, *x5 = x + 5 * ldx, *x6 = x + 6 * ldx, *x7 = x + 7 * ldx;
+    for (int64_t k = 0; k < K; k++) {
+        __m512 b0 = _mm512_load_ps(panel + k * 32), b1 = _mm512_load_ps(panel + k * 32 + 16);
+        __m512 a;
+        a = _mm512_set1_ps(x0[k]); c00 = _mm512_fmadd_ps(a, b0, c00); c01 = _mm512_fmadd_ps(a, b1, c01);
+        a = _mm512_set1_ps(x1[k]); c10 = _mm512_fmadd_ps(a, b0, c10); c11 = _mm512_fmadd_ps(a, b1, c11);
+        a = _mm512_set1_ps(x2[k]); c20 = _mm512_fmadd_ps(a, b0, c20); c21 = _mm512_fmadd_ps(a, b1, c21);
+        a = _mm512_set1_ps(x3[k]); c30 = _mm512_fmadd_ps(a, b0, c30); c31 = _mm512_fmadd_ps(a, b1, c31);
+        a = _mm512_set1_ps(x4[k]); c40 = _mm512_fmadd_ps(a, b0, c40); c41 = _mm512_fmadd_ps(a, b1, c41);
+        a = _mm512_set1_ps(x5[k]); c50 = _mm512_fmadd_ps(a, b0, c50); c51 = _mm512_fmadd_ps(a, b1, c51);
+        a = _mm512_set1_ps(x6[k]); c60 = _mm512_fmadd_ps(a, b0, c60); c61 = _mm512_fmadd_ps(a, b1, c61);
+        a = _mm512_set1_ps(x7[k]); c70 = _mm512_fmadd_ps(a, b0, c70); c71 = _mm512_fmadd_ps(a, b1, c71);
+    }
+    __m512 acc[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+    __mmask16 m0 = n_cols >= 16 ? 0xFFFF : (__mmask16)((1u << n_cols) - 1);
+    __mmask16 m1 = n_cols >= 32 ? 0xFFFF : n_cols <= 16 ? 0 : (__mmask16)((1u << (n_cols - 16)) - 1);
+    __m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    __m512 bb1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+    for (int i = 0; i < 8; i++) {
+        _mm512_mask_storeu_ps(y + i * ldy, m0, _mm512_add_ps(acc[i][0], bb0));
+        _mm512_mask_storeu_ps(y + i * ldy + 16, m1, _mm512_add_ps(acc[i][1], bb1));
+    }
+}
+#else
+/* Built without AVX-512 support in the compiler: never selected. */
+void dots_gemm_micro_avx512(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel,
+                            float *y, int64_t ldy, const float *bias) {
+    dots_gemm_micro_generic(m_rows, n_cols, K, x, ldx, panel, y, ldy, bias);
+}
+#endif

@@ -1,0 +1,197 @@
+/*
+ * test_kernels.c - every fast kernel against its scalar reference, on every
+ * ISA level this machine has (forced down through the kernels struct), at
+ * shapes around the register and tile edges, with strided inputs, all
+ * weight dtypes, and guard values around every output that must survive.
+ * Tolerance: relative error scaled by sqrt(K) fp32 rounding (see below).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fp.h"
+#include "kernels/kernels.h"
+
+#define GUARD 1234.5f
+
+static uint64_t g_rng = 88172645463325252ULL;
+static float frand(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (float)((double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* W of N rows (ld = K + pad) in dtype dt, values exactly representable. */
+static void *make_weights(dots_dtype dt, int64_t N, int64_t ld) {
+    size_t es = dt == DOTS_DTYPE_F32 ? 4 : 2;
+    uint8_t *w = malloc((size_t)(N * ld) * es);
+    for (int64_t i = 0; i < N * ld; i++) {
+        float v = frand();
+        if (dt == DOTS_DTYPE_F32) ((float *)w)[i] = v;
+        else if (dt == DOTS_DTYPE_BF16) ((uint16_t *)w)[i] = dots_f32_to_bf16(v);
+        else ((uint16_t *)w)[i] = dots_f32_to_f16(v);
+    }
+    return w;
+}
+
+static int n_levels(dots_isa *levels) {
+    int n = 0;
+    dots_isa best = dots_cpu_isa();
+    levels[n++] = DOTS_ISA_GENERIC;
+    if (best >= DOTS_ISA_AVX512) levels[n++] = DOTS_ISA_AVX512;
+    return n;
+}
+
+static void check_gemm(dots_isa isa, dots_pool *pool, int64_t M, int64_t N, int64_t K, dots_dtype dt, bool bias) {
+    const int64_t ldx = K + 3, ldw = K + 5, ldy = N + 7;
+    float *x = malloc(sizeof(float) * (size_t)(M * ldx));
+    for (int64_t i = 0; i < M * ldx; i++) x[i] = frand();
+    void *w = make_weights(dt, N, ldw);
+    float *b = malloc(sizeof(float) * (size_t)N);
+    for (int64_t i = 0; i < N; i++) b[i] = frand();
+    float *y = malloc(sizeof(float) * (size_t)(M * ldy)), *r = malloc(sizeof(float) * (size_t)(M * ldy));
+    for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
+    dots_kernels k = {isa, pool};
+    dots_gemm(&k, y, ldy, x, ldx, w, dt, ldw, bias ? b : NULL, M, N, K);
+    dots_gemm_ref(r, ldy, x, ldx, w, dt, ldw, bias ? b : NULL, M, N, K);
+    /* |x|, |w| <= 1: each sum has K terms; fp32 rounding of a K-term sum
+     * in a different association is bounded by ~K * 2^-24 * sum|terms|;
+     * for random signs it is ~sqrt(K) * 2^-24 * K. Allow 8 sqrt(K) ulps of K. */
+    double tol = 8.0 * sqrt((double)K + 1) * (double)(K + 1) * 5.96e-8 + 1e-6;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < ldy; n++) {
+            float got = y[m * ldy + n], want = r[m * ldy + n];
+            if (n >= N) {
+                if (got != GUARD) fail_msg("gemm %s M%lld N%lld K%lld: wrote past the row end", dots_isa_name(isa), (long long)M,
+                                           (long long)N, (long long)K);
+                continue;
+            }
+            if (isnan(got) || fabs((double)got - want) > tol)
+                fail_msg("gemm %s M%lld N%lld K%lld dtype %d: y[%lld][%lld] = %g, ref %g", dots_isa_name(isa), (long long)M,
+                         (long long)N, (long long)K, dt, (long long)m, (long long)n, got, want);
+        }
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(r);
+}
+
+static void test_gemm_shapes(void **state) {
+    (void)state;
+    dots_isa levels[4];
+    int nl = n_levels(levels);
+    dots_pool *pool = dots_pool_create(3);
+    const int64_t sizes[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 65, 129};
+    for (int l = 0; l < nl; l++)
+        for (size_t a = 0; a < sizeof sizes / sizeof *sizes; a++)
+            for (size_t b = 0; b < sizeof sizes / sizeof *sizes; b += 3) {
+                int64_t M = sizes[a], N = sizes[b], K = sizes[(a + b) % 14] + 1;
+                check_gemm(levels[l], (a & 1) ? pool : NULL, M, N, K, (dots_dtype)((a + b) % 3), b & 1);
+            }
+    for (int l = 0; l < nl; l++) {
+        check_gemm(levels[l], pool, 200, 1537, 96, DOTS_DTYPE_BF16, true); /* many panels and row blocks */
+        check_gemm(levels[l], pool, 67, 40, 1536, DOTS_DTYPE_F32, false);  /* long K */
+    }
+    dots_pool_free(pool);
+}
+
+static void check_attention(dots_isa isa, int64_t nq, int64_t nk, int64_t d, bool causal, int64_t q_pos0) {
+    const int64_t ld = d + 5;
+    float *q = malloc(sizeof(float) * (size_t)(nq * ld)), *k = malloc(sizeof(float) * (size_t)(nk * ld));
+    float *v = malloc(sizeof(float) * (size_t)(nk * ld));
+    float *o = malloc(sizeof(float) * (size_t)(nq * ld)), *r = malloc(sizeof(float) * (size_t)(nq * ld));
+    for (int64_t i = 0; i < nq * ld; i++) q[i] = 3 * frand(); /* peaked softmax too */
+    for (int64_t i = 0; i < nk * ld; i++) k[i] = frand(), v[i] = frand();
+    for (int64_t i = 0; i < nq * ld; i++) o[i] = r[i] = GUARD;
+    dots_kernels kk = {isa, NULL};
+    float scale = 1.0f / sqrtf((float)d);
+    dots_attention(&kk, o, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, q_pos0);
+    dots_attention_ref(r, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, q_pos0);
+    for (int64_t i = 0; i < nq; i++)
+        for (int64_t c = 0; c < ld; c++) {
+            float got = o[i * ld + c], want = r[i * ld + c];
+            if (c >= d) {
+                if (got != GUARD) fail_msg("attention wrote past the head");
+            } else if (!(fabsf(got - want) <= 2e-5f)) {
+                fail_msg("attention %s nq%lld nk%lld d%lld causal%d: o[%lld][%lld] = %g, ref %g", dots_isa_name(isa),
+                         (long long)nq, (long long)nk, (long long)d, causal, (long long)i, (long long)c, got, want);
+            }
+        }
+    free(q);
+    free(k);
+    free(v);
+    free(o);
+    free(r);
+}
+
+static void test_attention(void **state) {
+    (void)state;
+    dots_isa levels[4];
+    int nl = n_levels(levels);
+    const int64_t ns[] = {1, 3, 63, 64, 65, 127, 128, 129, 200};
+    for (int l = 0; l < nl; l++)
+        for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+            check_attention(levels[l], ns[i], ns[(i + 4) % 9], 16, false, 0);
+            check_attention(levels[l], ns[i], ns[i], 32, true, 0);                 /* prefill */
+            check_attention(levels[l], 1, ns[i] + 10, 128, true, ns[i] + 9);       /* one decode step */
+            check_attention(levels[l], ns[i], ns[i] + 20, 16, true, 20);           /* chunked prefill */
+        }
+}
+
+static void test_ops(void **state) {
+    (void)state;
+    float x[3] = {1, 2, 3}, y[3];
+    float w[3] = {1, 1, 2};
+    dots_rmsnorm(y, x, w, DOTS_DTYPE_F32, 1, 3, 0.0f);
+    double rms = sqrt((1 + 4 + 9) / 3.0);
+    assert_true(fabs(y[2] - 2 * 3 / rms) < 1e-6);
+    float b[3] = {0, 0, 1};
+    dots_layernorm(y, x, w, b, DOTS_DTYPE_F32, 1, 3, 0.0f);
+    assert_true(fabs(y[0] + 1.2247449) < 1e-5 && fabs(y[2] - (2 * 1.2247449 + 1)) < 1e-5);
+    float g[2] = {0.0f, 2.0f}, u[2] = {5, 1};
+    dots_silu_mul(g, u, 2);
+    assert_true(g[0] == 0.0f && fabs(g[1] - 2 / (1 + exp(-2.0))) < 1e-6);
+    float e[3] = {-1, 0, 1};
+    dots_gelu_erf(e, 3);
+    assert_true(fabs(e[0] + 0.15865525) < 1e-6 && e[1] == 0 && fabs(e[2] - 0.84134475) < 1e-6);
+    float r[4] = {1, 2, 3, 4}, c[2] = {0, 1}, s[2] = {1, 0};
+    dots_rope_apply(r, c, s, 4); /* pair (0,2) by 90 degrees, pair (1,3) unchanged */
+    assert_true(r[0] == -3 && r[2] == 1 && r[1] == 2 && r[3] == 4);
+}
+
+static void task_count(void *arg, int64_t t, int worker) {
+    (void)worker;
+    __atomic_fetch_add((int64_t *)arg + t % 7, 1, __ATOMIC_RELAXED);
+}
+
+static void test_pool(void **state) {
+    (void)state;
+    dots_pool *p = dots_pool_create(4);
+    assert_non_null(p);
+    for (int rep = 0; rep < 50; rep++) {
+        int64_t counts[7] = {0};
+        dots_pool_run(p, 1000, task_count, counts);
+        int64_t total = 0;
+        for (int i = 0; i < 7; i++) total += counts[i];
+        assert_int_equal(total, 1000);
+    }
+    dots_pool_free(p);
+    dots_pool_free(NULL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_shapes),
+        cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_ops),
+        cmocka_unit_test(test_pool),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
