@@ -349,6 +349,70 @@ void dots_tok_stream_free(dots_tok_stream *s);
 /* Frees memory the library handed to the caller. */
 void dots_free(void *p);
 
+/* ------------------------------------------------------------------- run */
+
+/* The four official prompt modes (spec 10.1). */
+typedef enum dots_prompt_mode {
+    DOTS_MODE_LAYOUT_ALL = 0, /* prompt_layout_all_en: boxes, categories and text as JSON */
+    DOTS_MODE_LAYOUT_ONLY,    /* prompt_layout_only_en: boxes and categories */
+    DOTS_MODE_OCR,            /* prompt_ocr: the text */
+    DOTS_MODE_GROUNDING,      /* prompt_grounding_ocr: the text inside a bbox */
+    DOTS_MODE_COUNT
+} dots_prompt_mode;
+
+const char *dots_prompt_mode_name(dots_prompt_mode mode); /* "layout-all", ... */
+/* The verbatim prompt of a mode (without the grounding bbox). */
+const char *dots_prompt_text(dots_prompt_mode mode);
+
+/* Called for every generated token with the text it completes (whole UTF-8
+ * characters, special tokens skipped; may be empty). Return false to stop. */
+typedef bool (*dots_token_fn)(void *user, int32_t token, const char *text, size_t len);
+
+typedef struct dots_run_params {
+    dots_prompt_mode mode;
+    int32_t bbox[4];           /* grounding: x1, y1, x2, y2 in resized-image pixels */
+    int32_t max_new_tokens;    /* 0: 16384, the official parser's limit */
+    float temperature;         /* 0: greedy (the default) */
+    float top_p;               /* with temperature > 0; 0 or 1: off */
+    uint64_t seed;             /* sampling seed */
+    int64_t min_pixels, max_pixels; /* 0: the preprocessor config's */
+    dots_token_fn on_token;    /* may be NULL */
+    void *user;
+} dots_run_params;
+
+void dots_run_params_init(dots_run_params *p); /* layout-all, greedy, defaults */
+
+typedef enum dots_stop_reason {
+    DOTS_STOP_EOS = 0,     /* an EOS token of generation_config */
+    DOTS_STOP_MAX_TOKENS,  /* max_new_tokens reached */
+    DOTS_STOP_CALLBACK,    /* on_token returned false (e.g. Ctrl-C) */
+    DOTS_STOP_CONTEXT,     /* max_position_embeddings reached */
+} dots_stop_reason;
+
+typedef struct dots_run_result {
+    char *text;               /* the decoded answer, special tokens skipped (dots_free) */
+    size_t text_len;
+    int32_t *tokens;          /* generated ids, EOS included if reached (dots_free) */
+    int64_t n_tokens;
+    int64_t n_prompt_tokens;  /* whole prompt, image tokens included */
+    int64_t n_image_tokens;
+    int32_t resized_width_px, resized_height_px;
+    double preprocess_s, vision_s, prefill_s, decode_s;
+    dots_stop_reason stop;
+} dots_run_result;
+
+void dots_run_result_free(dots_run_result *r);
+
+/* Per-request state: tokenizer, threads, scratch. Reusable across pages
+ * without reloading weights; one thread at a time. n_threads 0 = all CPUs. */
+typedef struct dots_state dots_state;
+dots_status dots_state_create(dots_ctx *ctx, const dots_model *model, int32_t n_threads, dots_state **out);
+void dots_state_free(dots_state *st);
+
+/* One page: preprocess, vision encoder, prompt, prefill, generation. */
+dots_status dots_run_image(dots_ctx *ctx, dots_state *st, const dots_image *img, const dots_run_params *params,
+                           dots_run_result *out);
+
 /* ------------------------------------------------------- model generator */
 
 typedef enum dots_preset {

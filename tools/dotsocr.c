@@ -9,10 +9,12 @@
 #include "io/npy.h"
 #include "kernels/kernels.h"
 #include "vision/vision.h"
+#include "pipeline/run.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -714,6 +716,214 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------------- run */
+
+static const char help_run[] =
+    "usage: dotsocr run --model DIR INPUT [--mode layout-all|layout-only|ocr|grounding] [--bbox x1,y1,x2,y2]\n"
+    "                   [--page K] [--dpi N] [--min-pixels N] [--max-pixels N] [--max-new-tokens N]\n"
+    "                   [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
+    "                   [--dump OUT_DIR] [--teacher-force TOKENS.npy]\n"
+    "  Runs the model on one page and prints its raw answer as it is generated\n"
+    "  (stdout), then statistics (stderr). Greedy unless --temperature > 0. Stops at\n"
+    "  an EOS token, at --max-new-tokens (default 16384) or on Ctrl-C, keeping what\n"
+    "  was produced. --bbox (grounding) is in resized-image pixels, appended to the\n"
+    "  prompt as the official parser does. --dump writes prompt_ids.npy,\n"
+    "  logits_prefill.npy (last position) and tokens.npy; with --teacher-force the\n"
+    "  given tokens are fed instead of chosen and logits_teacher.npy [T, vocab]\n"
+    "  holds the logits after each.\n";
+
+static volatile sig_atomic_t g_interrupted; /* set by SIGINT; the CLI's only signal state */
+
+static void on_sigint(int sig) {
+    (void)sig;
+    g_interrupted = 1;
+}
+
+static bool stream_token(void *user, int32_t token, const char *text, size_t len) {
+    (void)user;
+    (void)token;
+    if (len) {
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+    }
+    return !g_interrupted;
+}
+
+typedef struct run_dump {
+    const char *dir;
+    dots_ctx *ctx;
+    int failed;
+    float *teacher; /* [n_forced, vocab] */
+    int64_t vocab;
+} run_dump;
+
+static void dump_prompt(void *user, const int32_t *ids, int64_t n) {
+    run_dump *d = user;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/prompt_ids.npy", d->dir);
+    if (dots_npy_write(d->ctx, path, "<i4", &n, 1, ids, 4) != DOTS_OK) d->failed = 1;
+}
+
+static void dump_logits(void *user, int64_t step, const float *logits, int64_t vocab) {
+    run_dump *d = user;
+    if (step < 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/logits_prefill.npy", d->dir);
+        if (dots_npy_write(d->ctx, path, "<f4", &vocab, 1, logits, 4) != DOTS_OK) d->failed = 1;
+    } else if (d->teacher) {
+        memcpy(d->teacher + step * vocab, logits, sizeof(float) * (size_t)vocab);
+    }
+}
+
+static bool parse_mode(const char *s, dots_prompt_mode *m) {
+    for (int i = 0; i < DOTS_MODE_COUNT; i++)
+        if (strcmp(s, dots_prompt_mode_name((dots_prompt_mode)i)) == 0) {
+            *m = (dots_prompt_mode)i;
+            return true;
+        }
+    return false;
+}
+
+static bool parse_float(const char *s, float lo, float hi, float *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
+    *out = (float)v;
+    return true;
+}
+
+static int cmd_run(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'}, {"mode", required_argument, NULL, 'M'},
+        {"bbox", required_argument, NULL, 'b'}, {"page", required_argument, NULL, 'p'},
+        {"dpi", required_argument, NULL, 'd'}, {"min-pixels", required_argument, NULL, 'n'},
+        {"max-pixels", required_argument, NULL, 'x'}, {"max-new-tokens", required_argument, NULL, 'N'},
+        {"temperature", required_argument, NULL, 'T'}, {"top-p", required_argument, NULL, 'P'},
+        {"seed", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
+        {"dump", required_argument, NULL, 'o'}, {"teacher-force", required_argument, NULL, 'F'},
+        {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *model_dir = NULL, *dump = NULL, *forced_path = NULL;
+    int64_t page = 1, dpi = 0, threads = 0, max_new = 0;
+    uint64_t seed = 0;
+    dots_run_params rp;
+    dots_run_params_init(&rp);
+    bool have_bbox = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'M': if (!parse_mode(optarg, &rp.mode)) return usage_error("run", "unknown mode '%s'", optarg); break;
+        case 'b': {
+            int n = 0;
+            if (sscanf(optarg, "%d,%d,%d,%d%n", &rp.bbox[0], &rp.bbox[1], &rp.bbox[2], &rp.bbox[3], &n) != 4 || optarg[n])
+                return usage_error("run", "bad --bbox '%s' (x1,y1,x2,y2)", optarg);
+            have_bbox = true;
+            break;
+        }
+        case 'p': if (!parse_i64_opt(optarg, 1, 1000000, &page)) return usage_error("run", "bad --page '%s'", optarg); break;
+        case 'd': if (!parse_i64_opt(optarg, 1, 2400, &dpi)) return usage_error("run", "bad --dpi '%s'", optarg); break;
+        case 'n': if (!parse_i64_opt(optarg, 1, INT32_MAX, &rp.min_pixels)) return usage_error("run", "bad --min-pixels '%s'", optarg); break;
+        case 'x': if (!parse_i64_opt(optarg, 1, INT32_MAX, &rp.max_pixels)) return usage_error("run", "bad --max-pixels '%s'", optarg); break;
+        case 'N': if (!parse_i64_opt(optarg, 1, 131072, &max_new)) return usage_error("run", "bad --max-new-tokens '%s'", optarg); break;
+        case 'T': if (!parse_float(optarg, 0, 100, &rp.temperature)) return usage_error("run", "bad --temperature '%s'", optarg); break;
+        case 'P': if (!parse_float(optarg, 0, 1, &rp.top_p)) return usage_error("run", "bad --top-p '%s' (0..1)", optarg); break;
+        case 's': if (!parse_u64(optarg, &seed)) return usage_error("run", "bad --seed '%s'", optarg); break;
+        case 't': if (!parse_i64_opt(optarg, 1, 256, &threads)) return usage_error("run", "bad --threads '%s'", optarg); break;
+        case 'o': dump = optarg; break;
+        case 'F': forced_path = optarg; break;
+        case 'v': g_verbosity++; break;
+        case 'q': g_verbosity = -1; break;
+        case 'h': fputs(help_run, stdout); return 0;
+        default: return usage_error("run", "bad option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!model_dir) return usage_error("run", "%s", "--model DIR is required");
+    if (argc - optind != 1) return usage_error("run", "expected one INPUT, got %s", argc - optind ? "more" : "none");
+    if ((rp.mode == DOTS_MODE_GROUNDING) != have_bbox)
+        return usage_error("run", "%s", "--bbox goes with --mode grounding, and grounding needs it");
+    if (forced_path && !dump) return usage_error("run", "%s", "--teacher-force needs --dump OUT_DIR");
+    rp.max_new_tokens = (int32_t)max_new;
+    rp.seed = seed;
+    rp.on_token = stream_token;
+    dots_ctx *ctx = make_ctx();
+    if (!ctx) return 1;
+    dots_model *model = NULL;
+    dots_state *st = NULL;
+    dots_document *doc = NULL;
+    dots_image img = {0};
+    dots_run_result res = {0};
+    run_dump rd = {dump, ctx, 0, NULL, 0};
+    dots_run_hooks hooks = {&rd, dump_prompt, dump_logits, NULL, 0};
+    int32_t *forced = NULL;
+    int64_t n_forced = 0;
+    int rc = 0;
+    if (dots_model_open(ctx, model_dir, &model) != DOTS_OK || dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK ||
+        dots_document_open(ctx, argv[optind], &doc) != DOTS_OK ||
+        dots_document_render_page(ctx, doc, (int32_t)(page - 1), (int32_t)dpi, &img, NULL) != DOTS_OK) {
+        rc = fail(ctx);
+        goto done;
+    }
+    if (dump && (rc = ensure_dir(dump)) != 0) goto done;
+    if (forced_path) {
+        if (dots_npy_read_ids(ctx, forced_path, 131072, &forced, &n_forced) != DOTS_OK) {
+            rc = fail(ctx);
+            goto done;
+        }
+        rd.vocab = dots_model_config(model)->text.vocab_size;
+        rd.teacher = malloc(sizeof(float) * (size_t)(n_forced * rd.vocab + 1));
+        if (!rd.teacher) {
+            fprintf(stderr, "dotsocr: error: out of memory\n");
+            rc = 1;
+            goto done;
+        }
+        hooks.forced = forced;
+        hooks.n_forced = n_forced;
+    }
+    g_interrupted = 0;
+    signal(SIGINT, on_sigint);
+    dots_status s = dots_run_image_ex(ctx, st, &img, &rp, dump ? &hooks : NULL, &res);
+    signal(SIGINT, SIG_DFL);
+    if (s != DOTS_OK) {
+        rc = fail(ctx);
+        goto done;
+    }
+    printf("\n");
+    static const char *const stops[] = {"eos", "max-new-tokens", "interrupted", "context full"};
+    int64_t n_gen = res.n_tokens;
+    if (g_verbosity >= 0)
+        fprintf(stderr,
+                "dotsocr: %s; image %d x %d -> %lld image tokens, prompt %lld tokens, generated %lld (%s)\n"
+                "dotsocr: preprocess %.2f s, vision %.2f s, prefill %.2f s (%.1f tok/s), decode %.2f s (%.2f tok/s), peak RSS %.0f MB\n",
+                dots_prompt_mode_name(rp.mode), res.resized_width_px, res.resized_height_px, (long long)res.n_image_tokens,
+                (long long)res.n_prompt_tokens, (long long)n_gen, stops[res.stop], res.preprocess_s, res.vision_s,
+                res.prefill_s, res.n_prompt_tokens / (res.prefill_s > 0 ? res.prefill_s : 1e-9), res.decode_s,
+                n_gen > 1 ? (n_gen - 1) / (res.decode_s > 0 ? res.decode_s : 1e-9) : 0.0, peak_rss_mb());
+    if (dump) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/tokens.npy", dump);
+        if (dots_npy_write(ctx, path, "<i4", &n_gen, 1, res.tokens, 4) != DOTS_OK) rd.failed = 1;
+        if (rd.teacher && !rd.failed) {
+            const int64_t shape[2] = {n_forced, rd.vocab};
+            snprintf(path, sizeof path, "%s/logits_teacher.npy", dump);
+            if (dots_npy_write(ctx, path, "<f4", shape, 2, rd.teacher, 4) != DOTS_OK) rd.failed = 1;
+        }
+        if (rd.failed) rc = fail(ctx);
+    }
+    if (res.stop == DOTS_STOP_CALLBACK && rc == 0) rc = 130; /* interrupted: the text above is what was produced */
+done:
+    free(rd.teacher);
+    free(forced);
+    dots_run_result_free(&res);
+    dots_image_free(&img);
+    dots_document_close(doc);
+    dots_state_free(st);
+    dots_model_close(model);
+    dots_ctx_free(ctx);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ main */
 
 typedef struct command {
@@ -728,6 +938,7 @@ static const command commands[] = {
     {"make-model", cmd_make_model, help_make_model, "write a random-weight checkpoint (tests, benchmarks)"},
     {"preprocess", cmd_preprocess, help_preprocess, "image/PDF page -> resized image and vision pixel rows"},
     {"vision", cmd_vision, help_vision, "image/PDF page -> vision encoder embeddings"},
+    {"run", cmd_run, help_run, "image/PDF page -> the model's raw answer (streamed)"},
     {"tokenize", cmd_tokenize, help_tokenize, "text on stdin -> token ids"},
     {"detokenize", cmd_detokenize, help_detokenize, "token ids on stdin -> text"},
 };

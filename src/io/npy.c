@@ -46,3 +46,56 @@ dots_status dots_npy_write(dots_ctx *ctx, const char *path, const char *descr, c
     free(tmp);
     return st;
 }
+
+dots_status dots_npy_read_ids(dots_ctx *ctx, const char *path, int64_t max_n, int32_t **out, int64_t *n_out) {
+    char *buf = NULL;
+    size_t len = 0;
+    dots_status st = dots_read_small_file(ctx, path, (size_t)max_n * 8 + 65536, &buf, &len);
+    if (st != DOTS_OK) return st;
+    const uint8_t *b = (const uint8_t *)buf;
+    size_t hl = 0, off = 0;
+    if (len >= 10 && memcmp(b, "\x93NUMPY", 6) == 0) {
+        if (b[6] == 1) hl = (size_t)b[8] | (size_t)b[9] << 8, off = 10;
+        else if (len >= 12 && (b[6] == 2 || b[6] == 3)) hl = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24, off = 12;
+    }
+    if (!off || hl > len - off) {
+        free(buf);
+        return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: not a .npy file", path);
+    }
+    char header[1024];
+    snprintf(header, sizeof header, "%.*s", (int)(hl < sizeof header - 1 ? hl : sizeof header - 1), buf + off);
+    int es = strstr(header, "'<i4'") ? 4 : strstr(header, "'<i8'") ? 8 : 0;
+    const char *shape = strstr(header, "'shape': (");
+    long long n = -1;
+    if (shape) {
+        char *end = NULL;
+        n = strtoll(shape + 10, &end, 10);
+        if (!end || (*end != ',' && *end != ')') || (*end == ',' && end[1] != ')' && end[1] != ' ')) n = -1;
+        if (end && *end == ',' && end[1] == ' ' && end[2] != ')') n = -1; /* more than one dimension */
+    }
+    if (!es || strstr(header, "True") || n < 0 || n > max_n || (size_t)n * (size_t)es > len - off - hl) {
+        free(buf);
+        return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: expected a 1-D int32/int64 array of at most %lld ids", path, (long long)max_n);
+    }
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
+    if (!ids) {
+        free(buf);
+        return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    const uint8_t *d = b + off + hl;
+    for (long long i = 0; i < n; i++) {
+        int64_t v = 0;
+        for (int k = es - 1; k >= 0; k--) v = (v << 8) | d[i * es + k];
+        if (es == 4) v = (int32_t)(uint32_t)v;
+        if (v < INT32_MIN || v > INT32_MAX) {
+            free(ids);
+            free(buf);
+            return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: id %lld out of range", path, (long long)v);
+        }
+        ids[i] = (int32_t)v;
+    }
+    free(buf);
+    *out = ids;
+    *n_out = n;
+    return DOTS_OK;
+}

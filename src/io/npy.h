@@ -21,4 +21,8 @@
 dots_status dots_npy_write(dots_ctx *ctx, const char *path, const char *descr, const int64_t *shape, int n_dims,
                            const void *data, size_t elem_size);
 
+/* Reads a 1-D integer .npy (int32 or int64, little-endian) into *out
+ * (malloc'd). Anything else is an error. At most max_n elements. */
+dots_status dots_npy_read_ids(dots_ctx *ctx, const char *path, int64_t max_n, int32_t **out, int64_t *n);
+
 #endif

@@ -87,9 +87,49 @@ static void compute_task(void *arg, int64_t t, int worker) {
     }
 }
 
+void dots_gemv_rows_generic(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
+                            int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias) {
+    for (int64_t n = n0; n < n1; n++)
+        for (int m = 0; m < M; m++) {
+            float acc = 0.0f;
+            for (int64_t k = 0; k < K; k++) acc += x[m * ldx + k] * dots_weight_at(w, wt, n * ldw + k);
+            y[m * ldy + n] = acc + (bias ? bias[n] : 0.0f);
+        }
+}
+
+#define GEMV_ROWS_PER_TASK 64
+
+typedef struct gemv_job {
+    int M;
+    const float *x;
+    int64_t ldx;
+    const void *w;
+    dots_dtype wt;
+    int64_t ldw, N, K;
+    float *y;
+    int64_t ldy;
+    const float *bias;
+    bool avx512;
+} gemv_job;
+
+static void gemv_task(void *arg, int64_t t, int worker) {
+    (void)worker;
+    gemv_job *j = arg;
+    int64_t n0 = t * GEMV_ROWS_PER_TASK, n1 = n0 + GEMV_ROWS_PER_TASK < j->N ? n0 + GEMV_ROWS_PER_TASK : j->N;
+    if (j->avx512)
+        dots_gemv_rows_avx512(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
+    else
+        dots_gemv_rows_generic(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
+}
+
 void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
                dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
     if (M <= 0 || N <= 0) return;
+    if (M <= DOTS_GEMV_MAX_M) { /* decode: stream the weights once, no packing */
+        gemv_job g = {(int)M, x, ldx, w, wt, ldw, N, K, y, ldy, bias, k && k->isa >= DOTS_ISA_AVX512};
+        dots_pool_run(k ? k->pool : NULL, (N + GEMV_ROWS_PER_TASK - 1) / GEMV_ROWS_PER_TASK, gemv_task, &g);
+        return;
+    }
     gemm_job j = {y, ldy, x, ldx, w, wt, ldw, bias, M, N, K, NULL, 0, 0, 0, false};
     j.n_panels = (N + DOTS_GEMM_NR - 1) / DOTS_GEMM_NR;
     j.n_mblocks = (M + MB - 1) / MB;

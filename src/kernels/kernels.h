@@ -73,4 +73,13 @@ void dots_gemm_micro_generic(int m_rows, int n_cols, int64_t K, const float *x, 
 void dots_gemm_micro_avx512(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel,
                             float *y, int64_t ldy, const float *bias);
 
+/* y[m, n] = x[m, :] . w[n, :] (+ bias[n]) for m < M <= DOTS_GEMV_MAX_M, n in
+ * [n0, n1): the matrix-vector path (decode), reading each weight row once
+ * without packing. */
+#define DOTS_GEMV_MAX_M 4
+void dots_gemv_rows_generic(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
+                            int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
+void dots_gemv_rows_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
+                           int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
+
 #endif

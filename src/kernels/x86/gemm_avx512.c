@@ -42,8 +42,35 @@ void dots_gemm_micro_avx512(int m_rows, int n_cols, int64_t K, const float *x, i
         _mm512_mask_storeu_ps(y + i * ldy + 16, m1, _mm512_add_ps(acc[i][1], bb1));
     }
 }
+/* 16 weights of row w from element k as fp32 (exact widening), masked. */
+static inline __m512 load_w16(const void *w, dots_dtype wt, int64_t k, __mmask16 mask) {
+    if (wt == DOTS_DTYPE_F32) return _mm512_maskz_loadu_ps(mask, (const float *)w + k);
+    __m256i h = _mm256_maskz_loadu_epi16(mask, (const uint16_t *)w + k);
+    if (wt == DOTS_DTYPE_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+void dots_gemv_rows_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
+                           int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias) {
+    const int64_t es = wt == DOTS_DTYPE_F32 ? 4 : 2;
+    for (int64_t n = n0; n < n1; n++) {
+        const void *row = (const uint8_t *)w + n * ldw * es;
+        __m512 acc[DOTS_GEMV_MAX_M];
+        for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; k += 16) {
+            __mmask16 mask = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
+            __m512 wv = load_w16(row, wt, k, mask);
+            for (int m = 0; m < M; m++) acc[m] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + m * ldx + k), wv, acc[m]);
+        }
+        for (int m = 0; m < M; m++) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]) + (bias ? bias[n] : 0.0f);
+    }
+}
 #else
 /* Built without AVX-512 support in the compiler: never selected. */
+void dots_gemv_rows_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
+                           int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias) {
+    dots_gemv_rows_generic(M, x, ldx, w, wt, ldw, n0, n1, K, y, ldy, bias);
+}
 void dots_gemm_micro_avx512(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel,
                             float *y, int64_t ldy, const float *bias) {
     dots_gemm_micro_generic(m_rows, n_cols, K, x, ldx, panel, y, ldy, bias);

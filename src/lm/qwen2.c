@@ -1,0 +1,176 @@
+/*
+ * qwen2.c - the Qwen2 decoder (spec 7), composed from kernels.h.
+ *
+ *   per layer: a = RMSNorm(x) ─► q = a Wq^T + bq, k = a Wk^T + bk, v = a Wv^T + bv
+ *              ─► RoPE(q, k) at positions n.. (theta 1e6, pairs (i, i+64))
+ *              ─► append k, v to the cache ─► causal GQA attention (head h
+ *                 reads kv head h / (heads / kv_heads)) ─► x += o Wo^T
+ *              b = RMSNorm(x) ─► x += (silu(b Wgate^T) * (b Wup^T)) Wdown^T
+ *   then RMSNorm and lm_head on the last row only.
+ *
+ * Prefill runs in chunks of rows (matrix-matrix products); decode is the
+ * one-row case (matrix-vector products). The cache holds exactly the
+ * request's tokens: cap is set by the caller from the actual prompt.
+ */
+#include "lm/qwen2.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LM_CHUNK 128
+
+void dots_lm_state_free(dots_lm_state *s) {
+    if (!s) return;
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->x);
+    free(s->a);
+    free(s->q);
+    free(s->o);
+    free(s->g);
+    free(s->u);
+    free(s->tmp);
+    free(s->inv_freq);
+    free(s->cos_t);
+    free(s->sin_t);
+    free(s->bias_q);
+    free(s->bias_k);
+    free(s->bias_v);
+    memset(s, 0, sizeof *s);
+}
+
+dots_status dots_lm_state_init(dots_ctx *ctx, const dots_config *cfg, int64_t cap, dots_lm_state *s) {
+    const dots_text_config *t = &cfg->text;
+    memset(s, 0, sizeof *s);
+    if (cap <= 0 || cap > t->max_position_embeddings)
+        return DOTS_FAIL(ctx, DOTS_ERR_LIMIT, "language model: %lld tokens is outside 1..%d (max_position_embeddings)",
+                         (long long)cap, t->max_position_embeddings);
+    const int64_t H = t->hidden_size, d = t->head_dim, Q = (int64_t)t->num_attention_heads * d;
+    const int64_t KV = (int64_t)t->num_key_value_heads * d, F = t->intermediate_size, L = t->num_hidden_layers;
+    int64_t cache;
+    if (!dots_mul_i64(L, cap, &cache) || !dots_mul_i64(cache, KV, &cache) || cache > (INT64_C(1) << 36))
+        return DOTS_FAIL(ctx, DOTS_ERR_LIMIT, "language model: a KV cache for %lld tokens is too large", (long long)cap);
+    s->cap = cap;
+    s->chunk = LM_CHUNK;
+    const int64_t c = LM_CHUNK;
+    s->k_cache = malloc(sizeof(float) * (size_t)cache);
+    s->v_cache = malloc(sizeof(float) * (size_t)cache);
+    s->x = malloc(sizeof(float) * (size_t)(c * H));
+    s->a = malloc(sizeof(float) * (size_t)(c * H));
+    s->q = malloc(sizeof(float) * (size_t)(c * (Q + 2 * KV)));
+    s->o = malloc(sizeof(float) * (size_t)(c * Q));
+    s->g = malloc(sizeof(float) * (size_t)(c * F));
+    s->u = malloc(sizeof(float) * (size_t)(c * F));
+    s->tmp = malloc(sizeof(float) * (size_t)(c * H));
+    s->inv_freq = malloc(sizeof(float) * (size_t)(d / 2));
+    s->cos_t = malloc(sizeof(float) * (size_t)(c * d / 2));
+    s->sin_t = malloc(sizeof(float) * (size_t)(c * d / 2));
+    s->bias_q = malloc(sizeof(float) * (size_t)Q);
+    s->bias_k = malloc(sizeof(float) * (size_t)KV);
+    s->bias_v = malloc(sizeof(float) * (size_t)KV);
+    if (!s->k_cache || !s->v_cache || !s->x || !s->a || !s->q || !s->o || !s->g || !s->u || !s->tmp || !s->inv_freq ||
+        !s->cos_t || !s->sin_t || !s->bias_q || !s->bias_k || !s->bias_v) {
+        dots_lm_state_free(s);
+        return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "language model: cannot allocate the KV cache for %lld tokens",
+                         (long long)cap);
+    }
+    /* as transformers computes it: fp32 1 / theta^(2j/d) */
+    for (int64_t j = 0; j < d / 2; j++) s->inv_freq[j] = 1.0f / powf((float)t->rope_theta, (float)(2 * j) / (float)d);
+    return DOTS_OK;
+}
+
+void dots_lm_embed(const dots_config *cfg, const dots_weights *w, const int32_t *ids, int64_t n, float *out) {
+    const int64_t H = cfg->text.hidden_size;
+    for (int64_t i = 0; i < n; i++) dots_weights_to_f32(out + i * H, w->lm.embed->data, w->lm.embed->dtype, (int64_t)ids[i] * H, H);
+}
+
+typedef struct lm_attn_job {
+    const dots_kernels *k;
+    dots_lm_state *s;
+    const float *q; /* [rows, Q] within the q buffer (ld = Q + 2 KV) */
+    int64_t ldq, rows, pos0, heads, group, d, KV, layer_off;
+    float *o;
+    float scale;
+} lm_attn_job;
+
+static void lm_attn_task(void *arg, int64_t h, int worker) {
+    (void)worker;
+    lm_attn_job *j = arg;
+    const int64_t kvh = h / j->group;
+    const float *kc = j->s->k_cache + j->layer_off + kvh * j->d;
+    const float *vc = j->s->v_cache + j->layer_off + kvh * j->d;
+    dots_attention(j->k, j->o + h * j->d, j->heads * j->d, j->q + h * j->d, j->ldq, kc, j->KV, vc, j->KV, j->rows,
+                   j->pos0 + j->rows, j->d, j->scale, true, j->pos0);
+}
+
+static dots_status forward_chunk(const dots_config *cfg, const dots_weights *w, const dots_kernels *k, dots_lm_state *s,
+                                 const float *embeds, int64_t rows, float *logits) {
+    const dots_text_config *t = &cfg->text;
+    const int64_t H = t->hidden_size, d = t->head_dim, nh = t->num_attention_heads, nkv = t->num_key_value_heads;
+    const int64_t Q = nh * d, KV = nkv * d, F = t->intermediate_size, ldq = Q + 2 * KV, half = d / 2;
+    const float eps = (float)t->rms_norm_eps;
+    const int64_t pos0 = s->n;
+    float *x = s->x, *a = s->a, *q = s->q, *o = s->o;
+    memcpy(x, embeds, sizeof(float) * (size_t)(rows * H));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < half; i++) {
+            float ang = (float)(pos0 + r) * s->inv_freq[i];
+            s->cos_t[r * half + i] = cosf(ang);
+            s->sin_t[r * half + i] = sinf(ang);
+        }
+    for (int32_t l = 0; l < w->lm.n_layers; l++) {
+        const dots_lm_layer_weights *L = &w->lm.layers[l];
+        dots_rmsnorm(a, x, L->input_norm->data, L->input_norm->dtype, rows, H, eps);
+        float *bq = NULL, *bk = NULL, *bv = NULL;
+        if (L->q_b) {
+            dots_weights_to_f32(s->bias_q, L->q_b->data, L->q_b->dtype, 0, Q);
+            dots_weights_to_f32(s->bias_k, L->k_b->data, L->k_b->dtype, 0, KV);
+            dots_weights_to_f32(s->bias_v, L->v_b->data, L->v_b->dtype, 0, KV);
+            bq = s->bias_q, bk = s->bias_k, bv = s->bias_v;
+        }
+        dots_gemm(k, q, ldq, a, H, L->q_w->data, L->q_w->dtype, H, bq, rows, Q, H);
+        dots_gemm(k, q + Q, ldq, a, H, L->k_w->data, L->k_w->dtype, H, bk, rows, KV, H);
+        dots_gemm(k, q + Q + KV, ldq, a, H, L->v_w->data, L->v_w->dtype, H, bv, rows, KV, H);
+        const int64_t layer_off = (int64_t)l * s->cap * KV;
+        for (int64_t r = 0; r < rows; r++) {
+            float *qr = q + r * ldq;
+            for (int64_t h = 0; h < nh; h++) dots_rope_apply(qr + h * d, s->cos_t + r * half, s->sin_t + r * half, d);
+            for (int64_t h = 0; h < nkv; h++) dots_rope_apply(qr + Q + h * d, s->cos_t + r * half, s->sin_t + r * half, d);
+            memcpy(s->k_cache + layer_off + (pos0 + r) * KV, qr + Q, sizeof(float) * (size_t)KV);
+            memcpy(s->v_cache + layer_off + (pos0 + r) * KV, qr + Q + KV, sizeof(float) * (size_t)KV);
+        }
+        lm_attn_job aj = {k, s, q, ldq, rows, pos0, nh, nh / nkv, d, KV, layer_off, o, 1.0f / sqrtf((float)d)};
+        dots_pool_run(k->pool, nh, lm_attn_task, &aj);
+        dots_gemm(k, s->tmp, H, o, Q, L->o_w->data, L->o_w->dtype, Q, NULL, rows, H, Q);
+        dots_add(x, s->tmp, rows * H);
+        dots_rmsnorm(a, x, L->post_norm->data, L->post_norm->dtype, rows, H, eps);
+        dots_gemm(k, s->g, F, a, H, L->gate->data, L->gate->dtype, H, NULL, rows, F, H);
+        dots_gemm(k, s->u, F, a, H, L->up->data, L->up->dtype, H, NULL, rows, F, H);
+        dots_silu_mul(s->g, s->u, rows * F);
+        dots_gemm(k, s->tmp, H, s->g, F, L->down->data, L->down->dtype, F, NULL, rows, H, F);
+        dots_add(x, s->tmp, rows * H);
+    }
+    s->n += rows;
+    if (logits) {
+        const float *last = x + (rows - 1) * H;
+        dots_rmsnorm(a, last, w->lm.norm->data, w->lm.norm->dtype, 1, H, eps);
+        dots_gemm(k, logits, t->vocab_size, a, H, w->lm.lm_head->data, w->lm.lm_head->dtype, H, NULL, 1, t->vocab_size, H);
+    }
+    return DOTS_OK;
+}
+
+dots_status dots_lm_forward(dots_ctx *ctx, const dots_config *cfg, const dots_weights *w, const dots_kernels *k,
+                            dots_lm_state *s, const float *embeds, int64_t n, float *logits) {
+    if (!cfg || !w || !k || !s || !embeds || n <= 0) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "lm_forward: bad argument");
+    if (s->n + n > s->cap)
+        return DOTS_FAIL(ctx, DOTS_ERR_LIMIT, "language model: %lld tokens exceed the %lld-token cache",
+                         (long long)(s->n + n), (long long)s->cap);
+    const int64_t H = cfg->text.hidden_size;
+    for (int64_t i = 0; i < n; i += s->chunk) {
+        int64_t rows = n - i < s->chunk ? n - i : s->chunk;
+        dots_status st = forward_chunk(cfg, w, k, s, embeds + i * H, rows, i + rows == n ? logits : NULL);
+        if (st != DOTS_OK) return st;
+    }
+    return DOTS_OK;
+}
