@@ -446,7 +446,8 @@ static dots_status read_float3(dots_ctx *ctx, const char *label, const json_t *r
     for (size_t i = 0; i < 3; i++) {
         const json_t *v = json_array_get(a, i);
         double x = json_is_number(v) ? json_number_value(v) : NAN;
-        if (!isfinite(x) || (positive && !(x > 0)) || fabs(x) > 1e6)
+        /* checked as the float it becomes: 1e-45 is positive but rounds to 0 */
+        if (!isfinite(x) || (positive && !((float)x > 0)) || fabs(x) > 1e6)
             return DOTS_FAIL(ctx, DOTS_ERR_CONFIG, "%s: %s[%zu]: must be a finite%s number", label, key, i,
                              positive ? " positive" : "");
         tmp[i] = (float)x;

@@ -12,7 +12,7 @@
 
 static const char *const prompt_texts[DOTS_MODE_COUNT] = {
     [DOTS_MODE_LAYOUT_ALL] =
-        "Please output the layout information from the PDF image, including each layout element's bbox, its category, "
+        ("Please output the layout information from the PDF image, including each layout element's bbox, its category, "
         "and the corresponding text content within the bbox.\n\n"
         "1. Bbox format: [x1, y1, x2, y2]\n\n"
         "2. Layout Categories: The possible categories are ['Caption', 'Footnote', 'Formula', 'List-item', "
@@ -25,15 +25,15 @@ static const char *const prompt_texts[DOTS_MODE_COUNT] = {
         "4. Constraints:\n"
         "    - The output text must be the original text from the image, with no translation.\n"
         "    - All layout elements must be sorted according to human reading order.\n\n"
-        "5. Final Output: The entire output must be a single JSON object.\n",
+        "5. Final Output: The entire output must be a single JSON object.\n"),
     [DOTS_MODE_LAYOUT_ONLY] =
-        "Please output the layout information from this PDF image, including each layout's bbox and its category. The "
+        ("Please output the layout information from this PDF image, including each layout's bbox and its category. The "
         "bbox should be in the format [x1, y1, x2, y2]. The layout categories for the PDF document include ['Caption', "
         "'Footnote', 'Formula', 'List-item', 'Page-footer', 'Page-header', 'Picture', 'Section-header', 'Table', "
-        "'Text', 'Title']. Do not output the corresponding text. The layout result should be in JSON format.",
+        "'Text', 'Title']. Do not output the corresponding text. The layout result should be in JSON format."),
     [DOTS_MODE_OCR] = "Extract the text content from this image.",
-    [DOTS_MODE_GROUNDING] = "Extract text from the given bounding box on the image (format: [x1, y1, x2, y2]).\n"
-                            "Bounding Box:\n",
+    [DOTS_MODE_GROUNDING] = ("Extract text from the given bounding box on the image (format: [x1, y1, x2, y2]).\n"
+                             "Bounding Box:\n"),
 };
 
 static const char *const mode_names[DOTS_MODE_COUNT] = {"layout-all", "layout-only", "ocr", "grounding"};
