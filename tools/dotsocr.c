@@ -670,7 +670,8 @@ static int cmd_vision(int argc, char **argv) {
     int64_t n_emb = 0;
     int rc = 0;
     dots_pool *pool = dots_pool_create(threads ? (int)threads : dots_default_threads());
-    dots_kernels kern = {dots_cpu_isa(), pool};
+    dots_scratch scratch = {0};
+    dots_kernels kern = {dots_cpu_isa(), pool, &scratch};
     dump_ctx dc = {dump, ctx, 0};
     if (!pool) {
         fprintf(stderr, "dotsocr: error: cannot start threads\n");
@@ -712,6 +713,7 @@ done:
     dots_document_close(doc);
     dots_model_close(model);
     dots_pool_free(pool);
+    dots_scratch_free(&scratch);
     dots_ctx_free(ctx);
     return rc;
 }

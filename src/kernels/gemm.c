@@ -50,17 +50,31 @@ typedef struct gemm_job {
     bool avx512;
 } gemm_job;
 
+/* Widens 32 weight rows into one panel [K][32]. Reads 32 row streams,
+ * writes contiguously; zero columns past N. */
 static void pack_task(void *arg, int64_t p, int worker) {
     (void)worker;
     gemm_job *j = arg;
     float *dst = j->packed + p * j->K * DOTS_GEMM_NR;
-    for (int c = 0; c < DOTS_GEMM_NR; c++) {
-        int64_t n = p * DOTS_GEMM_NR + c;
-        if (n < j->N) {
-            for (int64_t k = 0; k < j->K; k++) dst[k * DOTS_GEMM_NR + c] = dots_weight_at(j->w, j->wt, n * j->ldw + k);
-        } else {
-            for (int64_t k = 0; k < j->K; k++) dst[k * DOTS_GEMM_NR + c] = 0.0f;
+    int64_t n0 = p * DOTS_GEMM_NR, nc = j->N - n0 < DOTS_GEMM_NR ? j->N - n0 : DOTS_GEMM_NR;
+    if (nc < DOTS_GEMM_NR) memset(dst, 0, sizeof(float) * (size_t)(j->K * DOTS_GEMM_NR));
+    if (j->wt == DOTS_DTYPE_BF16) {
+        /* in blocks of 16 k: the 2 kB destination block stays in L1 */
+        const uint16_t *w = (const uint16_t *)j->w + n0 * j->ldw;
+        for (int64_t k0 = 0; k0 < j->K; k0 += 16) {
+            int64_t kn = j->K - k0 < 16 ? j->K - k0 : 16;
+            for (int64_t c = 0; c < nc; c++) {
+                const uint16_t *row = w + c * j->ldw + k0;
+                float *d = dst + k0 * DOTS_GEMM_NR + c;
+                for (int64_t k = 0; k < kn; k++) {
+                    uint32_t bits = (uint32_t)row[k] << 16;
+                    memcpy(&d[k * DOTS_GEMM_NR], &bits, 4);
+                }
+            }
         }
+    } else {
+        for (int64_t c = 0; c < nc; c++)
+            for (int64_t k = 0; k < j->K; k++) dst[k * DOTS_GEMM_NR + c] = dots_weight_at(j->w, j->wt, (n0 + c) * j->ldw + k);
     }
 }
 
@@ -135,7 +149,9 @@ void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int
     j.n_mblocks = (M + MB - 1) / MB;
     j.n_groups = (j.n_panels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
     j.avx512 = k && k->isa >= DOTS_ISA_AVX512;
-    j.packed = aligned_alloc(64, (size_t)(j.n_panels * K * DOTS_GEMM_NR * (int64_t)sizeof(float) + 64) / 64 * 64);
+    size_t bytes = (size_t)(j.n_panels * K * DOTS_GEMM_NR * (int64_t)sizeof(float) + 64) / 64 * 64;
+    bool own = !(k && k->scratch);
+    j.packed = own ? aligned_alloc(64, bytes) : dots_scratch_get(k->scratch, bytes);
     if (!j.packed) { /* no memory for the packed copy: the slow path still gives the result */
         dots_gemm_ref(y, ldy, x, ldx, w, wt, ldw, bias, M, N, K);
         return;
@@ -143,5 +159,21 @@ void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int
     dots_pool *pool = k ? k->pool : NULL;
     dots_pool_run(pool, j.n_panels, pack_task, &j);
     dots_pool_run(pool, j.n_mblocks * j.n_groups, compute_task, &j);
-    free(j.packed);
+    if (own) free(j.packed);
+}
+
+void *dots_scratch_get(dots_scratch *s, size_t bytes) {
+    if (bytes <= s->cap) return s->buf;
+    free(s->buf);
+    s->cap = 0;
+    s->buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (s->buf) s->cap = bytes;
+    return s->buf;
+}
+
+void dots_scratch_free(dots_scratch *s) {
+    if (!s) return;
+    free(s->buf);
+    s->buf = NULL;
+    s->cap = 0;
 }

@@ -15,9 +15,22 @@
 #include "core/internal.h"
 #include "core/threads.h"
 
+/* A growable buffer reused by successive calls from one thread: packing
+ * a 50 MB weight copy into fresh memory every call costs more in page
+ * faults than the packing itself. */
+typedef struct dots_scratch {
+    void *buf;
+    size_t cap;
+} dots_scratch;
+
+/* Returns at least bytes of 64-byte-aligned memory (NULL on OOM). */
+void *dots_scratch_get(dots_scratch *s, size_t bytes);
+void dots_scratch_free(dots_scratch *s);
+
 typedef struct dots_kernels {
-    dots_isa isa;    /* the instruction set the fast paths may use */
-    dots_pool *pool; /* NULL: run on the calling thread */
+    dots_isa isa;          /* the instruction set the fast paths may use */
+    dots_pool *pool;       /* NULL: run on the calling thread */
+    dots_scratch *scratch; /* NULL: allocate per call */
 } dots_kernels;
 
 /* ---- matrix multiply: Y[M,N] = X[M,K] . W[N,K]^T (+ bias[N]) ----

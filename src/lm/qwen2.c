@@ -18,7 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LM_CHUNK 128
+/* Rows per forward pass: a whole prompt goes through each layer at once,
+ * so each weight matrix is widened and packed once per prefill, not once
+ * per small chunk. The MLP's [rows, 8960] intermediates go in row blocks. */
+#define LM_CHUNK 4096
+#define LM_MLP_ROWS 512
 
 void dots_lm_state_free(dots_lm_state *s) {
     if (!s) return;
@@ -51,26 +55,17 @@ dots_status dots_lm_state_init(dots_ctx *ctx, const dots_config *cfg, int64_t ca
     int64_t cache;
     if (!dots_mul_i64(L, cap, &cache) || !dots_mul_i64(cache, KV, &cache) || cache > (INT64_C(1) << 36))
         return DOTS_FAIL(ctx, DOTS_ERR_LIMIT, "language model: a KV cache for %lld tokens is too large", (long long)cap);
+    (void)H, (void)F;
     s->cap = cap;
     s->chunk = LM_CHUNK;
-    const int64_t c = LM_CHUNK;
+    /* malloc'd, not calloc'd: pages are touched only as tokens arrive */
     s->k_cache = malloc(sizeof(float) * (size_t)cache);
     s->v_cache = malloc(sizeof(float) * (size_t)cache);
-    s->x = malloc(sizeof(float) * (size_t)(c * H));
-    s->a = malloc(sizeof(float) * (size_t)(c * H));
-    s->q = malloc(sizeof(float) * (size_t)(c * (Q + 2 * KV)));
-    s->o = malloc(sizeof(float) * (size_t)(c * Q));
-    s->g = malloc(sizeof(float) * (size_t)(c * F));
-    s->u = malloc(sizeof(float) * (size_t)(c * F));
-    s->tmp = malloc(sizeof(float) * (size_t)(c * H));
     s->inv_freq = malloc(sizeof(float) * (size_t)(d / 2));
-    s->cos_t = malloc(sizeof(float) * (size_t)(c * d / 2));
-    s->sin_t = malloc(sizeof(float) * (size_t)(c * d / 2));
     s->bias_q = malloc(sizeof(float) * (size_t)Q);
     s->bias_k = malloc(sizeof(float) * (size_t)KV);
     s->bias_v = malloc(sizeof(float) * (size_t)KV);
-    if (!s->k_cache || !s->v_cache || !s->x || !s->a || !s->q || !s->o || !s->g || !s->u || !s->tmp || !s->inv_freq ||
-        !s->cos_t || !s->sin_t || !s->bias_q || !s->bias_k || !s->bias_v) {
+    if (!s->k_cache || !s->v_cache || !s->inv_freq || !s->bias_q || !s->bias_k || !s->bias_v) {
         dots_lm_state_free(s);
         return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "language model: cannot allocate the KV cache for %lld tokens",
                          (long long)cap);
@@ -102,6 +97,23 @@ static void lm_attn_task(void *arg, int64_t h, int worker) {
     const float *vc = j->s->v_cache + j->layer_off + kvh * j->d;
     dots_attention(j->k, j->o + h * j->d, j->heads * j->d, j->q + h * j->d, j->ldq, kc, j->KV, vc, j->KV, j->rows,
                    j->pos0 + j->rows, j->d, j->scale, true, j->pos0);
+}
+
+/* Scratch for passes of up to rows rows, grown on demand. */
+static bool ensure_scratch(const dots_text_config *t, dots_lm_state *s, int64_t rows) {
+    if (rows <= s->scratch_rows) return true;
+    const int64_t H = t->hidden_size, d = t->head_dim, Q = (int64_t)t->num_attention_heads * d;
+    const int64_t KV = (int64_t)t->num_key_value_heads * d, F = t->intermediate_size;
+    const int64_t mr = rows < LM_MLP_ROWS ? rows : LM_MLP_ROWS;
+    float **bufs[] = {&s->x, &s->a, &s->q, &s->o, &s->g, &s->u, &s->tmp, &s->cos_t, &s->sin_t};
+    const int64_t sizes[] = {rows * H, rows * H, rows * (Q + 2 * KV), rows * Q, mr * F, mr * F, rows * H, rows * d / 2, rows * d / 2};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        float *p = realloc(*bufs[i], sizeof(float) * (size_t)sizes[i]);
+        if (!p) return false;
+        *bufs[i] = p;
+    }
+    s->scratch_rows = rows;
+    return true;
 }
 
 static dots_status forward_chunk(const dots_config *cfg, const dots_weights *w, const dots_kernels *k, dots_lm_state *s,
@@ -145,10 +157,13 @@ static dots_status forward_chunk(const dots_config *cfg, const dots_weights *w, 
         dots_gemm(k, s->tmp, H, o, Q, L->o_w->data, L->o_w->dtype, Q, NULL, rows, H, Q);
         dots_add(x, s->tmp, rows * H);
         dots_rmsnorm(a, x, L->post_norm->data, L->post_norm->dtype, rows, H, eps);
-        dots_gemm(k, s->g, F, a, H, L->gate->data, L->gate->dtype, H, NULL, rows, F, H);
-        dots_gemm(k, s->u, F, a, H, L->up->data, L->up->dtype, H, NULL, rows, F, H);
-        dots_silu_mul(s->g, s->u, rows * F);
-        dots_gemm(k, s->tmp, H, s->g, F, L->down->data, L->down->dtype, F, NULL, rows, H, F);
+        for (int64_t r0 = 0; r0 < rows; r0 += LM_MLP_ROWS) {
+            int64_t nr = rows - r0 < LM_MLP_ROWS ? rows - r0 : LM_MLP_ROWS;
+            dots_gemm(k, s->g, F, a + r0 * H, H, L->gate->data, L->gate->dtype, H, NULL, nr, F, H);
+            dots_gemm(k, s->u, F, a + r0 * H, H, L->up->data, L->up->dtype, H, NULL, nr, F, H);
+            dots_silu_mul(s->g, s->u, nr * F);
+            dots_gemm(k, s->tmp + r0 * H, H, s->g, F, L->down->data, L->down->dtype, F, NULL, nr, H, F);
+        }
         dots_add(x, s->tmp, rows * H);
     }
     s->n += rows;
@@ -167,6 +182,8 @@ dots_status dots_lm_forward(dots_ctx *ctx, const dots_config *cfg, const dots_we
         return DOTS_FAIL(ctx, DOTS_ERR_LIMIT, "language model: %lld tokens exceed the %lld-token cache",
                          (long long)(s->n + n), (long long)s->cap);
     const int64_t H = cfg->text.hidden_size;
+    if (!ensure_scratch(&cfg->text, s, n < s->chunk ? n : s->chunk))
+        return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "language model: out of memory for %lld rows", (long long)n);
     for (int64_t i = 0; i < n; i += s->chunk) {
         int64_t rows = n - i < s->chunk ? n - i : s->chunk;
         dots_status st = forward_chunk(cfg, w, k, s, embeds + i * H, rows, i + rows == n ? logits : NULL);

@@ -12,9 +12,10 @@ typedef struct dots_lm_state {
     int64_t cap;       /* tokens the cache holds (prompt + generation budget) */
     int64_t n;         /* tokens in the cache so far = position of the next */
     int64_t chunk;     /* rows per forward pass (prefill is cut into chunks) */
+    int64_t scratch_rows; /* rows the scratch buffers below hold */
     float *k_cache;    /* [layers][cap][kv_heads * head_dim], post-RoPE */
     float *v_cache;    /* [layers][cap][kv_heads * head_dim] */
-    float *x, *a, *q, *o, *g, *u, *tmp; /* scratch for chunk rows */
+    float *x, *a, *q, *o, *g, *u, *tmp; /* scratch for scratch_rows rows (g, u: MLP row blocks) */
     float *inv_freq;   /* [head_dim / 2] */
     float *cos_t, *sin_t; /* [chunk][head_dim / 2] */
     float *bias_q, *bias_k, *bias_v; /* scratch for widened biases */

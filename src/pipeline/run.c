@@ -31,6 +31,7 @@ struct dots_state {
     const dots_model *model;
     dots_tokenizer *tok;
     dots_pool *pool;
+    dots_scratch scratch;
     dots_kernels k;
 };
 
@@ -51,6 +52,7 @@ void dots_state_free(dots_state *st) {
     if (!st) return;
     dots_tokenizer_free(st->tok);
     dots_pool_free(st->pool);
+    dots_scratch_free(&st->scratch);
     free(st);
 }
 
@@ -63,6 +65,7 @@ dots_status dots_state_create(dots_ctx *ctx, const dots_model *model, int32_t n_
     st->pool = dots_pool_create(n_threads ? n_threads : dots_default_threads());
     st->k.isa = dots_cpu_isa();
     st->k.pool = st->pool;
+    st->k.scratch = &st->scratch;
     dots_status s = st->pool ? DOTS_OK : DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot start threads");
     if (s == DOTS_OK) {
         s = dots_tokenizer_open(ctx, dots_model_dir(model), &st->tok);

@@ -87,7 +87,7 @@ from ref_preprocess import (IMAGE_MEAN, IMAGE_STD, MIN_PIXELS, MAX_PIXELS, smart
 _ST_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I64": np.int64, "I32": np.int32}
 
 
-def _read_safetensors(path, prefix=None):
+def _read_safetensors(path, prefix=None, skip_prefix=None):
     with open(path, "rb") as f:
         data = f.read()
     n = struct.unpack("<Q", data[:8])[0]
@@ -95,7 +95,7 @@ def _read_safetensors(path, prefix=None):
     base = 8 + n
     out = {}
     for name, info in header.items():
-        if name == "__metadata__" or (prefix and not name.startswith(prefix)):
+        if name == "__metadata__" or (prefix and not name.startswith(prefix)) or (skip_prefix and name.startswith(skip_prefix)):
             continue
         b, e = info["data_offsets"]
         arr = np.frombuffer(data, dtype=_ST_DTYPES[info["dtype"]], count=(e - b) // np.dtype(_ST_DTYPES[info["dtype"]]).itemsize,
@@ -106,18 +106,18 @@ def _read_safetensors(path, prefix=None):
     return out
 
 
-def load_checkpoint(model_dir, prefix=None):
+def load_checkpoint(model_dir, prefix=None, skip_prefix=None):
     """config.json + (sharded) safetensors -> (config dict, {name: fp32 tensor});
     prefix (e.g. "vision_tower.") loads only those tensors."""
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
     single = os.path.join(model_dir, "model.safetensors")
     weights = {}
     if os.path.exists(single):
-        weights = _read_safetensors(single, prefix)
+        weights = _read_safetensors(single, prefix, skip_prefix)
     else:
         index = json.load(open(os.path.join(model_dir, "model.safetensors.index.json")))
         for shard in sorted(set(index["weight_map"].values())):
-            weights.update(_read_safetensors(os.path.join(model_dir, shard), prefix))
+            weights.update(_read_safetensors(os.path.join(model_dir, shard), prefix, skip_prefix))
     return cfg, weights
 
 

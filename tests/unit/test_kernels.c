@@ -57,9 +57,11 @@ static void check_gemm(dots_isa isa, dots_pool *pool, int64_t M, int64_t N, int6
     for (int64_t i = 0; i < N; i++) b[i] = frand();
     float *y = malloc(sizeof(float) * (size_t)(M * ldy)), *r = malloc(sizeof(float) * (size_t)(M * ldy));
     for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
-    dots_kernels k = {isa, pool};
+    dots_scratch sc = {0};
+    dots_kernels k = {isa, pool, (M & 1) ? &sc : NULL};
     dots_gemm(&k, y, ldy, x, ldx, w, dt, ldw, bias ? b : NULL, M, N, K);
     dots_gemm_ref(r, ldy, x, ldx, w, dt, ldw, bias ? b : NULL, M, N, K);
+    dots_scratch_free(&sc);
     /* |x|, |w| <= 1: each sum has K terms; fp32 rounding of a K-term sum
      * in a different association is bounded by ~K * 2^-24 * sum|terms|;
      * for random signs it is ~sqrt(K) * 2^-24 * K. Allow 8 sqrt(K) ulps of K. */
@@ -110,7 +112,7 @@ static void check_attention(dots_isa isa, int64_t nq, int64_t nk, int64_t d, boo
     for (int64_t i = 0; i < nq * ld; i++) q[i] = 3 * frand(); /* peaked softmax too */
     for (int64_t i = 0; i < nk * ld; i++) k[i] = frand(), v[i] = frand();
     for (int64_t i = 0; i < nq * ld; i++) o[i] = r[i] = GUARD;
-    dots_kernels kk = {isa, NULL};
+    dots_kernels kk = {isa, NULL, NULL};
     float scale = 1.0f / sqrtf((float)d);
     dots_attention(&kk, o, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, q_pos0);
     dots_attention_ref(r, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, q_pos0);

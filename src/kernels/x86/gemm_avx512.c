@@ -12,14 +12,12 @@
 
 void dots_gemm_micro_avx512(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel,
                             float *y, int64_t ldy, const float *bias) {
-    if (m_rows != DOTS_GEMM_MR) {
-        dots_gemm_micro_generic(m_rows, n_cols, K, x, ldx, panel, y, ldy, bias);
-        return;
-    }
+    /* fewer than 8 rows: the missing rows re-read row 0 and are not stored */
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx;
-    const float *x4 = x + 4 * ldx, *x5 = x + 5 * ldx, *x6 = x + 6 * ldx, *x7 = x + 7 * ldx;
+#define ROW(i) (m_rows > (i) ? x + (i) * ldx : x)
+    const float *x0 = x, *x1 = ROW(1), *x2 = ROW(2), *x3 = ROW(3), *x4 = ROW(4), *x5 = ROW(5), *x6 = ROW(6), *x7 = ROW(7);
+#undef ROW
     for (int64_t k = 0; k < K; k++) {
         __m512 b0 = _mm512_load_ps(panel + k * 32), b1 = _mm512_load_ps(panel + k * 32 + 16);
         __m512 a;
@@ -37,7 +35,7 @@ void dots_gemm_micro_avx512(int m_rows, int n_cols, int64_t K, const float *x, i
     __mmask16 m1 = n_cols >= 32 ? 0xFFFF : n_cols <= 16 ? 0 : (__mmask16)((1u << (n_cols - 16)) - 1);
     __m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
     __m512 bb1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < m_rows; i++) {
         _mm512_mask_storeu_ps(y + i * ldy, m0, _mm512_add_ps(acc[i][0], bb0));
         _mm512_mask_storeu_ps(y + i * ldy + 16, m1, _mm512_add_ps(acc[i][1], bb1));
     }
@@ -50,20 +48,50 @@ static inline __m512 load_w16(const void *w, dots_dtype wt, int64_t k, __mmask16
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+/* One activation row against 4 weight rows at a time: 4 independent FMA
+ * chains (hiding the FMA latency) sharing each load of x, unmasked loads in
+ * the main loop and one masked tail. Memory-bound, as decode should be. */
+static void gemv1_rows(const float *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1, int64_t K,
+                       float *y, const float *bias) {
+    const int64_t es = wt == DOTS_DTYPE_F32 ? 4 : 2;
+    const int64_t K16 = K & ~(int64_t)15;
+    const __mmask16 tail = (__mmask16)((1u << (K - K16)) - 1);
+    int64_t n = n0;
+    for (; n + 4 <= n1; n += 4) {
+        const uint8_t *r0 = (const uint8_t *)w + n * ldw * es;
+        const uint8_t *r1 = r0 + ldw * es, *r2 = r1 + ldw * es, *r3 = r2 + ldw * es;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t k = 0; k < K16; k += 16) {
+            __m512 xv = _mm512_loadu_ps(x + k);
+            a0 = _mm512_fmadd_ps(xv, load_w16(r0, wt, k, 0xFFFF), a0);
+            a1 = _mm512_fmadd_ps(xv, load_w16(r1, wt, k, 0xFFFF), a1);
+            a2 = _mm512_fmadd_ps(xv, load_w16(r2, wt, k, 0xFFFF), a2);
+            a3 = _mm512_fmadd_ps(xv, load_w16(r3, wt, k, 0xFFFF), a3);
+        }
+        if (tail) {
+            __m512 xv = _mm512_maskz_loadu_ps(tail, x + K16);
+            a0 = _mm512_fmadd_ps(xv, load_w16(r0, wt, K16, tail), a0);
+            a1 = _mm512_fmadd_ps(xv, load_w16(r1, wt, K16, tail), a1);
+            a2 = _mm512_fmadd_ps(xv, load_w16(r2, wt, K16, tail), a2);
+            a3 = _mm512_fmadd_ps(xv, load_w16(r3, wt, K16, tail), a3);
+        }
+        y[n + 0] = _mm512_reduce_add_ps(a0) + (bias ? bias[n + 0] : 0.0f);
+        y[n + 1] = _mm512_reduce_add_ps(a1) + (bias ? bias[n + 1] : 0.0f);
+        y[n + 2] = _mm512_reduce_add_ps(a2) + (bias ? bias[n + 2] : 0.0f);
+        y[n + 3] = _mm512_reduce_add_ps(a3) + (bias ? bias[n + 3] : 0.0f);
+    }
+    for (; n < n1; n++) {
+        const uint8_t *r0 = (const uint8_t *)w + n * ldw * es;
+        __m512 a0 = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K16; k += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k), load_w16(r0, wt, k, 0xFFFF), a0);
+        if (tail) a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, x + K16), load_w16(r0, wt, K16, tail), a0);
+        y[n] = _mm512_reduce_add_ps(a0) + (bias ? bias[n] : 0.0f);
+    }
+}
+
 void dots_gemv_rows_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                            int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias) {
-    const int64_t es = wt == DOTS_DTYPE_F32 ? 4 : 2;
-    for (int64_t n = n0; n < n1; n++) {
-        const void *row = (const uint8_t *)w + n * ldw * es;
-        __m512 acc[DOTS_GEMV_MAX_M];
-        for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
-        for (int64_t k = 0; k < K; k += 16) {
-            __mmask16 mask = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
-            __m512 wv = load_w16(row, wt, k, mask);
-            for (int m = 0; m < M; m++) acc[m] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + m * ldx + k), wv, acc[m]);
-        }
-        for (int m = 0; m < M; m++) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]) + (bias ? bias[n] : 0.0f);
-    }
+    for (int m = 0; m < M; m++) gemv1_rows(x + m * ldx, w, wt, ldw, n0, n1, K, y + m * ldy, bias);
 }
 #else
 /* Built without AVX-512 support in the compiler: never selected. */
