@@ -10,6 +10,7 @@
 #include "kernels/kernels.h"
 #include "vision/vision.h"
 #include "pipeline/run.h"
+#include "cmd_parse.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -926,6 +927,13 @@ done:
     return rc;
 }
 
+/* ----------------------------------------------------------------- parse */
+
+static int cmd_parse(int argc, char **argv) {
+    const dots_cli cli = {make_ctx, fail, usage_error, parse_i64_opt, parse_u64, parse_float, parse_mode, ensure_dir};
+    return dots_cmd_parse(argc, argv, &cli);
+}
+
 /* ------------------------------------------------------------------ main */
 
 typedef struct command {
@@ -941,6 +949,7 @@ static const command commands[] = {
     {"preprocess", cmd_preprocess, help_preprocess, "image/PDF page -> resized image and vision pixel rows"},
     {"vision", cmd_vision, help_vision, "image/PDF page -> vision encoder embeddings"},
     {"run", cmd_run, help_run, "image/PDF page -> the model's raw answer (streamed)"},
+    {"parse", cmd_parse, NULL, "documents -> layout JSON, Markdown and layout pictures per page"},
     {"tokenize", cmd_tokenize, help_tokenize, "text on stdin -> token ids"},
     {"detokenize", cmd_detokenize, help_detokenize, "token ids on stdin -> text"},
 };
@@ -967,8 +976,13 @@ int main(int argc, char **argv) {
         if (argc >= 3) {
             for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
                 if (strcmp(argv[2], commands[i].name) == 0) {
-                    fputs(commands[i].help, stdout);
-                    return 0;
+                    if (commands[i].help) {
+                        fputs(commands[i].help, stdout);
+                        return 0;
+                    }
+                    char *args[] = {argv[2], (char *)"--help", NULL};
+                    optind = 1;
+                    return commands[i].run(2, args);
                 }
             fprintf(stderr, "dotsocr: unknown command '%s'\n", argv[2]);
             return EXIT_USAGE;

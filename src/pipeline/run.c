@@ -184,9 +184,9 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
             r.stop = DOTS_STOP_CALLBACK;
             break;
         }
-        if (is_eos(cfg, t) && !(hooks && hooks->forced)) {
+        if (is_eos(cfg, t)) {
             r.stop = DOTS_STOP_EOS;
-            break;
+            if (!(hooks && hooks->forced)) break; /* teacher forcing feeds every given token */
         }
         if (lm.n >= lm.cap) {
             r.stop = DOTS_STOP_CONTEXT;

@@ -1,0 +1,22 @@
+/*
+ * cmd_parse.h - the parse subcommand, with the CLI helpers it shares.
+ */
+#ifndef DOTS_CMD_PARSE_H
+#define DOTS_CMD_PARSE_H
+
+#include "dotsocr.h"
+
+typedef struct dots_cli {
+    dots_ctx *(*make_ctx)(void);
+    int (*fail)(dots_ctx *ctx);
+    int (*usage)(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+    bool (*parse_i64)(const char *s, int64_t lo, int64_t hi, int64_t *out);
+    bool (*parse_u64)(const char *s, uint64_t *out);
+    bool (*parse_float)(const char *s, float lo, float hi, float *out);
+    bool (*parse_mode)(const char *s, dots_prompt_mode *m);
+    int (*ensure_dir)(const char *dir);
+} dots_cli;
+
+int dots_cmd_parse(int argc, char **argv, const dots_cli *cli);
+
+#endif
