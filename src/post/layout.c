@@ -342,33 +342,36 @@ dots_status dots_layout_salvage(dots_ctx *ctx, const char *response, size_t len,
     free(s);
     pcre2_code_free(re);
     if (st != DOTS_OK) return st;
-    /* g: deduplicate */
+    /* g: deduplicate (decided on the whole list first, then compacted) */
+    bool *drop = calloc((size_t)(out->n_cells ? out->n_cells : 1), sizeof *drop);
+    if (!drop) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int64_t i = 0; i < out->n_cells; i++) {
+        const dots_cell *c = &out->cells[i];
+        int64_t same_pair = 0;
+        bool earlier_pair = false;
+        for (int64_t j = 0; j < out->n_cells; j++) {
+            const dots_cell *d = &out->cells[j];
+            bool cat_eq = (c->category && d->category) ? strcmp(c->category, d->category) == 0 : c->category == d->category;
+            bool txt_eq = (c->text && d->text) ? strcmp(c->text, d->text) == 0 : c->text == d->text;
+            if (cat_eq && txt_eq) {
+                same_pair++;
+                if (j < i) earlier_pair = true;
+            }
+            if (j < i && c->has_bbox && d->has_bbox && memcmp(c->bbox, d->bbox, sizeof c->bbox) == 0) drop[i] = true;
+        }
+        if (same_pair >= 5 && earlier_pair) drop[i] = true;
+    }
     int64_t w = 0;
     for (int64_t i = 0; i < out->n_cells; i++) {
-        dots_cell *c = &out->cells[i];
-        bool drop = false;
-        int64_t same_pair = 0;
-        for (int64_t j = 0; j < out->n_cells; j++) {
-            dots_cell *d = &out->cells[j];
-            bool cat_eq = (c->category && d->category) ? strcmp(c->category, d->category) == 0 : c->category == d->category;
-            bool txt_eq = (c->text && d->text) ? strcmp(c->text, d->text) == 0 : c->text == d->text;
-            if (cat_eq && txt_eq) same_pair++;
+        if (drop[i]) {
+            free(out->cells[i].category);
+            free(out->cells[i].text);
+        } else {
+            out->cells[w++] = out->cells[i];
         }
-        for (int64_t j = 0; j < i && !drop; j++) {
-            dots_cell *d = &out->cells[j];
-            bool cat_eq = (c->category && d->category) ? strcmp(c->category, d->category) == 0 : c->category == d->category;
-            bool txt_eq = (c->text && d->text) ? strcmp(c->text, d->text) == 0 : c->text == d->text;
-            if (same_pair >= 5 && cat_eq && txt_eq) drop = true;
-            if (c->has_bbox && d->has_bbox && memcmp(c->bbox, d->bbox, sizeof c->bbox) == 0) drop = true;
-        }
-        if (drop) {
-            free(c->category);
-            free(c->text);
-            continue;
-        }
-        out->cells[w++] = *c;
     }
     out->n_cells = w;
+    free(drop);
     return DOTS_OK;
 }
 
