@@ -161,6 +161,9 @@ typedef struct progress {
     int32_t page, n_pages;
     int64_t tokens;
     double t0;
+    int32_t pages_left;   /* selected pages not yet finished, this one included */
+    int32_t pages_timed;  /* pages finished in this run, for the ETA */
+    double seconds_timed;
 } progress;
 
 static bool on_token(void *user, int32_t token, const char *text, size_t len) {
@@ -171,6 +174,10 @@ static bool on_token(void *user, int32_t token, const char *text, size_t len) {
         double s = now_s() - p->t0;
         fprintf(stderr, "\r\033[K%s page %d/%d: %lld tokens, %.1f tok/s", p->doc, p->page, p->n_pages, (long long)p->tokens,
                 s > 0 ? p->tokens / s : 0.0);
+        if (p->pages_timed > 0) { /* average page time x pages left, minus this page's time so far */
+            double eta = p->seconds_timed / p->pages_timed * p->pages_left - s;
+            fprintf(stderr, ", ETA %.0f s", eta > 0 ? eta : 0.0);
+        }
     }
     return !g_stop;
 }
@@ -352,7 +359,7 @@ static int process_document(dots_ctx *ctx, dots_state *st, dots_tokenizer *repla
     }
     int32_t n_sel = 0;
     for (int32_t i = 0; i < n; i++) n_sel += sel[i];
-    progress pr = {tty, o->quiet, input, 0, n, 0, 0};
+    progress pr = {tty, o->quiet, input, 0, n, 0, 0, n_sel, 0, 0};
     for (int32_t i = 0; i < n && !g_stop; i++) {
         if (!sel[i]) continue;
         char stem[600], rec[4800];
@@ -366,14 +373,19 @@ static int process_document(dots_ctx *ctx, dots_state *st, dots_tokenizer *repla
             mds[i] = read_text(mdp);
             if (!o->quiet) fprintf(stderr, "dotsocr: %s page %d/%d: already done (--resume)\n", input, i + 1, n);
             (*n_ok)++;
+            pr.pages_left--;
             continue;
         }
+        double page_t0 = now_s();
         if (process_page(ctx, st, replay_tok, o, input, doc, i, stem, &pr, &mds[i]) == 0) {
             (*n_ok)++;
         } else {
             (*n_failed)++;
             failures++;
         }
+        pr.pages_timed++;
+        pr.seconds_timed += now_s() - page_t0;
+        pr.pages_left--;
     }
     /* per document: the records in page order, and the combined Markdown */
     char *jsonl = NULL, *all_md = NULL;
