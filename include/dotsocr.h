@@ -221,6 +221,12 @@ typedef struct dots_model_info {
 
 dots_status dots_model_get_info(const dots_model *model, dots_model_info *out);
 
+/* Reads every page of the weight files so they are resident before timing
+ * (mmap'd pages may otherwise be faulted in, or evicted, mid-run); with
+ * lock, also mlock()s them (may fail without privileges: then a warning).
+ * Returns the bytes touched in *bytes (may be NULL). */
+dots_status dots_model_make_resident(dots_ctx *ctx, const dots_model *model, bool lock, int64_t *bytes);
+
 /* Path of weight file i (0 <= i < n_files), or NULL. Borrowed. */
 const char *dots_model_file_path(const dots_model *model, int32_t i);
 /* Path of the model directory. Borrowed. */

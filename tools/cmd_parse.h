@@ -18,5 +18,6 @@ typedef struct dots_cli {
 } dots_cli;
 
 int dots_cmd_parse(int argc, char **argv, const dots_cli *cli);
+int dots_cmd_bench(int argc, char **argv, const dots_cli *cli);
 
 #endif

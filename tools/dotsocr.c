@@ -934,6 +934,11 @@ static int cmd_parse(int argc, char **argv) {
     return dots_cmd_parse(argc, argv, &cli);
 }
 
+static int cmd_bench(int argc, char **argv) {
+    const dots_cli cli = {make_ctx, fail, usage_error, parse_i64_opt, parse_u64, parse_float, parse_mode, ensure_dir};
+    return dots_cmd_bench(argc, argv, &cli);
+}
+
 /* ------------------------------------------------------------------ main */
 
 typedef struct command {
@@ -950,6 +955,7 @@ static const command commands[] = {
     {"vision", cmd_vision, help_vision, "image/PDF page -> vision encoder embeddings"},
     {"run", cmd_run, help_run, "image/PDF page -> the model's raw answer (streamed)"},
     {"parse", cmd_parse, NULL, "documents -> layout JSON, Markdown and layout pictures per page"},
+    {"bench", cmd_bench, NULL, "speed of every stage against this machine's measured limits"},
     {"tokenize", cmd_tokenize, help_tokenize, "text on stdin -> token ids"},
     {"detokenize", cmd_detokenize, help_detokenize, "token ids on stdin -> text"},
 };

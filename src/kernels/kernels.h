@@ -86,6 +86,12 @@ void dots_gemm_micro_generic(int m_rows, int n_cols, int64_t K, const float *x, 
 void dots_gemm_micro_avx512(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel,
                             float *y, int64_t ldy, const float *bias);
 
+/* ---- this machine's limits (for benchmarks) ---- */
+/* bf16 dot-product peak in GFLOP/s over the pool's threads; 0 without AVX512_BF16. */
+double dots_measure_bf16_peak_gflops(const dots_kernels *k);
+/* Read bandwidth in GB/s over the pool's threads, on a buffer of bytes. */
+double dots_measure_dram_gbps(const dots_kernels *k, size_t bytes);
+
 /* y[m, n] = x[m, :] . w[n, :] (+ bias[n]) for m < M <= DOTS_GEMV_MAX_M, n in
  * [n0, n1): the matrix-vector path (decode), reading each weight row once
  * without packing. */

@@ -1,0 +1,189 @@
+/*
+ * cmd_bench.c - `dotsocr bench`: one page through the whole model on a
+ * synthetic image, with every figure stated against this machine's limits
+ * measured in the same run (bf16 dot peak, DRAM read bandwidth), since the
+ * host is shared and absolute numbers drift.
+ */
+#include "cmd_parse.h"
+
+#include "kernels/kernels.h"
+#include "pipeline/run.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char help_bench[] =
+    "usage: dotsocr bench --model DIR [--image WxH] [--threads N] [--decode N] [--json] [--lock]\n"
+    "  Makes the weights resident, measures this machine's bf16 dot peak and DRAM\n"
+    "  read bandwidth, then runs one synthetic WxH page (default 448x448) through the\n"
+    "  vision encoder, prefill and N decode steps (default 32, forced tokens, so the\n"
+    "  count does not depend on EOS). Prints seconds, GFLOP/s, tokens/s, GB/s of\n"
+    "  weights streamed, peak RSS, and each as a percentage of its limit. --json\n"
+    "  prints one object: vision_s vision_gflops vision_pct_peak prefill_tok_s\n"
+    "  prefill_pct_peak decode_tok_s decode_gbps decode_pct_bw peak_rss_mb\n"
+    "  peak_bf16_gflops dram_gbps threads weights. --lock also mlock()s the weights.\n";
+
+static double vision_flops(const dots_config *c, int64_t n) {
+    const dots_vision_config *v = &c->vision;
+    double D = v->embed_dim, I = v->intermediate_size, L = v->num_hidden_layers, M = 4.0 * D;
+    double per_layer = 2.0 * n * D * (3 * D + D + 3 * I) + 4.0 * (double)n * n * D;
+    return 2.0 * n * D * 588 + L * per_layer + 2.0 * (n / 4.0) * M * (M + v->hidden_size);
+}
+
+static double prefill_flops(const dots_config *c, int64_t n) {
+    const dots_text_config *t = &c->text;
+    double H = t->hidden_size, Q = (double)t->num_attention_heads * t->head_dim;
+    double KV = (double)t->num_key_value_heads * t->head_dim, F = t->intermediate_size;
+    double per_layer = 2.0 * n * (H * Q + 2 * H * KV + Q * H + 3 * H * F) + 2.0 * (double)n * n * Q; /* causal: half of 4 n^2 Q */
+    return t->num_hidden_layers * per_layer + 2.0 * H * t->vocab_size; /* lm_head on the last row */
+}
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1;
+}
+
+/* The limits are measured in a child process: its 1 GiB bandwidth buffer
+ * must not count in this process's peak RSS. */
+static void measure_limits(int n_threads, double out[2]) {
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        dots_pool *pool = dots_pool_create(n_threads);
+        dots_kernels k = {dots_cpu_isa(), pool, NULL};
+        double r[2] = {dots_measure_bf16_peak_gflops(&k), dots_measure_dram_gbps(&k, (size_t)1 << 30)};
+        ssize_t wr = write(fds[1], r, sizeof r);
+        (void)wr;
+        _exit(0);
+    }
+    close(fds[1]);
+    if (pid > 0) {
+        double r[2];
+        if (read(fds[0], r, sizeof r) == (ssize_t)sizeof r) out[0] = r[0], out[1] = r[1];
+        waitpid(pid, NULL, 0);
+    }
+    close(fds[0]);
+}
+
+int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'}, {"image", required_argument, NULL, 'i'},
+        {"threads", required_argument, NULL, 't'}, {"decode", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'}, {"lock", no_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *model_dir = NULL;
+    int w = 448, h = 448;
+    int64_t threads = 0, n_decode = 32;
+    bool json = false, lock = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'i': {
+            int k = 0;
+            if (sscanf(optarg, "%dx%d%n", &w, &h, &k) != 2 || optarg[k] || w < 28 || h < 28 || w > 8192 || h > 8192)
+                return cli->usage("bench", "bad --image '%s' (WxH, 28..8192)", optarg);
+            break;
+        }
+        case 't': if (!cli->parse_i64(optarg, 1, 256, &threads)) return cli->usage("bench", "bad --threads '%s'", optarg); break;
+        case 'd': if (!cli->parse_i64(optarg, 1, 4096, &n_decode)) return cli->usage("bench", "bad --decode '%s'", optarg); break;
+        case 'j': json = true; break;
+        case 'l': lock = true; break;
+        case 'h': fputs(help_bench, stdout); return 0;
+        default: return cli->usage("bench", "bad option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!model_dir) return cli->usage("bench", "%s", "--model DIR is required");
+    if (optind != argc) return cli->usage("bench", "unexpected argument '%s'", argv[optind]);
+    dots_ctx *ctx = cli->make_ctx();
+    dots_model *model = NULL;
+    dots_state *st = NULL;
+    dots_image img = {0};
+    dots_run_result res = {0};
+    int32_t *forced = NULL;
+    int rc = 0;
+    int64_t resident = 0;
+    if (!ctx || dots_model_open(ctx, model_dir, &model) != DOTS_OK ||
+        dots_model_make_resident(ctx, model, lock, &resident) != DOTS_OK ||
+        dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK) {
+        rc = ctx ? cli->fail(ctx) : 1;
+        goto done;
+    }
+    int n_threads = threads ? (int)threads : dots_default_threads();
+    double limits[2] = {0, 0}; /* bf16 peak, DRAM bandwidth */
+    measure_limits(n_threads, limits);
+    double peak = limits[0], dram = limits[1];
+    /* a synthetic page: noise, deterministic */
+    img.width_px = w;
+    img.height_px = h;
+    img.rgb = malloc((size_t)w * (size_t)h * 3);
+    forced = malloc(sizeof(int32_t) * (size_t)n_decode);
+    if (!img.rgb || !forced) {
+        fprintf(stderr, "dotsocr: error: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    uint64_t x = 88172645463325252ULL;
+    for (size_t i = 0; i < (size_t)w * (size_t)h * 3; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        img.rgb[i] = (uint8_t)(x >> 56);
+    }
+    for (int64_t i = 0; i < n_decode; i++) forced[i] = 13; /* "." : never an EOS, any real token would do */
+    dots_run_params rp;
+    dots_run_params_init(&rp);
+    rp.mode = DOTS_MODE_OCR;
+    dots_run_hooks hooks = {0};
+    hooks.forced = forced;
+    hooks.n_forced = n_decode;
+    if (dots_run_image_ex(ctx, st, &img, &rp, &hooks, &res) != DOTS_OK) {
+        rc = cli->fail(ctx);
+        goto done;
+    }
+    const dots_config *cfg = dots_model_config(model);
+    dots_model_info info;
+    dots_model_get_info(model, &info);
+    int64_t n_patches = res.n_image_tokens * cfg->vision.spatial_merge_size * cfg->vision.spatial_merge_size;
+    double v_gflops = vision_flops(cfg, n_patches) / 1e9 / res.vision_s;
+    double p_tok_s = res.n_prompt_tokens / res.prefill_s;
+    double p_gflops = prefill_flops(cfg, res.n_prompt_tokens) / 1e9 / res.prefill_s;
+    double d_tok_s = res.n_tokens / res.decode_s;
+    /* bytes streamed per token: every LM weight but the embedding table (one row is read) */
+    double bytes_per_param = info.bytes_by_dtype[DOTS_DTYPE_BF16] + info.bytes_by_dtype[DOTS_DTYPE_F16] + info.bytes_by_dtype[DOTS_DTYPE_F32];
+    bytes_per_param /= (double)info.n_params;
+    double lm_bytes = ((double)info.n_params_lm - (double)cfg->text.vocab_size * cfg->text.hidden_size) * bytes_per_param;
+    double d_gbps = lm_bytes * d_tok_s / 1e9;
+    double rss = peak_rss_mb();
+    const char *weights = bytes_per_param >= 4 ? "f32" : "bf16";
+    if (json) {
+        printf("{\"vision_s\": %.4f, \"vision_gflops\": %.2f, \"vision_pct_peak\": %.2f, \"prefill_tok_s\": %.2f, "
+               "\"prefill_pct_peak\": %.2f, \"decode_tok_s\": %.3f, \"decode_gbps\": %.2f, \"decode_pct_bw\": %.2f, "
+               "\"peak_rss_mb\": %.1f, \"peak_bf16_gflops\": %.1f, \"dram_gbps\": %.2f, \"threads\": %d, \"weights\": \"%s\"}\n",
+               res.vision_s, v_gflops, peak > 0 ? 100 * v_gflops / peak : 0, p_tok_s, peak > 0 ? 100 * p_gflops / peak : 0, d_tok_s,
+               d_gbps, dram > 0 ? 100 * d_gbps / dram : 0, rss, peak, dram, n_threads, weights);
+    } else {
+        printf("machine: bf16 dot peak %.0f GFLOP/s, DRAM read %.1f GB/s (%d threads, measured now)\n", peak, dram, n_threads);
+        printf("weights: %s, %.2f GB made resident%s\n", weights, resident / 1e9, lock ? " and locked" : "");
+        printf("vision:  %dx%d -> %lld patches: %.2f s, %.1f GFLOP/s (%.1f%% of peak)\n", w, h, (long long)n_patches, res.vision_s,
+               v_gflops, peak > 0 ? 100 * v_gflops / peak : 0);
+        printf("prefill: %lld tokens: %.2f s, %.1f tok/s, %.1f GFLOP/s (%.1f%% of peak)\n", (long long)res.n_prompt_tokens,
+               res.prefill_s, p_tok_s, p_gflops, peak > 0 ? 100 * p_gflops / peak : 0);
+        printf("decode:  %lld tokens: %.2f tok/s, %.1f GB/s of weights (%.1f%% of DRAM bandwidth)\n", (long long)res.n_tokens,
+               d_tok_s, d_gbps, dram > 0 ? 100 * d_gbps / dram : 0);
+        printf("peak RSS: %.0f MB\n", rss);
+    }
+done:
+    free(forced);
+    dots_image_free(&img);
+    dots_run_result_free(&res);
+    dots_state_free(st);
+    dots_model_close(model);
+    dots_ctx_free(ctx);
+    return rc;
+}
