@@ -47,7 +47,7 @@ typedef struct gemm_job {
     int64_t M, N, K;
     float *packed; /* [n_panels][K][32] */
     int64_t n_panels, n_mblocks, n_groups;
-    bool avx512;
+    dots_isa isa;
 } gemm_job;
 
 /* Widens 32 weight rows into one panel [K][32]. Reads 32 row streams,
@@ -93,8 +93,10 @@ static void compute_task(void *arg, int64_t t, int worker) {
             int rows = (int)(m1 - m < DOTS_GEMM_MR ? m1 - m : DOTS_GEMM_MR);
             const float *x = j->x + m * j->ldx;
             float *y = j->y + m * j->ldy + n0;
-            if (j->avx512)
+            if (j->isa >= DOTS_ISA_AVX512)
                 dots_gemm_micro_avx512(rows, n_cols, j->K, x, j->ldx, panel, y, j->ldy, bias);
+            else if (j->isa >= DOTS_ISA_AVX2)
+                dots_gemm_micro_avx2(rows, n_cols, j->K, x, j->ldx, panel, y, j->ldy, bias);
             else
                 dots_gemm_micro_generic(rows, n_cols, j->K, x, j->ldx, panel, y, j->ldy, bias);
         }
@@ -123,15 +125,17 @@ typedef struct gemv_job {
     float *y;
     int64_t ldy;
     const float *bias;
-    bool avx512;
+    dots_isa isa;
 } gemv_job;
 
 static void gemv_task(void *arg, int64_t t, int worker) {
     (void)worker;
     gemv_job *j = arg;
     int64_t n0 = t * GEMV_ROWS_PER_TASK, n1 = n0 + GEMV_ROWS_PER_TASK < j->N ? n0 + GEMV_ROWS_PER_TASK : j->N;
-    if (j->avx512)
+    if (j->isa >= DOTS_ISA_AVX512)
         dots_gemv_rows_avx512(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
+    else if (j->isa >= DOTS_ISA_AVX2)
+        dots_gemv_rows_avx2(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
     else
         dots_gemv_rows_generic(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
 }
@@ -140,15 +144,15 @@ void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int
                dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
     if (M <= 0 || N <= 0) return;
     if (M <= DOTS_GEMV_MAX_M) { /* decode: stream the weights once, no packing */
-        gemv_job g = {(int)M, x, ldx, w, wt, ldw, N, K, y, ldy, bias, k && k->isa >= DOTS_ISA_AVX512};
+        gemv_job g = {(int)M, x, ldx, w, wt, ldw, N, K, y, ldy, bias, k ? k->isa : DOTS_ISA_GENERIC};
         dots_pool_run(k ? k->pool : NULL, (N + GEMV_ROWS_PER_TASK - 1) / GEMV_ROWS_PER_TASK, gemv_task, &g);
         return;
     }
-    gemm_job j = {y, ldy, x, ldx, w, wt, ldw, bias, M, N, K, NULL, 0, 0, 0, false};
+    gemm_job j = {y, ldy, x, ldx, w, wt, ldw, bias, M, N, K, NULL, 0, 0, 0, DOTS_ISA_GENERIC};
     j.n_panels = (N + DOTS_GEMM_NR - 1) / DOTS_GEMM_NR;
     j.n_mblocks = (M + MB - 1) / MB;
     j.n_groups = (j.n_panels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
-    j.avx512 = k && k->isa >= DOTS_ISA_AVX512;
+    j.isa = k ? k->isa : DOTS_ISA_GENERIC;
     size_t bytes = (size_t)(j.n_panels * K * DOTS_GEMM_NR * (int64_t)sizeof(float) + 64) / 64 * 64;
     bool own = !(k && k->scratch);
     j.packed = own ? aligned_alloc(64, bytes) : dots_scratch_get(k->scratch, bytes);

@@ -85,6 +85,8 @@ void dots_gemm_micro_generic(int m_rows, int n_cols, int64_t K, const float *x, 
                              float *y, int64_t ldy, const float *bias);
 void dots_gemm_micro_avx512(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel,
                             float *y, int64_t ldy, const float *bias);
+void dots_gemm_micro_avx2(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel, float *y,
+                          int64_t ldy, const float *bias);
 
 /* ---- this machine's limits (for benchmarks) ---- */
 /* bf16 dot-product peak in GFLOP/s over the pool's threads; 0 without AVX512_BF16. */
@@ -100,5 +102,7 @@ void dots_gemv_rows_generic(int M, const float *x, int64_t ldx, const void *w, d
                             int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
 void dots_gemv_rows_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                            int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
+void dots_gemv_rows_avx2(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
+                         int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
 
 #endif

@@ -44,6 +44,7 @@ static int n_levels(dots_isa *levels) {
     int n = 0;
     dots_isa best = dots_cpu_isa();
     levels[n++] = DOTS_ISA_GENERIC;
+    if (best >= DOTS_ISA_AVX2) levels[n++] = DOTS_ISA_AVX2;
     if (best >= DOTS_ISA_AVX512) levels[n++] = DOTS_ISA_AVX512;
     return n;
 }

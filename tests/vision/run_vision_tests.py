@@ -75,8 +75,9 @@ def main():
     print("worst max |diff| over all images and intermediates: %.2e" % worst)
     # the portable kernels, and one thread: same agreement; threads change nothing
     img = os.path.join(a.golden, "landscape.png")
-    if run_vision(a, img, os.path.join(a.tmp, "generic"), isa="generic"):
-        compare(os.path.join(a.golden, "landscape_ocr"), os.path.join(a.tmp, "generic"), "landscape (generic)")
+    for isa in ("generic", "avx2"):  # every kernel level this machine can run agrees too
+        if run_vision(a, img, os.path.join(a.tmp, isa), isa=isa):
+            compare(os.path.join(a.golden, "landscape_ocr"), os.path.join(a.tmp, isa), "landscape (%s)" % isa)
     if run_vision(a, img, os.path.join(a.tmp, "t1"), threads=1) and run_vision(a, img, os.path.join(a.tmp, "t3"), threads=3):
         e1 = np.load(os.path.join(a.tmp, "t1", "vision_embeds.npy"))
         e3 = np.load(os.path.join(a.tmp, "t3", "vision_embeds.npy"))
