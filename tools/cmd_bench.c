@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 static const char help_bench[] =
-    "usage: dotsocr bench --model DIR [--image WxH] [--threads N] [--decode N] [--json] [--lock]\n"
+    "usage: dotsocr bench --model DIR [--image WxH] [--threads N] [--decode N] [--precision fp32|bf16] [--json] [--lock]\n"
     "  Makes the weights resident, measures this machine's bf16 dot peak and DRAM\n"
     "  read bandwidth, then runs one synthetic WxH page (default 448x448) through the\n"
     "  vision encoder, prefill and N decode steps (default 32, forced tokens, so the\n"
@@ -57,7 +57,7 @@ static void measure_limits(int n_threads, double out[2]) {
     if (pid == 0) {
         close(fds[0]);
         dots_pool *pool = dots_pool_create(n_threads);
-        dots_kernels k = {dots_cpu_isa(), pool, NULL};
+        dots_kernels k = {dots_cpu_isa(), pool, NULL, false};
         double r[2] = {dots_measure_bf16_peak_gflops(&k), dots_measure_dram_gbps(&k, (size_t)1 << 30)};
         ssize_t wr = write(fds[1], r, sizeof r);
         (void)wr;
@@ -76,12 +76,12 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'}, {"image", required_argument, NULL, 'i'},
         {"threads", required_argument, NULL, 't'}, {"decode", required_argument, NULL, 'd'},
-        {"json", no_argument, NULL, 'j'}, {"lock", no_argument, NULL, 'l'},
+        {"json", no_argument, NULL, 'j'}, {"lock", no_argument, NULL, 'l'}, {"precision", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *model_dir = NULL;
     int w = 448, h = 448;
     int64_t threads = 0, n_decode = 32;
-    bool json = false, lock = false;
+    bool json = false, lock = false, bf16 = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -96,6 +96,9 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
         case 'd': if (!cli->parse_i64(optarg, 1, 4096, &n_decode)) return cli->usage("bench", "bad --decode '%s'", optarg); break;
         case 'j': json = true; break;
         case 'l': lock = true; break;
+        case 'p':
+            if (!cli->parse_precision(optarg, &bf16)) return cli->usage("bench", "bad --precision '%s' (fp32 or bf16)", optarg);
+            break;
         case 'h': fputs(help_bench, stdout); return 0;
         default: return cli->usage("bench", "bad option '%s'", argv[optind - 1]);
         }
@@ -112,7 +115,8 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
     int64_t resident = 0;
     if (!ctx || dots_model_open(ctx, model_dir, &model) != DOTS_OK ||
         dots_model_make_resident(ctx, model, lock, &resident) != DOTS_OK ||
-        dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK) {
+        dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK ||
+        dots_state_set_precision(ctx, st, bf16 ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32) != DOTS_OK) {
         rc = ctx ? cli->fail(ctx) : 1;
         goto done;
     }
@@ -168,7 +172,8 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
                res.vision_s, v_gflops, peak > 0 ? 100 * v_gflops / peak : 0, p_tok_s, peak > 0 ? 100 * p_gflops / peak : 0, d_tok_s,
                d_gbps, dram > 0 ? 100 * d_gbps / dram : 0, rss, peak, dram, n_threads, weights);
     } else {
-        printf("machine: bf16 dot peak %.0f GFLOP/s, DRAM read %.1f GB/s (%d threads, measured now)\n", peak, dram, n_threads);
+        printf("machine: bf16 dot peak %.0f GFLOP/s, DRAM read %.1f GB/s (%d threads, measured now); %s products\n", peak, dram,
+               n_threads, bf16 ? "bf16" : "fp32");
         printf("weights: %s, %.2f GB made resident%s\n", weights, resident / 1e9, lock ? " and locked" : "");
         printf("vision:  %dx%d -> %lld patches: %.2f s, %.1f GFLOP/s (%.1f%% of peak)\n", w, h, (long long)n_patches, res.vision_s,
                v_gflops, peak > 0 ? 100 * v_gflops / peak : 0);

@@ -47,7 +47,7 @@ static const char help_parse[] =
     "usage: dotsocr parse --model DIR INPUT... -o OUT_DIR [--mode layout-all|layout-only|ocr|grounding]\n"
     "                     [--bbox x1,y1,x2,y2] [--pages 1-5,9] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
     "                     [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
-    "                     [--images-dir DIR] [--resume] [--quiet] [--replay-dir DIR]\n"
+    "                     [--images-dir DIR] [--resume] [--quiet] [--precision fp32|bf16] [--replay-dir DIR]\n"
     "  Parses images, PDFs and directories of them. Per page: <stem>.json, <stem>.md,\n"
     "  <stem>_nohf.md and <stem>.jpg (layout drawn), stem = <name> or <name>_page_<i>\n"
     "  (i from 0); per document <name>.jsonl and, for PDFs, <name>.md (all pages).\n"
@@ -443,11 +443,13 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
         {"top-p", required_argument, NULL, 'P'}, {"seed", required_argument, NULL, 's'},
         {"threads", required_argument, NULL, 't'}, {"images-dir", required_argument, NULL, 'I'},
         {"resume", no_argument, NULL, 'r'}, {"quiet", no_argument, NULL, 'q'},
-        {"replay-dir", required_argument, NULL, 'R'}, {"verbose", no_argument, NULL, 'v'},
+        {"replay-dir", required_argument, NULL, 'R'}, {"precision", required_argument, NULL, 'p'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     parse_opts o = {0};
     dots_run_params_init(&o.rp);
     const char *model_dir = NULL;
+    bool bf16 = false;
     int64_t threads = 0, v64;
     uint64_t seed = 0;
     int c;
@@ -481,6 +483,9 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
         case 'r': o.resume = true; break;
         case 'q': o.quiet = true; break;
         case 'R': o.replay_dir = optarg; break;
+        case 'p':
+            if (!cli->parse_precision(optarg, &bf16)) return cli->usage("parse", "bad --precision '%s' (fp32 or bf16)", optarg);
+            break;
         case 'v': break;
         case 'h': fputs(help_parse, stdout); return 0;
         default: return cli->usage("parse", "bad option '%s'", argv[optind - 1]);
@@ -526,6 +531,7 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
     int rc = 0, n_ok = 0, n_failed = 0;
     double t0 = now_s();
     if (!ctx || dots_model_open(ctx, model_dir, &model) != DOTS_OK || dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK ||
+        dots_state_set_precision(ctx, st, bf16 ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32) != DOTS_OK ||
         (o.replay_dir && dots_tokenizer_open(ctx, model_dir, &replay_tok) != DOTS_OK)) {
         rc = ctx ? cli->fail(ctx) : 1;
         goto done;

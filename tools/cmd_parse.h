@@ -15,6 +15,7 @@ typedef struct dots_cli {
     bool (*parse_float)(const char *s, float lo, float hi, float *out);
     bool (*parse_mode)(const char *s, dots_prompt_mode *m);
     int (*ensure_dir)(const char *dir);
+    bool (*parse_precision)(const char *s, bool *bf16);
 } dots_cli;
 
 int dots_cmd_parse(int argc, char **argv, const dots_cli *cli);

@@ -603,7 +603,7 @@ done:
 
 static const char help_vision[] =
     "usage: dotsocr vision --model DIR INPUT [--page K] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
-    "                      [--threads N] [--dump OUT_DIR] [--dump-blocks]\n"
+    "                      [--threads N] [--precision fp32|bf16] [--dump OUT_DIR] [--dump-blocks]\n"
     "  Preprocesses one page and runs the vision encoder. Prints the grid, the time\n"
     "  and GFLOP/s. --dump writes vision_embeds.npy (float32 tokens x hidden);\n"
     "  --dump-blocks also patch_embed.npy, block_XX.npy and post_norm.npy.\n";
@@ -630,17 +630,25 @@ static double vision_flops(const dots_config *c, int64_t n) {
     return 2.0 * n * D * 588 + L * per_layer + 2.0 * (n / 4.0) * M * (M + v->hidden_size);
 }
 
+static bool parse_precision(const char *s, bool *bf16) {
+    if (strcmp(s, "fp32") == 0) *bf16 = false;
+    else if (strcmp(s, "bf16") == 0) *bf16 = true;
+    else return false;
+    return true;
+}
+
 static int cmd_vision(int argc, char **argv) {
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'}, {"page", required_argument, NULL, 'p'},
         {"dpi", required_argument, NULL, 'd'}, {"min-pixels", required_argument, NULL, 'n'},
         {"max-pixels", required_argument, NULL, 'x'}, {"dump", required_argument, NULL, 'o'},
         {"dump-blocks", no_argument, NULL, 'B'}, {"threads", required_argument, NULL, 't'},
+        {"precision", required_argument, NULL, 'P'},
         {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *model_dir = NULL, *dump = NULL;
     int64_t page = 1, dpi = 0, min_px = 0, max_px = 0, threads = 0;
-    bool blocks = false;
+    bool blocks = false, bf16 = false;
     int c;
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
@@ -652,6 +660,9 @@ static int cmd_vision(int argc, char **argv) {
         case 't': if (!parse_i64_opt(optarg, 1, 256, &threads)) return usage_error("vision", "bad --threads '%s' (1..256)", optarg); break;
         case 'o': dump = optarg; break;
         case 'B': blocks = true; break;
+        case 'P':
+            if (!parse_precision(optarg, &bf16)) return usage_error("vision", "bad --precision '%s' (fp32 or bf16)", optarg);
+            break;
         case 'v': g_verbosity++; break;
         case 'q': g_verbosity = -1; break;
         case 'h': fputs(help_vision, stdout); return 0;
@@ -672,7 +683,7 @@ static int cmd_vision(int argc, char **argv) {
     int rc = 0;
     dots_pool *pool = dots_pool_create(threads ? (int)threads : dots_default_threads());
     dots_scratch scratch = {0};
-    dots_kernels kern = {dots_cpu_isa(), pool, &scratch};
+    dots_kernels kern = {dots_cpu_isa(), pool, &scratch, bf16};
     dump_ctx dc = {dump, ctx, 0};
     if (!pool) {
         fprintf(stderr, "dotsocr: error: cannot start threads\n");
@@ -695,8 +706,9 @@ static int cmd_vision(int argc, char **argv) {
     double secs = now_s() - t0, flops = vision_flops(dots_model_config(model), rows.n_patches);
     printf("grid %d x %d: %lld patches -> %lld tokens\n", rows.grid_h, rows.grid_w, (long long)rows.n_patches,
            (long long)n_emb);
-    printf("vision: %.3f s, %.1f GFLOP, %.1f GFLOP/s, %d threads, %s kernels, peak RSS %.0f MB\n", secs, flops / 1e9,
-           flops / 1e9 / secs, dots_pool_size(pool), dots_isa_name(kern.isa), peak_rss_mb());
+    printf("vision: %.3f s, %.1f GFLOP, %.1f GFLOP/s, %d threads, %s kernels, %s, peak RSS %.0f MB\n", secs, flops / 1e9,
+           flops / 1e9 / secs, dots_pool_size(pool), dots_isa_name(kern.isa),
+           bf16 && kern.isa >= DOTS_ISA_AVX512BF16 ? "bf16 products" : "fp32", peak_rss_mb());
     if (dc.failed) {
         rc = fail(ctx);
         goto done;
@@ -725,7 +737,7 @@ static const char help_run[] =
     "usage: dotsocr run --model DIR INPUT [--mode layout-all|layout-only|ocr|grounding] [--bbox x1,y1,x2,y2]\n"
     "                   [--page K] [--dpi N] [--min-pixels N] [--max-pixels N] [--max-new-tokens N]\n"
     "                   [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
-    "                   [--dump OUT_DIR] [--teacher-force TOKENS.npy]\n"
+    "                   [--precision fp32|bf16] [--dump OUT_DIR] [--teacher-force TOKENS.npy]\n"
     "  Runs the model on one page and prints its raw answer as it is generated\n"
     "  (stdout), then statistics (stderr). Greedy unless --temperature > 0. Stops at\n"
     "  an EOS token, at --max-new-tokens (default 16384) or on Ctrl-C, keeping what\n"
@@ -805,9 +817,11 @@ static int cmd_run(int argc, char **argv) {
         {"temperature", required_argument, NULL, 'T'}, {"top-p", required_argument, NULL, 'P'},
         {"seed", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
         {"dump", required_argument, NULL, 'o'}, {"teacher-force", required_argument, NULL, 'F'},
+        {"precision", required_argument, NULL, 'R'},
         {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *model_dir = NULL, *dump = NULL, *forced_path = NULL;
+    bool bf16 = false;
     int64_t page = 1, dpi = 0, threads = 0, max_new = 0;
     uint64_t seed = 0;
     dots_run_params rp;
@@ -836,6 +850,9 @@ static int cmd_run(int argc, char **argv) {
         case 't': if (!parse_i64_opt(optarg, 1, 256, &threads)) return usage_error("run", "bad --threads '%s'", optarg); break;
         case 'o': dump = optarg; break;
         case 'F': forced_path = optarg; break;
+        case 'R':
+            if (!parse_precision(optarg, &bf16)) return usage_error("run", "bad --precision '%s' (fp32 or bf16)", optarg);
+            break;
         case 'v': g_verbosity++; break;
         case 'q': g_verbosity = -1; break;
         case 'h': fputs(help_run, stdout); return 0;
@@ -863,6 +880,7 @@ static int cmd_run(int argc, char **argv) {
     int64_t n_forced = 0;
     int rc = 0;
     if (dots_model_open(ctx, model_dir, &model) != DOTS_OK || dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK ||
+        dots_state_set_precision(ctx, st, bf16 ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32) != DOTS_OK ||
         dots_document_open(ctx, argv[optind], &doc) != DOTS_OK ||
         dots_document_render_page(ctx, doc, (int32_t)(page - 1), (int32_t)dpi, &img, NULL) != DOTS_OK) {
         rc = fail(ctx);
@@ -930,12 +948,12 @@ done:
 /* ----------------------------------------------------------------- parse */
 
 static int cmd_parse(int argc, char **argv) {
-    const dots_cli cli = {make_ctx, fail, usage_error, parse_i64_opt, parse_u64, parse_float, parse_mode, ensure_dir};
+    const dots_cli cli = {make_ctx, fail, usage_error, parse_i64_opt, parse_u64, parse_float, parse_mode, ensure_dir, parse_precision};
     return dots_cmd_parse(argc, argv, &cli);
 }
 
 static int cmd_bench(int argc, char **argv) {
-    const dots_cli cli = {make_ctx, fail, usage_error, parse_i64_opt, parse_u64, parse_float, parse_mode, ensure_dir};
+    const dots_cli cli = {make_ctx, fail, usage_error, parse_i64_opt, parse_u64, parse_float, parse_mode, ensure_dir, parse_precision};
     return dots_cmd_bench(argc, argv, &cli);
 }
 

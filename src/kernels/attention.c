@@ -21,7 +21,7 @@
 void dots_attention(const dots_kernels *k, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk,
                     int64_t ldk, const float *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
                     bool causal, int64_t q_pos0) {
-    dots_kernels single = {k ? k->isa : DOTS_ISA_GENERIC, NULL, NULL};
+    dots_kernels single = {k ? k->isa : DOTS_ISA_GENERIC, NULL, NULL, false};
     float *s = malloc(sizeof(float) * QB * KB);
     float *vt = malloc(sizeof(float) * (size_t)d * KB);   /* V block transposed: [d][KB] */
     float *acc = malloc(sizeof(float) * QB * (size_t)d);

@@ -140,9 +140,91 @@ static void gemv_task(void *arg, int64_t t, int worker) {
         dots_gemv_rows_generic(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
 }
 
+/* ---- the bf16 path: W and X as bf16 pairs, vdpbf16ps micro-kernel ---- */
+
+typedef struct bf16_job {
+    float *y;
+    int64_t ldy;
+    const float *x;
+    int64_t ldx;
+    const uint16_t *w;
+    int64_t ldw;
+    const float *bias;
+    int64_t M, N, K, K2;
+    uint32_t *wp;  /* [n_panels][K2][32] pairs */
+    uint32_t *xp;  /* [M][K2] pairs */
+    int64_t n_panels, n_mblocks, n_groups;
+} bf16_job;
+
+static void bf16_pack_w_task(void *arg, int64_t p, int worker) {
+    (void)worker;
+    bf16_job *j = arg;
+    uint32_t *dst = j->wp + p * j->K2 * DOTS_GEMM_NR;
+    int64_t n0 = p * DOTS_GEMM_NR, nc = j->N - n0 < DOTS_GEMM_NR ? j->N - n0 : DOTS_GEMM_NR;
+    if (nc < DOTS_GEMM_NR || (j->K & 1)) memset(dst, 0, sizeof(uint32_t) * (size_t)(j->K2 * DOTS_GEMM_NR));
+    for (int64_t k0 = 0; k0 < j->K2; k0 += 16) {
+        int64_t kn = j->K2 - k0 < 16 ? j->K2 - k0 : 16;
+        for (int64_t c = 0; c < nc; c++) {
+            const uint16_t *row = j->w + (n0 + c) * j->ldw;
+            for (int64_t k = k0; k < k0 + kn; k++) {
+                uint32_t lo = row[2 * k], hi = 2 * k + 1 < j->K ? row[2 * k + 1] : 0;
+                dst[k * DOTS_GEMM_NR + c] = lo | hi << 16;
+            }
+        }
+    }
+}
+
+static void bf16_pack_x_task(void *arg, int64_t t, int worker) {
+    (void)worker;
+    bf16_job *j = arg;
+    int64_t r0 = t * MB, rows = j->M - r0 < MB ? j->M - r0 : MB;
+    dots_pack_x_bf16(j->x + r0 * j->ldx, j->ldx, rows, j->K, j->xp + r0 * j->K2, j->K2);
+}
+
+static void bf16_compute_task(void *arg, int64_t t, int worker) {
+    (void)worker;
+    bf16_job *j = arg;
+    int64_t mb = t % j->n_mblocks, g = t / j->n_mblocks;
+    int64_t m0 = mb * MB, m1 = m0 + MB < j->M ? m0 + MB : j->M;
+    int64_t p0 = g * PANELS_PER_TASK, p1 = p0 + PANELS_PER_TASK < j->n_panels ? p0 + PANELS_PER_TASK : j->n_panels;
+    for (int64_t p = p0; p < p1; p++) {
+        const uint32_t *panel = j->wp + p * j->K2 * DOTS_GEMM_NR;
+        int64_t n0 = p * DOTS_GEMM_NR;
+        int n_cols = (int)(j->N - n0 < DOTS_GEMM_NR ? j->N - n0 : DOTS_GEMM_NR);
+        for (int64_t m = m0; m < m1; m += DOTS_GEMM_MR) {
+            int rows = (int)(m1 - m < DOTS_GEMM_MR ? m1 - m : DOTS_GEMM_MR);
+            dots_gemm_micro_bf16(rows, n_cols, j->K2, j->xp + m * j->K2, j->K2, panel, j->y + m * j->ldy + n0, j->ldy,
+                                 j->bias ? j->bias + n0 : NULL);
+        }
+    }
+}
+
+/* false if the memory for the packed copies is not there (the caller falls back). */
+static bool gemm_bf16(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw,
+                      const float *bias, int64_t M, int64_t N, int64_t K) {
+    bf16_job j = {y, ldy, x, ldx, w, ldw, bias, M, N, K, (K + 1) / 2, NULL, NULL, 0, 0, 0};
+    j.n_panels = (N + DOTS_GEMM_NR - 1) / DOTS_GEMM_NR;
+    j.n_mblocks = (M + MB - 1) / MB;
+    j.n_groups = (j.n_panels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
+    size_t wbytes = (size_t)(j.n_panels * j.K2 * DOTS_GEMM_NR) * 4, xbytes = (size_t)(M * j.K2) * 4 + 64;
+    bool own = !k->scratch;
+    uint8_t *buf = own ? aligned_alloc(64, (wbytes + xbytes + 63) / 64 * 64) : dots_scratch_get(k->scratch, wbytes + xbytes);
+    if (!buf) return false;
+    j.wp = (uint32_t *)buf;
+    j.xp = (uint32_t *)(buf + wbytes);
+    dots_pool_run(k->pool, j.n_panels, bf16_pack_w_task, &j);
+    dots_pool_run(k->pool, j.n_mblocks, bf16_pack_x_task, &j);
+    dots_pool_run(k->pool, j.n_mblocks * j.n_groups, bf16_compute_task, &j);
+    if (own) free(buf);
+    return true;
+}
+
 void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
                dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
     if (M <= 0 || N <= 0) return;
+    if (k && k->bf16 && k->isa >= DOTS_ISA_AVX512BF16 && wt == DOTS_DTYPE_BF16 && M > DOTS_GEMV_MAX_M &&
+        gemm_bf16(k, y, ldy, x, ldx, w, ldw, bias, M, N, K))
+        return;
     if (M <= DOTS_GEMV_MAX_M) { /* decode: stream the weights once, no packing */
         gemv_job g = {(int)M, x, ldx, w, wt, ldw, N, K, y, ldy, bias, k ? k->isa : DOTS_ISA_GENERIC};
         dots_pool_run(k ? k->pool : NULL, (N + GEMV_ROWS_PER_TASK - 1) / GEMV_ROWS_PER_TASK, gemv_task, &g);

@@ -84,6 +84,14 @@ dots_status dots_state_create(dots_ctx *ctx, const dots_model *model, int32_t n_
     return DOTS_OK;
 }
 
+dots_status dots_state_set_precision(dots_ctx *ctx, dots_state *st, dots_precision precision) {
+    dots_ctx_begin_call(ctx);
+    if (!st || (precision != DOTS_PRECISION_FP32 && precision != DOTS_PRECISION_BF16))
+        return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_state_set_precision: bad argument");
+    st->k.bf16 = precision == DOTS_PRECISION_BF16;
+    return DOTS_OK;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

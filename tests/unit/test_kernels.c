@@ -59,7 +59,7 @@ static void check_gemm(dots_isa isa, dots_pool *pool, int64_t M, int64_t N, int6
     float *y = malloc(sizeof(float) * (size_t)(M * ldy)), *r = malloc(sizeof(float) * (size_t)(M * ldy));
     for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
     dots_scratch sc = {0};
-    dots_kernels k = {isa, pool, (M & 1) ? &sc : NULL};
+    dots_kernels k = {isa, pool, (M & 1) ? &sc : NULL, false};
     dots_gemm(&k, y, ldy, x, ldx, w, dt, ldw, bias ? b : NULL, M, N, K);
     dots_gemm_ref(r, ldy, x, ldx, w, dt, ldw, bias ? b : NULL, M, N, K);
     dots_scratch_free(&sc);
@@ -105,6 +105,55 @@ static void test_gemm_shapes(void **state) {
     dots_pool_free(pool);
 }
 
+/* The bf16 path rounds X to bf16; with X already bf16-exact it must match
+ * the reference up to summation order, like the fp32 paths. */
+static void test_gemm_bf16(void **state) {
+    (void)state;
+    if (dots_cpu_isa() < DOTS_ISA_AVX512BF16) skip();
+    dots_pool *pool = dots_pool_create(2);
+    dots_scratch sc = {0};
+    const int64_t shapes[][3] = {{5, 7, 3}, {8, 32, 64}, {9, 33, 65}, {64, 96, 1536}, {67, 130, 17}, {200, 1537, 96}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ldx = K + 1, ldw = K + 2, ldy = N + 3;
+        float *x = malloc(sizeof(float) * (size_t)(M * ldx));
+        for (int64_t i = 0; i < M * ldx; i++) x[i] = dots_bf16_to_f32(dots_f32_to_bf16(frand()));
+        void *w = make_weights(DOTS_DTYPE_BF16, N, ldw);
+        float *b = malloc(sizeof(float) * (size_t)N), *y = malloc(sizeof(float) * (size_t)(M * ldy)), *r = malloc(sizeof(float) * (size_t)(M * ldy));
+        for (int64_t i = 0; i < N; i++) b[i] = frand();
+        for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
+        dots_kernels k = {DOTS_ISA_AVX512BF16, pool, (s & 1) ? &sc : NULL, true};
+        dots_gemm(&k, y, ldy, x, ldx, w, DOTS_DTYPE_BF16, ldw, b, M, N, K);
+        dots_gemm_ref(r, ldy, x, ldx, w, DOTS_DTYPE_BF16, ldw, b, M, N, K);
+        double tol = 8.0 * sqrt((double)K + 1) * (double)(K + 1) * 5.96e-8 + 1e-6;
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < ldy; n++) {
+                float got = y[m * ldy + n], want = r[m * ldy + n];
+                if (n >= N ? got != GUARD : !(fabs((double)got - want) <= tol))
+                    fail_msg("bf16 gemm M%lld N%lld K%lld: y[%lld][%lld] = %g, ref %g", (long long)M, (long long)N, (long long)K,
+                             (long long)m, (long long)n, got, want);
+            }
+        /* and on arbitrary fp32 X: the error is bf16 rounding of X, ~2^-9 relative */
+        for (int64_t i = 0; i < M * ldx; i++) x[i] = frand();
+        dots_gemm(&k, y, ldy, x, ldx, w, DOTS_DTYPE_BF16, ldw, b, M, N, K);
+        dots_gemm_ref(r, ldy, x, ldx, w, DOTS_DTYPE_BF16, ldw, b, M, N, K);
+        double num = 0, den = 0;
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) {
+                double d = y[m * ldy + n] - r[m * ldy + n];
+                num += d * d;
+                den += (double)r[m * ldy + n] * r[m * ldy + n];
+            }
+        assert_true(sqrt(num / den) < 1e-2);
+        free(x);
+        free(w);
+        free(b);
+        free(y);
+        free(r);
+    }
+    dots_scratch_free(&sc);
+    dots_pool_free(pool);
+}
+
 static void check_attention(dots_isa isa, int64_t nq, int64_t nk, int64_t d, bool causal, int64_t q_pos0) {
     const int64_t ld = d + 5;
     float *q = malloc(sizeof(float) * (size_t)(nq * ld)), *k = malloc(sizeof(float) * (size_t)(nk * ld));
@@ -113,7 +162,7 @@ static void check_attention(dots_isa isa, int64_t nq, int64_t nk, int64_t d, boo
     for (int64_t i = 0; i < nq * ld; i++) q[i] = 3 * frand(); /* peaked softmax too */
     for (int64_t i = 0; i < nk * ld; i++) k[i] = frand(), v[i] = frand();
     for (int64_t i = 0; i < nq * ld; i++) o[i] = r[i] = GUARD;
-    dots_kernels kk = {isa, NULL, NULL};
+    dots_kernels kk = {isa, NULL, NULL, false};
     float scale = 1.0f / sqrtf((float)d);
     dots_attention(&kk, o, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, q_pos0);
     dots_attention_ref(r, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, q_pos0);
@@ -192,6 +241,7 @@ static void test_pool(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_shapes),
+        cmocka_unit_test(test_gemm_bf16),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_ops),
         cmocka_unit_test(test_pool),

@@ -26,13 +26,15 @@ def check(cond, what):
     return cond
 
 
-def run_vision(a, image, out, threads=None, isa=None):
+def run_vision(a, image, out, threads=None, isa=None, precision=None):
     env = dict(os.environ)
     if isa:
         env["DOTS_ISA"] = isa
     args = [a.dotsocr, "vision", "--model", a.model, image, "--dump", out, "--dump-blocks"]
     if threads:
         args += ["--threads", str(threads)]
+    if precision:
+        args += ["--precision", precision]
     r = subprocess.run(args, capture_output=True, env=env, timeout=600)
     check(r.returncode == 0, "dotsocr vision %s: %s" % (image, r.stderr.decode()[-300:]))
     return r.returncode == 0
@@ -82,6 +84,13 @@ def main():
         e1 = np.load(os.path.join(a.tmp, "t1", "vision_embeds.npy"))
         e3 = np.load(os.path.join(a.tmp, "t3", "vision_embeds.npy"))
         check((e1 == e3).all(), "1 and 3 threads give bit-identical embeddings")
+    # precision bf16 (vdpbf16ps where the CPU has it): close to the fp32 reference, not exact
+    if run_vision(a, img, os.path.join(a.tmp, "bf16"), precision="bf16"):
+        e = np.load(os.path.join(a.tmp, "bf16", "vision_embeds.npy")).astype(np.float64)
+        g = np.load(os.path.join(a.golden, "landscape_ocr", "vision_embeds.npy")).astype(np.float64)
+        rel = np.linalg.norm(e - g) / np.linalg.norm(g)
+        print("landscape (bf16 products): relative error %.2e vs the fp32 reference" % rel)
+        check(rel < 2e-2, "bf16 precision relative error %.3g" % rel)
     if FAILS:
         print("%d check(s) failed" % len(FAILS))
         sys.exit(1)
