@@ -113,7 +113,6 @@ void dots_gemv_rows_generic(int M, const float *x, int64_t ldx, const void *w, d
         }
 }
 
-#define GEMV_ROWS_PER_TASK 64
 
 typedef struct gemv_job {
     int M;
@@ -126,12 +125,13 @@ typedef struct gemv_job {
     int64_t ldy;
     const float *bias;
     dots_isa isa;
+    int64_t rows_per_task;
 } gemv_job;
 
 static void gemv_task(void *arg, int64_t t, int worker) {
     (void)worker;
     gemv_job *j = arg;
-    int64_t n0 = t * GEMV_ROWS_PER_TASK, n1 = n0 + GEMV_ROWS_PER_TASK < j->N ? n0 + GEMV_ROWS_PER_TASK : j->N;
+    int64_t n0 = t * j->rows_per_task, n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
     if (j->isa >= DOTS_ISA_AVX512)
         dots_gemv_rows_avx512(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
     else if (j->isa >= DOTS_ISA_AVX2)
@@ -226,8 +226,13 @@ void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int
         gemm_bf16(k, y, ldy, x, ldx, w, ldw, bias, M, N, K))
         return;
     if (M <= DOTS_GEMV_MAX_M) { /* decode: stream the weights once, no packing */
-        gemv_job g = {(int)M, x, ldx, w, wt, ldw, N, K, y, ldy, bias, k ? k->isa : DOTS_ISA_GENERIC};
-        dots_pool_run(k ? k->pool : NULL, (N + GEMV_ROWS_PER_TASK - 1) / GEMV_ROWS_PER_TASK, gemv_task, &g);
+        /* big tasks stream better (fewer, longer runs per thread); at least
+         * 4 per thread so the threads finish together */
+        int threads = dots_pool_size(k ? k->pool : NULL);
+        int64_t rows = (N / (4 * threads) + 7) / 8 * 8;
+        rows = rows < 32 ? 32 : rows > 512 ? 512 : rows;
+        gemv_job g = {(int)M, x, ldx, w, wt, ldw, N, K, y, ldy, bias, k ? k->isa : DOTS_ISA_GENERIC, rows};
+        dots_pool_run(k ? k->pool : NULL, (N + rows - 1) / rows, gemv_task, &g);
         return;
     }
     gemm_job j = {y, ldy, x, ldx, w, wt, ldw, bias, M, N, K, NULL, 0, 0, 0, DOTS_ISA_GENERIC};

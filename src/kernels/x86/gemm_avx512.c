@@ -48,7 +48,7 @@ static inline __m512 load_w16(const void *w, dots_dtype wt, int64_t k, __mmask16
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* One activation row against 4 weight rows at a time: 4 independent FMA
+/* One activation row against 8 weight rows at a time: 8 independent FMA
  * chains (hiding the FMA latency) sharing each load of x, unmasked loads in
  * the main loop and one masked tail. Memory-bound, as decode should be. */
 static void gemv1_rows(const float *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1, int64_t K,
@@ -57,29 +57,26 @@ static void gemv1_rows(const float *x, const void *w, dots_dtype wt, int64_t ldw
     const int64_t K16 = K & ~(int64_t)15;
     const __mmask16 tail = (__mmask16)((1u << (K - K16)) - 1);
     int64_t n = n0;
-    for (; n + 4 <= n1; n += 4) {
-        const uint8_t *r0 = (const uint8_t *)w + n * ldw * es;
-        const uint8_t *r1 = r0 + ldw * es, *r2 = r1 + ldw * es, *r3 = r2 + ldw * es;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    /* 8 rows at a time: 8 weight streams in flight keep more DRAM
+     * requests outstanding (4 rows reached ~55 % of the bandwidth, 8 ~70 %, 16 no better),
+     * and each x vector is loaded once for 8 FMAs */
+#define GEMV_ROWS 8
+    for (; n + GEMV_ROWS <= n1; n += GEMV_ROWS) {
+        const uint8_t *r[GEMV_ROWS];
+        for (int i = 0; i < GEMV_ROWS; i++) r[i] = (const uint8_t *)w + (n + i) * ldw * es;
+        __m512 a[GEMV_ROWS];
+        for (int i = 0; i < GEMV_ROWS; i++) a[i] = _mm512_setzero_ps();
         for (int64_t k = 0; k < K16; k += 16) {
             __m512 xv = _mm512_loadu_ps(x + k);
-            a0 = _mm512_fmadd_ps(xv, load_w16(r0, wt, k, 0xFFFF), a0);
-            a1 = _mm512_fmadd_ps(xv, load_w16(r1, wt, k, 0xFFFF), a1);
-            a2 = _mm512_fmadd_ps(xv, load_w16(r2, wt, k, 0xFFFF), a2);
-            a3 = _mm512_fmadd_ps(xv, load_w16(r3, wt, k, 0xFFFF), a3);
+            for (int i = 0; i < GEMV_ROWS; i++) a[i] = _mm512_fmadd_ps(xv, load_w16(r[i], wt, k, 0xFFFF), a[i]);
         }
         if (tail) {
             __m512 xv = _mm512_maskz_loadu_ps(tail, x + K16);
-            a0 = _mm512_fmadd_ps(xv, load_w16(r0, wt, K16, tail), a0);
-            a1 = _mm512_fmadd_ps(xv, load_w16(r1, wt, K16, tail), a1);
-            a2 = _mm512_fmadd_ps(xv, load_w16(r2, wt, K16, tail), a2);
-            a3 = _mm512_fmadd_ps(xv, load_w16(r3, wt, K16, tail), a3);
+            for (int i = 0; i < GEMV_ROWS; i++) a[i] = _mm512_fmadd_ps(xv, load_w16(r[i], wt, K16, tail), a[i]);
         }
-        y[n + 0] = _mm512_reduce_add_ps(a0) + (bias ? bias[n + 0] : 0.0f);
-        y[n + 1] = _mm512_reduce_add_ps(a1) + (bias ? bias[n + 1] : 0.0f);
-        y[n + 2] = _mm512_reduce_add_ps(a2) + (bias ? bias[n + 2] : 0.0f);
-        y[n + 3] = _mm512_reduce_add_ps(a3) + (bias ? bias[n + 3] : 0.0f);
+        for (int i = 0; i < GEMV_ROWS; i++) y[n + i] = _mm512_reduce_add_ps(a[i]) + (bias ? bias[n + i] : 0.0f);
     }
+#undef GEMV_ROWS
     for (; n < n1; n++) {
         const uint8_t *r0 = (const uint8_t *)w + n * ldw * es;
         __m512 a0 = _mm512_setzero_ps();
