@@ -1,13 +1,14 @@
 /*
  * attention.c - tiled attention with an online softmax (flash-attention
- * style) for one head. Queries go in blocks of 64; for each key block of
+ * style) for one head. Queries go in blocks of 256 (each key block is packed
+ * once for that many queries); for each key block of
  * 128 the scores S = Q K^T come from dots_gemm, then per query row the
  * running max m, running sum l and output accumulator are rescaled:
  *
  *   m' = max(m, max_j s_j);  acc = acc * e^(m - m') + sum_j e^(s_j - m') v_j
  *   l' = l * e^(m - m') + sum_j e^(s_j - m');       at the end  o = acc / l
  *
- * Memory is O(64 x 128 + 128 x d) per call whatever the sequence length.
+ * Memory is O(256 x 128 + 256 x d) per call whatever the sequence length.
  */
 #include "kernels/kernels.h"
 
@@ -15,13 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QB 64
+#define QB 256
 #define KB 128
 
 void dots_attention(const dots_kernels *k, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk,
                     int64_t ldk, const float *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
                     bool causal, int64_t q_pos0) {
-    dots_kernels single = {k ? k->isa : DOTS_ISA_GENERIC, NULL, NULL, false};
+    /* one scratch for all the block products of this call: a fresh packing
+     * buffer per block product would cost a malloc/free pair each */
+    dots_scratch sc = {0};
+    dots_kernels single = {k ? k->isa : DOTS_ISA_GENERIC, NULL, &sc, false};
     float *s = malloc(sizeof(float) * QB * KB);
     float *vt = malloc(sizeof(float) * (size_t)d * KB);   /* V block transposed: [d][KB] */
     float *acc = malloc(sizeof(float) * QB * (size_t)d);
@@ -74,6 +78,7 @@ void dots_attention(const dots_kernels *k, float *o, int64_t ldo, const float *q
         }
     }
 done:
+    dots_scratch_free(&sc);
     free(s);
     free(vt);
     free(acc);
