@@ -19,6 +19,8 @@
  */
 #include "post/layout.h"
 
+#include "core/strbuf.h"
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -56,33 +58,6 @@ void dots_layout_rescale(dots_layout *l, int32_t model_w, int32_t model_h, int32
         c->bbox[3] = dots_bbox_to_source_px(c->bbox[3], model_h, src_h);
     }
 }
-
-/* ------------------------------------------------------------- text buffer */
-
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
 /* ------------------------------------------------------------- JSON values */
 
@@ -185,17 +160,17 @@ static span *find_all(pcre2_code *re, const char *s, size_t n, int64_t *count) {
 static char *fix_missing_delimiters(const char *s, size_t n, size_t *out_n) {
     /* re.sub(r'\}\s*\{(?!")', '},{', s) */
     pcre2_code *re = compile("\\}\\s*\\{(?!\")");
-    sbuf b = {0};
+    dots_strbuf b = {0};
     int64_t k = 0;
     span *m = re ? find_all(re, s, n, &k) : NULL;
     size_t last = 0;
     for (int64_t i = 0; i < k; i++) {
-        sb_add(&b, s + last, m[i].b - last);
-        sb_str(&b, "},{");
+        dots_strbuf_add(&b, s + last, m[i].b - last);
+        dots_strbuf_str(&b, "},{");
         last = m[i].e;
     }
-    sb_add(&b, s + last, n - last);
-    if (!b.p) sb_add(&b, "", 0);
+    dots_strbuf_add(&b, s + last, n - last);
+    if (!b.p) dots_strbuf_add(&b, "", 0);
     free(m);
     pcre2_code_free(re);
     *out_n = b.n;
@@ -245,19 +220,19 @@ dots_status dots_layout_salvage(dots_ctx *ctx, const char *response, size_t len,
         for (int64_t j = 0; j < i && !dup; j++)
             dup = m[i].e - m[i].b == m[j].e - m[j].b && memcmp(s + m[i].b, s + m[j].b, m[i].e - m[i].b) == 0;
     if (dup) {
-        sbuf b = {0};
-        sb_str(&b, "[");
+        dots_strbuf b = {0};
+        dots_strbuf_str(&b, "[");
         bool first = true;
         for (int64_t i = 0; i < k; i++) {
             bool seen = false;
             for (int64_t j = 0; j < i && !seen; j++)
                 seen = m[i].e - m[i].b == m[j].e - m[j].b && memcmp(s + m[i].b, s + m[j].b, m[i].e - m[i].b) == 0;
             if (seen) continue;
-            if (!first) sb_str(&b, ", ");
-            sb_add(&b, s + m[i].b, m[i].e - m[i].b);
+            if (!first) dots_strbuf_str(&b, ", ");
+            dots_strbuf_add(&b, s + m[i].b, m[i].e - m[i].b);
             first = false;
         }
-        sb_str(&b, "]");
+        dots_strbuf_str(&b, "]");
         free(s);
         s = b.p;
         n = b.n;
@@ -272,10 +247,10 @@ dots_status dots_layout_salvage(dots_ctx *ctx, const char *response, size_t len,
     while (lead < n && (s[lead] == ' ' || s[lead] == '\n' || s[lead] == '\r' || s[lead] == '\t')) lead++;
     tn = n;
     while (tn > lead && (s[tn - 1] == ' ' || s[tn - 1] == '\n' || s[tn - 1] == '\r' || s[tn - 1] == '\t')) tn--;
-    sbuf b = {0};
-    if (lead >= n || s[lead] != '[') sb_str(&b, "[");
-    sb_add(&b, s + lead, tn - lead);
-    if (tn == lead || s[tn - 1] != ']') sb_str(&b, "]");
+    dots_strbuf b = {0};
+    if (lead >= n || s[lead] != '[') dots_strbuf_str(&b, "[");
+    dots_strbuf_add(&b, s + lead, tn - lead);
+    if (tn == lead || s[tn - 1] != ']') dots_strbuf_str(&b, "]");
     free(s);
     s = b.p;
     n = b.n;
@@ -381,15 +356,15 @@ dots_status dots_layout_parse(dots_ctx *ctx, const char *response, size_t len, d
     dots_layout salv;
     dots_status st = dots_layout_salvage(ctx, response, len, &salv);
     if (st != DOTS_OK) return st;
-    sbuf b = {0};
+    dots_strbuf b = {0};
     bool first = true;
     for (int64_t i = 0; i < salv.n_cells; i++) {
         if (!salv.cells[i].text) continue;
-        if (!first) sb_str(&b, "\n\n");
-        sb_str(&b, salv.cells[i].text);
+        if (!first) dots_strbuf_str(&b, "\n\n");
+        dots_strbuf_str(&b, salv.cells[i].text);
         first = false;
     }
-    if (!b.p) sb_add(&b, "", 0);
+    if (!b.p) dots_strbuf_add(&b, "", 0);
     if (b.oom || !b.p) {
         dots_layout_free(&salv);
         free(b.p);
@@ -403,66 +378,66 @@ dots_status dots_layout_parse(dots_ctx *ctx, const char *response, size_t len, d
 
 /* --------------------------------------------------------------- output */
 
-static void json_string(sbuf *b, const char *s) {
-    sb_str(b, "\"");
+static void json_string(dots_strbuf *b, const char *s) {
+    dots_strbuf_str(b, "\"");
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         char esc[8];
         switch (c) {
-        case '"': sb_str(b, "\\\""); break;
-        case '\\': sb_str(b, "\\\\"); break;
-        case '\n': sb_str(b, "\\n"); break;
-        case '\r': sb_str(b, "\\r"); break;
-        case '\t': sb_str(b, "\\t"); break;
-        case '\b': sb_str(b, "\\b"); break;
-        case '\f': sb_str(b, "\\f"); break;
+        case '"': dots_strbuf_str(b, "\\\""); break;
+        case '\\': dots_strbuf_str(b, "\\\\"); break;
+        case '\n': dots_strbuf_str(b, "\\n"); break;
+        case '\r': dots_strbuf_str(b, "\\r"); break;
+        case '\t': dots_strbuf_str(b, "\\t"); break;
+        case '\b': dots_strbuf_str(b, "\\b"); break;
+        case '\f': dots_strbuf_str(b, "\\f"); break;
         default:
             if (c < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", c);
-                sb_str(b, esc);
+                dots_strbuf_str(b, esc);
             } else {
-                sb_add(b, s, 1);
+                dots_strbuf_add(b, s, 1);
             }
         }
     }
-    sb_str(b, "\"");
+    dots_strbuf_str(b, "\"");
 }
 
-static void json_number(sbuf *b, double v) {
+static void json_number(dots_strbuf *b, double v) {
     char num[64];
     if (v == trunc(v) && fabs(v) < 1e15) snprintf(num, sizeof num, "%lld", (long long)v);
     else snprintf(num, sizeof num, "%.17g", v);
-    sb_str(b, num);
+    dots_strbuf_str(b, num);
 }
 
 char *dots_layout_to_json(const dots_layout *l) {
-    sbuf b = {0};
-    sb_str(&b, "[");
+    dots_strbuf b = {0};
+    dots_strbuf_str(&b, "[");
     for (int64_t i = 0; i < l->n_cells; i++) {
         const dots_cell *c = &l->cells[i];
-        sb_str(&b, i ? ", {" : "{");
+        dots_strbuf_str(&b, i ? ", {" : "{");
         bool first = true;
         if (c->has_bbox) {
-            sb_str(&b, "\"bbox\": [");
+            dots_strbuf_str(&b, "\"bbox\": [");
             for (int k = 0; k < 4; k++) {
-                if (k) sb_str(&b, ", ");
+                if (k) dots_strbuf_str(&b, ", ");
                 json_number(&b, c->bbox[k]);
             }
-            sb_str(&b, "]");
+            dots_strbuf_str(&b, "]");
             first = false;
         }
         if (c->category) {
-            sb_str(&b, first ? "\"category\": " : ", \"category\": ");
+            dots_strbuf_str(&b, first ? "\"category\": " : ", \"category\": ");
             json_string(&b, c->category);
             first = false;
         }
         if (c->text) {
-            sb_str(&b, first ? "\"text\": " : ", \"text\": ");
+            dots_strbuf_str(&b, first ? "\"text\": " : ", \"text\": ");
             json_string(&b, c->text);
         }
-        sb_str(&b, "}");
+        dots_strbuf_str(&b, "}");
     }
-    sb_str(&b, "]");
+    dots_strbuf_str(&b, "]");
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -6,6 +6,7 @@
  */
 #include "post/markdown.h"
 
+#include "core/strbuf.h"
 #include "io/image_write.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -136,30 +137,6 @@ char *dots_formula_markdown(const char *text) {
     return out;
 }
 
-typedef struct mdbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} mdbuf;
-
-static void md_add(mdbuf *b, const char *s) {
-    size_t n = strlen(s);
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n + 1);
-    b->n += n;
-}
-
 /* The crop of src at the bbox, clamped to the image (PIL's crop pads with
  * black outside; a page crop outside the page has no content anyway). */
 static dots_status crop(dots_ctx *ctx, const dots_image *src, const double bb[4], dots_image *out) {
@@ -181,7 +158,7 @@ static dots_status crop(dots_ctx *ctx, const dots_image *src, const double bb[4]
 
 dots_status dots_layout_markdown(dots_ctx *ctx, const dots_layout *l, const dots_image *src, bool no_hf,
                                  const char *images_dir, const char *images_ref, const char *stem, char **out) {
-    mdbuf b = {0};
+    dots_strbuf b = {0};
     bool first = true;
     dots_status st = DOTS_OK;
     for (int64_t i = 0; i < l->n_cells && st == DOTS_OK; i++) {
@@ -231,12 +208,12 @@ dots_status dots_layout_markdown(dots_ctx *ctx, const dots_layout *l, const dots
             st = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
             break;
         }
-        if (!first) md_add(&b, "\n\n");
-        md_add(&b, piece);
+        if (!first) dots_strbuf_str(&b, "\n\n");
+        dots_strbuf_str(&b, piece);
         first = false;
         free(piece);
     }
-    if (st == DOTS_OK && !b.p) md_add(&b, "");
+    if (st == DOTS_OK && !b.p) dots_strbuf_str(&b, "");
     if (st == DOTS_OK && b.oom) st = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     if (st != DOTS_OK) {
         free(b.p);
