@@ -267,6 +267,13 @@ bool dots_document_is_pdf(const dots_document *doc);
 dots_status dots_document_render_page(dots_ctx *ctx, dots_document *doc, int32_t page, int32_t dpi,
                                       dots_image *out, int32_t *dpi_used);
 
+/* The official parser's fitz_preprocess for images (its CLI default): the
+ * image goes through MuPDF as a one-page document at its own resolution (96
+ * dpi when it has none) and is rendered at dpi (0: 200), with the 72 dpi
+ * fallback past 4,500 px. The model then sees this render; boxes are still
+ * reported in the original image's pixels. */
+dots_status dots_image_fitz_render(dots_ctx *ctx, const dots_image *src, int32_t dpi, dots_image *out, int32_t *dpi_used);
+
 /* ---------------------------------------------------------- preprocessing */
 
 /* The official smart_resize (spec §4.2): the size an image of height x

@@ -47,14 +47,18 @@ static const char help_parse[] =
     "usage: dotsocr parse --model DIR INPUT... -o OUT_DIR [--mode layout-all|layout-only|ocr|grounding]\n"
     "                     [--bbox x1,y1,x2,y2] [--pages 1-5,9] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
     "                     [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
-    "                     [--images-dir DIR] [--resume] [--quiet] [--precision fp32|bf16] [--replay-dir DIR]\n"
+    "                     [--images-dir DIR] [--resume] [--quiet] [--precision fp32|bf16] [--no-fitz-preprocess]\n"
+    "                     [--replay-dir DIR]\n"
     "  Parses images, PDFs and directories of them. Per page: <stem>.json, <stem>.md,\n"
     "  <stem>_nohf.md and <stem>.jpg (layout drawn), stem = <name> or <name>_page_<i>\n"
     "  (i from 0); per document <name>.jsonl and, for PDFs, <name>.md (all pages).\n"
     "  --pages is 1-based. --bbox (grounding) is in source-image pixels. --images-dir\n"
     "  writes Picture crops as files instead of embedding them. --resume skips pages\n"
     "  already complete. --replay-dir DIR feeds DIR/<stem>.txt as the model's answer\n"
-    "  (teacher forcing; for tests of the post-processing). Exit 0 only if every page\n"
+    "  (teacher forcing; for tests of the post-processing). Images go through the\n"
+    "  official fitz_preprocess (MuPDF renders them at --dpi from their own resolution,\n"
+    "  96 dpi if unset) before the model; --no-fitz-preprocess feeds them as they are.\n"
+    "  Boxes are always in the original image's pixels. Exit 0 only if every page\n"
     "  succeeded.\n";
 
 /* ---------------------------------------------------------------- files */
@@ -150,7 +154,7 @@ typedef struct parse_opts {
     const char *out_dir, *images_dir, *replay_dir, *pages;
     dots_run_params rp;
     int64_t dpi;
-    bool resume, quiet, have_bbox;
+    bool resume, quiet, have_bbox, no_fitz;
     int32_t src_bbox[4];
     const dots_config *cfg;
 } parse_opts;
@@ -188,21 +192,26 @@ static int process_page(dots_ctx *ctx, dots_state *st, dots_tokenizer *replay_to
                         dots_document *doc, int32_t page, const char *stem, progress *pr, char **md_out) {
     char path[4096], rec_path[4096];
     snprintf(rec_path, sizeof rec_path, "%s/.%s.record.json", o->out_dir, stem);
-    dots_image img = {0}, drawn = {0};
+    dots_image img = {0}, drawn = {0}, fitz = {0};
     dots_run_result res = {0};
     dots_layout lay = {0};
     char *json = NULL, *md = NULL, *md_nohf = NULL, *resp = NULL;
     int32_t *forced = NULL;
     int rc = 1;
     if (dots_document_render_page(ctx, doc, page, (int32_t)o->dpi, &img, NULL) != DOTS_OK) goto fail;
+    /* images: what the model sees is the official fitz_preprocess render;
+     * img stays the original, which boxes, crops and drawings refer to */
+    const bool use_fitz = !o->no_fitz && !dots_document_is_pdf(doc);
+    if (use_fitz && dots_image_fitz_render(ctx, &img, (int32_t)o->dpi, &fitz, NULL) != DOTS_OK) goto fail;
+    const dots_image *model_img = use_fitz ? &fitz : &img;
     dots_run_params rp = o->rp;
     if (rp.mode == DOTS_MODE_GROUNDING) { /* source pixels -> the model's resized image (11.3) */
         int32_t rh, rw;
         const dots_config *cfg = o->cfg;
         int64_t mn = rp.min_pixels ? rp.min_pixels : cfg->preprocessor.min_pixels;
         int64_t mx = rp.max_pixels ? rp.max_pixels : cfg->preprocessor.max_pixels;
-        if (dots_smart_resize(ctx, img.height_px, img.width_px, cfg->vision.patch_size * cfg->vision.spatial_merge_size, mn, mx,
-                              &rh, &rw) != DOTS_OK)
+        if (dots_smart_resize(ctx, model_img->height_px, model_img->width_px,
+                              cfg->vision.patch_size * cfg->vision.spatial_merge_size, mn, mx, &rh, &rw) != DOTS_OK)
             goto fail;
         rp.bbox[0] = (int32_t)dots_bbox_to_model_px(o->src_bbox[0], img.width_px, rw);
         rp.bbox[1] = (int32_t)dots_bbox_to_model_px(o->src_bbox[1], img.height_px, rh);
@@ -232,7 +241,7 @@ static int process_page(dots_ctx *ctx, dots_state *st, dots_tokenizer *replay_to
         hooks.forced = forced;
         hooks.n_forced = (int64_t)n;
     }
-    if (dots_run_image_ex(ctx, st, &img, &rp, replay_tok ? &hooks : NULL, &res) != DOTS_OK) goto fail;
+    if (dots_run_image_ex(ctx, st, model_img, &rp, replay_tok ? &hooks : NULL, &res) != DOTS_OK) goto fail;
     if (res.stop == DOTS_STOP_CALLBACK) {
         fprintf(stderr, "%sdotsocr: error: %s page %d: interrupted\n", pr->tty ? "\n" : "", input, page + 1);
         goto out;
@@ -320,6 +329,7 @@ out:
     dots_layout_free(&lay);
     dots_run_result_free(&res);
     dots_image_free(&drawn);
+    dots_image_free(&fitz);
     dots_image_free(&img);
     return rc;
 }
@@ -444,6 +454,7 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
         {"threads", required_argument, NULL, 't'}, {"images-dir", required_argument, NULL, 'I'},
         {"resume", no_argument, NULL, 'r'}, {"quiet", no_argument, NULL, 'q'},
         {"replay-dir", required_argument, NULL, 'R'}, {"precision", required_argument, NULL, 'p'},
+        {"no-fitz-preprocess", no_argument, NULL, 'F'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     parse_opts o = {0};
@@ -483,6 +494,7 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
         case 'r': o.resume = true; break;
         case 'q': o.quiet = true; break;
         case 'R': o.replay_dir = optarg; break;
+        case 'F': o.no_fitz = true; break;
         case 'p':
             if (!cli->parse_precision(optarg, &bf16)) return cli->usage("parse", "bad --precision '%s' (fp32 or bf16)", optarg);
             break;

@@ -466,13 +466,15 @@ static int cmd_detokenize(int argc, char **argv) {
 
 static const char help_preprocess[] =
     "usage: dotsocr preprocess --model DIR INPUT [--page K] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
-    "                          [--dump OUT_DIR]\n"
+    "                          [--fitz-preprocess] [--dump OUT_DIR]\n"
     "  Runs the image side of the pipeline on one page: decode (PNG, JPEG, WebP, TIFF,\n"
     "  PNM; PDF pages rendered with MuPDF at --dpi, default 200, or 72 when a side\n"
     "  would exceed 4500 px), smart_resize, Pillow-exact bicubic resize, normalisation\n"
     "  and patch rows. Prints the sizes, grid and token count, and timings. --dump\n"
     "  writes input.npy (uint8 HxWx3, the decoded page), resized.npy (uint8),\n"
     "  pixels.npy (float32 N x 588) and positions.npy (int32 N x 2).\n"
+    "  --fitz-preprocess renders an image through MuPDF first, as the official parser\n"
+    "  does by default (input.npy is then that render).\n"
     "  --page is 1-based; --min-pixels/--max-pixels must satisfy\n"
     "  3136 <= min <= max <= 11289600, as in the official parser.\n";
 
@@ -510,9 +512,11 @@ static int cmd_preprocess(int argc, char **argv) {
         {"model", required_argument, NULL, 'm'}, {"page", required_argument, NULL, 'p'},
         {"dpi", required_argument, NULL, 'd'}, {"min-pixels", required_argument, NULL, 'n'},
         {"max-pixels", required_argument, NULL, 'x'}, {"dump", required_argument, NULL, 'o'},
+        {"fitz-preprocess", no_argument, NULL, 'F'},
         {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *model_dir = NULL, *dump = NULL;
+    bool fitz = false;
     int64_t page = 1, dpi = 0, min_px = 0, max_px = 0;
     int c;
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
@@ -531,6 +535,7 @@ static int cmd_preprocess(int argc, char **argv) {
             if (!parse_i64_opt(optarg, 1, INT32_MAX, &max_px)) return usage_error("preprocess", "bad --max-pixels '%s'", optarg);
             break;
         case 'o': dump = optarg; break;
+        case 'F': fitz = true; break;
         case 'v': g_verbosity++; break;
         case 'q': g_verbosity = -1; break;
         case 'h': fputs(help_preprocess, stdout); return 0;
@@ -553,6 +558,15 @@ static int cmd_preprocess(int argc, char **argv) {
         dots_document_render_page(ctx, doc, (int32_t)(page - 1), (int32_t)dpi, &page_img, &dpi_used) != DOTS_OK) {
         rc = fail(ctx);
         goto done;
+    }
+    if (fitz && !dots_document_is_pdf(doc)) {
+        dots_image r = {0};
+        if (dots_image_fitz_render(ctx, &page_img, (int32_t)dpi, &r, &dpi_used) != DOTS_OK) {
+            rc = fail(ctx);
+            goto done;
+        }
+        dots_image_free(&page_img);
+        page_img = r;
     }
     t_decode = now_s() - t0;
     t0 = now_s();

@@ -11,8 +11,10 @@
 #include "input/pdf.h"
 
 #include "input/decode.h"
+#include "io/image_write.h"
 
 #include <mupdf/fitz.h>
+#include <mupdf/pdf.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +45,11 @@ void dots_pdf_close(dots_pdf *p) {
 }
 
 dots_status dots_pdf_open(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, dots_pdf **out) {
+    return dots_mupdf_open(ctx, label, data, len, "application/pdf", out);
+}
+
+dots_status dots_mupdf_open(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, const char *mime,
+                            dots_pdf **out) {
     dots_pdf *p = calloc(1, sizeof *p);
     if (!p) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     snprintf(p->label, sizeof p->label, "%s", label);
@@ -59,7 +66,7 @@ dots_status dots_pdf_open(dots_ctx *ctx, const char *label, const uint8_t *data,
     fz_try(p->fz) {
         fz_register_document_handlers(p->fz);
         p->stream = fz_open_memory(p->fz, data, len);
-        p->doc = fz_open_document_with_stream(p->fz, "application/pdf", p->stream);
+        p->doc = fz_open_document_with_stream(p->fz, mime, p->stream);
         if (fz_needs_password(p->fz, p->doc)) {
             st = DOTS_FAIL(ctx, DOTS_ERR_UNSUPPORTED, "%s: the PDF is encrypted (password-protected)", label);
         } else {
@@ -132,4 +139,86 @@ dots_status dots_pdf_render(dots_ctx *ctx, dots_pdf *p, int32_t page, int32_t dp
     }
     *out = img;
     return DOTS_OK;
+}
+
+/* The official fitz_preprocess (get_image_by_fitz_doc): the image as a PNG,
+ * opened by MuPDF as a one-page document (page size from the image's
+ * resolution: 96 dpi when the PNG has none, as here), converted to a PDF
+ * the way PyMuPDF's convert_to_pdf does (the page run through a PDF write
+ * device), and that PDF's page rendered at dpi with the 4500 px fallback.
+ * Rendering the image document directly upsamples differently. */
+static dots_status image_to_pdf(dots_ctx *ctx, const uint8_t *png, size_t len, uint8_t **pdf_out, size_t *pdf_len) {
+    fz_context *fz = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
+    if (!fz) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot create a MuPDF context");
+    dots_status st = DOTS_OK;
+    fz_stream *stm = NULL;
+    fz_document *doc = NULL;
+    fz_page *page = NULL;
+    pdf_document *pdf = NULL;
+    fz_device *dev = NULL;
+    fz_buffer *contents = NULL, *outbuf = NULL;
+    fz_output *out = NULL;
+    pdf_obj *resources = NULL, *page_obj = NULL;
+    fz_var(stm), fz_var(doc), fz_var(page), fz_var(pdf), fz_var(dev), fz_var(contents), fz_var(outbuf), fz_var(out);
+    fz_var(resources), fz_var(page_obj), fz_var(st);
+    fz_try(fz) {
+        fz_register_document_handlers(fz);
+        stm = fz_open_memory(fz, png, len);
+        doc = fz_open_document_with_stream(fz, "image/png", stm);
+        page = fz_load_page(fz, doc, 0);
+        fz_rect mediabox = fz_bound_page(fz, page);
+        pdf = pdf_create_document(fz);
+        dev = pdf_page_write(fz, pdf, mediabox, &resources, &contents);
+        fz_run_page(fz, page, dev, fz_identity, NULL);
+        fz_close_device(fz, dev);
+        page_obj = pdf_add_page(fz, pdf, mediabox, 0, resources, contents);
+        pdf_insert_page(fz, pdf, -1, page_obj);
+        outbuf = fz_new_buffer(fz, len + 4096);
+        out = fz_new_output_with_buffer(fz, outbuf);
+        pdf_write_options opts = pdf_default_write_options;
+        pdf_write_document(fz, pdf, out, &opts);
+        fz_close_output(fz, out);
+        unsigned char *data = NULL;
+        size_t n = fz_buffer_storage(fz, outbuf, &data);
+        *pdf_out = malloc(n);
+        if (!*pdf_out) {
+            st = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+        } else {
+            memcpy(*pdf_out, data, n);
+            *pdf_len = n;
+        }
+    }
+    fz_always(fz) {
+        fz_drop_output(fz, out);
+        fz_drop_buffer(fz, outbuf);
+        pdf_drop_obj(fz, page_obj);
+        pdf_drop_obj(fz, resources);
+        fz_drop_buffer(fz, contents);
+        fz_drop_device(fz, dev);
+        pdf_drop_document(fz, pdf);
+        fz_drop_page(fz, page);
+        fz_drop_document(fz, doc);
+        fz_drop_stream(fz, stm);
+    }
+    fz_catch(fz) {
+        st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "fitz_preprocess: %s", fz_caught_message(fz));
+    }
+    fz_drop_context(fz);
+    return st;
+}
+
+dots_status dots_image_fitz_render(dots_ctx *ctx, const dots_image *src, int32_t dpi, dots_image *out, int32_t *dpi_used) {
+    dots_ctx_begin_call(ctx);
+    if (!src || !src->rgb || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_image_fitz_render: NULL argument");
+    uint8_t *png = NULL, *pdf = NULL;
+    size_t len = 0, pdf_len = 0;
+    dots_status st = dots_png_encode(ctx, src, &png, &len);
+    dots_pdf *doc = NULL;
+    if (st == DOTS_OK) st = image_to_pdf(ctx, png, len, &pdf, &pdf_len);
+    if (st == DOTS_OK) st = dots_pdf_open(ctx, "image", pdf, pdf_len, &doc);
+    if (st == DOTS_OK) st = dots_pdf_render(ctx, doc, 0, dpi ? dpi : DOTS_DEFAULT_PDF_DPI, out, dpi_used);
+    dots_pdf_close(doc);
+    free(pdf);
+    free(png);
+    return st;
 }

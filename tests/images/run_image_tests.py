@@ -316,6 +316,27 @@ def test_pdf(a):
                                                                       (got != ref).sum() if got.shape == ref.shape else -1))
         check(("rendered at %d dpi" % dpi) in r.stdout.decode(), "pdf page %d rendered at %d dpi" % (i + 1, dpi))
         print("pdf page %d: %dx%d at %d dpi, identical to PyMuPDF: %s" % (i + 1, got.shape[1], got.shape[0], dpi, same))
+    # fitz_preprocess: an image through MuPDF as the official get_image_by_fitz_doc does
+    # (PNG -> one-page document -> convert_to_pdf -> page at 200 dpi, 72 past 4500 px)
+    rng = np.random.default_rng(21)
+    for name, shape in (("fitz_up.png", (150, 220, 3)), ("fitz_fallback.png", (2500, 2000, 3))):
+        p = os.path.join(a.tmp, name)
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(p)
+        b = io.BytesIO()
+        Image.open(p).save(b, "PNG")
+        pdf_doc = fitz.open("pdf", fitz.open(stream=b.getvalue(), filetype="png").convert_to_pdf())
+        page = pdf_doc[0]  # keep the document alive while its page is used
+        pm = page.get_pixmap(matrix=fitz.Matrix(200 / 72, 200 / 72), alpha=False)
+        if pm.width > 4500 or pm.height > 4500:
+            pm = page.get_pixmap(matrix=fitz.Matrix(1, 1), alpha=False)
+        ref = np.frombuffer(pm.samples, np.uint8).reshape(pm.height, pm.width, 3)
+        out = os.path.join(a.tmp, "fz_" + name)
+        r = preprocess(a, p, out, ["--fitz-preprocess"])
+        if check(r.returncode == 0, "fitz_preprocess %s: %s" % (name, r.stderr.decode()[-200:])):
+            got = np.load(os.path.join(out, "input.npy"))
+            same = got.shape == ref.shape and (got == ref).all()
+            check(same, "fitz_preprocess %s: %s vs PyMuPDF %s" % (name, got.shape, ref.shape))
+            print("fitz_preprocess %s: %dx%d, identical to PyMuPDF: %s" % (name, got.shape[1], got.shape[0], same))
     pm = doc[0].get_pixmap(matrix=fitz.Matrix(100 / 72, 100 / 72), alpha=False)
     r = run([a.dotsocr, "preprocess", "--model", a.model, pdf, "--dpi", "100", "--page", "1"])
     check(r.returncode == 0 and "size: %d x %d" % (pm.width, pm.height) in r.stdout.decode(), "--dpi 100: %s" % r.stdout.decode()[:200])

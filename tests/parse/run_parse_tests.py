@@ -12,6 +12,7 @@
            --resume skips the finished page and completes the rest
 """
 import argparse
+import io
 import json
 import os
 import shutil
@@ -58,6 +59,19 @@ def make_inputs(d):
     return pdf, sizes, [(img1, (640, 480)), (img2, (500, 700))]
 
 
+def fitz_size(path, dpi=200):
+    """The size the official fitz_preprocess renders an image at (what the model sees)."""
+    import fitz
+    b = io.BytesIO()
+    Image.open(path).convert("RGB").save(b, "PNG")
+    pdf_doc = fitz.open("pdf", fitz.open(stream=b.getvalue(), filetype="png").convert_to_pdf())
+    page = pdf_doc[0]  # keep the document alive while its page is used
+    pm = page.get_pixmap(matrix=fitz.Matrix(dpi / 72, dpi / 72), alpha=False)
+    if pm.width > 4500 or pm.height > 4500:
+        pm = page.get_pixmap(matrix=fitz.Matrix(1, 1), alpha=False)
+    return pm.width, pm.height
+
+
 def layout_answer(w, h, with_picture=True):
     """Cells in the model's resized space: fractions of the resized image."""
     hb, wb = smart_resize(h, w)
@@ -101,7 +115,7 @@ def test_outputs(a):
         expected[stem] = (cells, model, (w, h))
     for path, (w, h) in images:
         stem = os.path.splitext(os.path.basename(path))[0]
-        cells, model = layout_answer(w, h)
+        cells, model = layout_answer(*fitz_size(path))  # the model sees the fitz render; boxes map to (w, h)
         open(os.path.join(replay, stem + ".txt"), "w").write(json.dumps(cells))
         expected[stem] = (cells, model, (w, h))
     bad = os.path.join(d, "broken.png")
