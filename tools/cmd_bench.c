@@ -8,6 +8,7 @@
 
 #include "kernels/kernels.h"
 #include "pipeline/run.h"
+#include "vision/vision.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -28,24 +29,12 @@ static const char help_bench[] =
     "  prefill_pct_peak decode_tok_s decode_gbps decode_pct_bw peak_rss_mb\n"
     "  peak_bf16_gflops dram_gbps threads weights. --lock also mlock()s the weights.\n";
 
-static double vision_flops(const dots_config *c, int64_t n) {
-    const dots_vision_config *v = &c->vision;
-    double D = v->embed_dim, I = v->intermediate_size, L = v->num_hidden_layers, M = 4.0 * D;
-    double per_layer = 2.0 * n * D * (3 * D + D + 3 * I) + 4.0 * (double)n * n * D;
-    return 2.0 * n * D * 588 + L * per_layer + 2.0 * (n / 4.0) * M * (M + v->hidden_size);
-}
-
 static double prefill_flops(const dots_config *c, int64_t n) {
     const dots_text_config *t = &c->text;
     double H = t->hidden_size, Q = (double)t->num_attention_heads * t->head_dim;
     double KV = (double)t->num_key_value_heads * t->head_dim, F = t->intermediate_size;
     double per_layer = 2.0 * n * (H * Q + 2 * H * KV + Q * H + 3 * H * F) + 2.0 * (double)n * n * Q; /* causal: half of 4 n^2 Q */
     return t->num_hidden_layers * per_layer + 2.0 * H * t->vocab_size; /* lm_head on the last row */
-}
-
-static double peak_rss_mb(void) {
-    struct rusage ru;
-    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1;
 }
 
 /* The limits are measured in a child process: its 1 GiB bandwidth buffer
@@ -154,7 +143,7 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
     dots_model_info info;
     dots_model_get_info(model, &info);
     int64_t n_patches = res.n_image_tokens * cfg->vision.spatial_merge_size * cfg->vision.spatial_merge_size;
-    double v_gflops = vision_flops(cfg, n_patches) / 1e9 / res.vision_s;
+    double v_gflops = dots_vision_flops(cfg, n_patches) / 1e9 / res.vision_s;
     double p_tok_s = res.n_prompt_tokens / res.prefill_s;
     double p_gflops = prefill_flops(cfg, res.n_prompt_tokens) / 1e9 / res.prefill_s;
     double d_tok_s = res.n_tokens / res.decode_s;
@@ -163,7 +152,7 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
     bytes_per_param /= (double)info.n_params;
     double lm_bytes = ((double)info.n_params_lm - (double)cfg->text.vocab_size * cfg->text.hidden_size) * bytes_per_param;
     double d_gbps = lm_bytes * d_tok_s / 1e9;
-    double rss = peak_rss_mb();
+    double rss = dots_peak_rss_mb();
     const char *weights = bytes_per_param >= 4 ? "f32" : "bf16";
     if (json) {
         printf("{\"vision_s\": %.4f, \"vision_gflops\": %.2f, \"vision_pct_peak\": %.2f, \"prefill_tok_s\": %.2f, "

@@ -37,12 +37,6 @@ static void on_sigint(int s) {
     g_stop = 1;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static const char help_parse[] =
     "usage: dotsocr parse --model DIR INPUT... -o OUT_DIR [--mode layout-all|layout-only|ocr|grounding]\n"
     "                     [--bbox x1,y1,x2,y2] [--pages 1-5,9] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
@@ -175,7 +169,7 @@ static bool on_token(void *user, int32_t token, const char *text, size_t len) {
     progress *p = user;
     p->tokens++;
     if (p->tty && !p->quiet && p->tokens % 8 == 0) {
-        double s = now_s() - p->t0;
+        double s = dots_monotonic_s() - p->t0;
         fprintf(stderr, "\r\033[K%s page %d/%d: %lld tokens, %.1f tok/s", p->doc, p->page, p->n_pages, (long long)p->tokens,
                 s > 0 ? p->tokens / s : 0.0);
         if (p->pages_timed > 0) { /* average page time x pages left, minus this page's time so far */
@@ -221,7 +215,7 @@ static int process_page(dots_ctx *ctx, dots_state *st, dots_tokenizer *replay_to
     rp.on_token = on_token;
     rp.user = pr;
     pr->tokens = 0;
-    pr->t0 = now_s();
+    pr->t0 = dots_monotonic_s();
     dots_run_hooks hooks = {0};
     if (replay_tok) {
         snprintf(path, sizeof path, "%s/%s.txt", o->replay_dir, stem);
@@ -300,7 +294,7 @@ static int process_page(dots_ctx *ctx, dots_state *st, dots_tokenizer *replay_to
     free(fp);
     if (write_file(rec_path, rec, (size_t)k) != 0) goto io;
     if (!pr->quiet) {
-        double s = now_s() - pr->t0;
+        double s = dots_monotonic_s() - pr->t0;
         static const char *const stops[] = {"eos", "max-new-tokens", "interrupted", "context full"};
         fprintf(stderr, "%sdotsocr: %s page %d/%d: %lld tokens in %.1f s (%.1f tok/s, %s)%s\n", pr->tty ? "\r\033[K" : "", input,
                 page + 1, pr->n_pages, (long long)res.n_tokens, s, s > 0 ? res.n_tokens / s : 0.0, stops[res.stop],
@@ -386,7 +380,7 @@ static int process_document(dots_ctx *ctx, dots_state *st, dots_tokenizer *repla
             pr.pages_left--;
             continue;
         }
-        double page_t0 = now_s();
+        double page_t0 = dots_monotonic_s();
         if (process_page(ctx, st, replay_tok, o, input, doc, i, stem, &pr, &mds[i]) == 0) {
             (*n_ok)++;
         } else {
@@ -394,7 +388,7 @@ static int process_document(dots_ctx *ctx, dots_state *st, dots_tokenizer *repla
             failures++;
         }
         pr.pages_timed++;
-        pr.seconds_timed += now_s() - page_t0;
+        pr.seconds_timed += dots_monotonic_s() - page_t0;
         pr.pages_left--;
     }
     /* per document: the records in page order, and the combined Markdown */
@@ -541,7 +535,7 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
     dots_state *st = NULL;
     dots_tokenizer *replay_tok = NULL;
     int rc = 0, n_ok = 0, n_failed = 0;
-    double t0 = now_s();
+    double t0 = dots_monotonic_s();
     if (!ctx || dots_model_open(ctx, model_dir, &model) != DOTS_OK || dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK ||
         dots_state_set_precision(ctx, st, bf16 ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32) != DOTS_OK ||
         (o.replay_dir && dots_tokenizer_open(ctx, model_dir, &replay_tok) != DOTS_OK)) {
@@ -556,7 +550,7 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
         if (process_document(ctx, st, replay_tok, &o, inputs[i], tty, &n_ok, &n_failed) != 0) rc = 1;
     signal(SIGINT, SIG_DFL);
     if (!o.quiet)
-        fprintf(stderr, "dotsocr: %d page(s) done, %d failed, %zu document(s), %.1f s%s\n", n_ok, n_failed, n_in, now_s() - t0,
+        fprintf(stderr, "dotsocr: %d page(s) done, %d failed, %zu document(s), %.1f s%s\n", n_ok, n_failed, n_in, dots_monotonic_s() - t0,
                 g_stop ? " (interrupted)" : "");
     if (n_failed || g_stop) rc = 1;
 done:

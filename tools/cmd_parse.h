@@ -18,6 +18,13 @@ typedef struct dots_cli {
     bool (*parse_precision)(const char *s, bool *bf16);
 } dots_cli;
 
+/* Peak resident set size of this process in MB (Linux reports KiB). */
+#include <sys/resource.h>
+static inline double dots_peak_rss_mb(void) {
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1;
+}
+
 int dots_cmd_parse(int argc, char **argv, const dots_cli *cli);
 int dots_cmd_bench(int argc, char **argv, const dots_cli *cli);
 

@@ -62,18 +62,6 @@ static int usage_error(const char *cmd, const char *fmt, ...) {
     return EXIT_USAGE;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double peak_rss_mb(void) {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
-    return (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
-}
-
 static bool parse_u64(const char *s, uint64_t *out) {
     if (!s || !*s || *s == '-') return false;
     char *end = NULL;
@@ -200,20 +188,20 @@ static int cmd_info(int argc, char **argv) {
     if (argc - optind != 1) return usage_error("info", "expected one MODEL_DIR, got %s", argc - optind ? "more" : "none");
     dots_ctx *ctx = make_ctx();
     if (!ctx) return 1;
-    double t0 = now_s();
+    double t0 = dots_monotonic_s();
     dots_model *model = NULL;
     if (dots_model_open(ctx, argv[optind], &model) != DOTS_OK) {
         int rc = fail(ctx);
         dots_ctx_free(ctx);
         return rc;
     }
-    double load_ms = 1e3 * (now_s() - t0);
+    double load_ms = 1e3 * (dots_monotonic_s() - t0);
     dots_model_info info;
     dots_model_get_info(model, &info);
     if (json)
-        print_info_json(model, &info, load_ms, peak_rss_mb());
+        print_info_json(model, &info, load_ms, dots_peak_rss_mb());
     else
-        print_info_text(model, &info, load_ms, peak_rss_mb());
+        print_info_text(model, &info, load_ms, dots_peak_rss_mb());
     dots_model_close(model);
     dots_ctx_free(ctx);
     return 0;
@@ -275,13 +263,13 @@ static int cmd_make_model(int argc, char **argv) {
     if (argc - optind != 1) return usage_error("make-model", "expected one OUT_DIR, got %s", argc - optind ? "more" : "none");
     dots_ctx *ctx = make_ctx();
     if (!ctx) return 1;
-    double t0 = now_s();
+    double t0 = dots_monotonic_s();
     int rc = 0;
     if (dots_make_model(ctx, argv[optind], &p) != DOTS_OK)
         rc = fail(ctx);
     else if (g_verbosity >= 0)
         fprintf(stderr, "dotsocr: wrote %s model to %s in %.1f s\n", p.preset == DOTS_PRESET_TINY ? "tiny" : "full",
-                argv[optind], now_s() - t0);
+                argv[optind], dots_monotonic_s() - t0);
     dots_ctx_free(ctx);
     return rc;
 }
@@ -339,9 +327,9 @@ static const char help_detokenize[] =
     "  input and prints the decoded text. Invalid UTF-8 becomes U+FFFD.\n";
 
 static int open_tokenizer(dots_ctx *ctx, const char *model, dots_tokenizer **tok, double *load_s) {
-    double t0 = now_s();
+    double t0 = dots_monotonic_s();
     if (dots_tokenizer_open(ctx, model, tok) != DOTS_OK) return fail(ctx);
-    *load_s = now_s() - t0;
+    *load_s = dots_monotonic_s() - t0;
     return 0;
 }
 
@@ -376,14 +364,14 @@ static int cmd_tokenize(int argc, char **argv) {
     if (rc == 0 && !(text = read_stdin(&len))) rc = 1;
     int32_t *ids = NULL;
     size_t n = 0;
-    double t0 = now_s();
+    double t0 = dots_monotonic_s();
     for (uint64_t r = 0; rc == 0 && r < (bench ? bench : 1); r++) {
         dots_free(ids);
         ids = NULL;
         if (dots_tok_encode(ctx, tok, text, len, &ids, &n) != DOTS_OK) rc = fail(ctx);
     }
     if (rc == 0 && bench) {
-        double s = now_s() - t0;
+        double s = dots_monotonic_s() - t0;
         printf("load %.3f s; encoded %zu bytes -> %zu tokens x %llu in %.3f s: %.2f MB/s, %.0f tokens/s\n", load_s, len, n,
                (unsigned long long)bench, s, (double)len * (double)bench / s / 1e6, (double)n * (double)bench / s);
     } else if (rc == 0) {
@@ -553,7 +541,7 @@ static int cmd_preprocess(int argc, char **argv) {
     dots_pixel_rows rows = {0};
     int rc = 0;
     int32_t dpi_used = 0;
-    double t0 = now_s(), t_decode = 0, t_prep = 0;
+    double t0 = dots_monotonic_s(), t_decode = 0, t_prep = 0;
     if (dots_model_open(ctx, model_dir, &model) != DOTS_OK || dots_document_open(ctx, input, &doc) != DOTS_OK ||
         dots_document_render_page(ctx, doc, (int32_t)(page - 1), (int32_t)dpi, &page_img, &dpi_used) != DOTS_OK) {
         rc = fail(ctx);
@@ -568,13 +556,13 @@ static int cmd_preprocess(int argc, char **argv) {
         dots_image_free(&page_img);
         page_img = r;
     }
-    t_decode = now_s() - t0;
-    t0 = now_s();
+    t_decode = dots_monotonic_s() - t0;
+    t0 = dots_monotonic_s();
     if (dots_preprocess(ctx, dots_model_config(model), &page_img, min_px, max_px, &resized, &rows) != DOTS_OK) {
         rc = fail(ctx);
         goto done;
     }
-    t_prep = now_s() - t0;
+    t_prep = dots_monotonic_s() - t0;
     printf("input: %s, page %lld of %d%s\n", input, (long long)page, dots_document_n_pages(doc),
            dots_document_is_pdf(doc) ? "" : " (image)");
     if (dots_document_is_pdf(doc)) printf("rendered at %d dpi\n", dpi_used);
@@ -634,14 +622,6 @@ static void dump_block(void *user, const char *name, const float *data, int64_t 
     snprintf(path, sizeof path, "%s/%s.npy", d->dir, name);
     const int64_t shape[2] = {rows, cols};
     if (dots_npy_write(d->ctx, path, "<f4", shape, 2, data, 4) != DOTS_OK) d->failed = 1;
-}
-
-/* Vision FLOPs per spec 5.9: linear layers + attention + merger. */
-static double vision_flops(const dots_config *c, int64_t n) {
-    const dots_vision_config *v = &c->vision;
-    double D = v->embed_dim, I = v->intermediate_size, L = v->num_hidden_layers, M = 4.0 * D;
-    double per_layer = 2.0 * n * D * (3 * D + D + 3 * I) + 4.0 * (double)n * n * D;
-    return 2.0 * n * D * 588 + L * per_layer + 2.0 * (n / 4.0) * M * (M + v->hidden_size);
 }
 
 static bool parse_precision(const char *s, bool *bf16) {
@@ -711,18 +691,18 @@ static int cmd_vision(int argc, char **argv) {
         goto done;
     }
     if (dump && (rc = ensure_dir(dump)) != 0) goto done;
-    double t0 = now_s();
+    double t0 = dots_monotonic_s();
     if (dots_vision_encode(ctx, dots_model_config(model), dots_model_weights(model), &kern, &rows, &emb, &n_emb,
                            blocks ? dump_block : NULL, &dc) != DOTS_OK) {
         rc = fail(ctx);
         goto done;
     }
-    double secs = now_s() - t0, flops = vision_flops(dots_model_config(model), rows.n_patches);
+    double secs = dots_monotonic_s() - t0, flops = dots_vision_flops(dots_model_config(model), rows.n_patches);
     printf("grid %d x %d: %lld patches -> %lld tokens\n", rows.grid_h, rows.grid_w, (long long)rows.n_patches,
            (long long)n_emb);
     printf("vision: %.3f s, %.1f GFLOP, %.1f GFLOP/s, %d threads, %s kernels, %s, peak RSS %.0f MB\n", secs, flops / 1e9,
            flops / 1e9 / secs, dots_pool_size(pool), dots_isa_name(kern.isa),
-           bf16 && kern.isa >= DOTS_ISA_AVX512BF16 ? "bf16 products" : "fp32", peak_rss_mb());
+           bf16 && kern.isa >= DOTS_ISA_AVX512BF16 ? "bf16 products" : "fp32", dots_peak_rss_mb());
     if (dc.failed) {
         rc = fail(ctx);
         goto done;
@@ -934,7 +914,7 @@ static int cmd_run(int argc, char **argv) {
                 dots_prompt_mode_name(rp.mode), res.resized_width_px, res.resized_height_px, (long long)res.n_image_tokens,
                 (long long)res.n_prompt_tokens, (long long)n_gen, stops[res.stop], res.preprocess_s, res.vision_s,
                 res.prefill_s, res.n_prompt_tokens / (res.prefill_s > 0 ? res.prefill_s : 1e-9), res.decode_s,
-                n_gen > 1 ? (n_gen - 1) / (res.decode_s > 0 ? res.decode_s : 1e-9) : 0.0, peak_rss_mb());
+                n_gen > 1 ? (n_gen - 1) / (res.decode_s > 0 ? res.decode_s : 1e-9) : 0.0, dots_peak_rss_mb());
     if (dump) {
         char path[4096];
         snprintf(path, sizeof path, "%s/tokens.npy", dump);

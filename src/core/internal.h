@@ -77,6 +77,14 @@ static inline int dots_dtype_size(dots_dtype t) {
 dots_status dots_read_small_file(dots_ctx *ctx, const char *path, size_t max_bytes,
                                  char **out, size_t *out_len);
 
+/* Seconds on the monotonic clock, for timings. */
+#include <time.h>
+static inline double dots_monotonic_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Joins dir and name with a '/' into a heap string; NULL on OOM. */
 char *dots_path_join(const char *dir, const char *name);
 

@@ -10,21 +10,17 @@
  */
 #include "io/checkpoint.h"
 
+#include "core/strmap.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-static uint64_t hash_name(const char *s) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 int64_t dots_store_find(const dots_tensor_store *s, const char *name) {
     if (!s || !name || s->n_slots == 0) return -1;
     size_t mask = s->n_slots - 1;
-    for (size_t i = (size_t)hash_name(name) & mask;; i = (i + 1) & mask) {
+    for (size_t i = (size_t)dots_hash_bytes(name, strlen(name)) & mask;; i = (i + 1) & mask) {
         int64_t e = s->slots[i];
         if (e < 0) return -1;
         if (strcmp(s->entries[e].st->name, name) == 0) return e;
@@ -97,7 +93,7 @@ static dots_status build_lookup(dots_ctx *ctx, dots_tensor_store *s) {
             int64_t e = s->n_entries++;
             s->entries[e].st = t;
             s->entries[e].file = f;
-            size_t mask = cap - 1, k = (size_t)hash_name(t->name) & mask;
+            size_t mask = cap - 1, k = (size_t)dots_hash_bytes(t->name, strlen(t->name)) & mask;
             while (s->slots[k] >= 0) k = (k + 1) & mask;
             s->slots[k] = e;
         }

@@ -13,12 +13,6 @@
 
 double dots_peak_bf16_kernel(int64_t iters);
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 typedef struct peak_job {
     int64_t iters;
     double sink;
@@ -38,9 +32,9 @@ double dots_measure_bf16_peak_gflops(const dots_kernels *k) {
     dots_pool_run(k->pool, n, peak_task, &j); /* warm up the clocks */
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
-        double t = now_s();
+        double t = dots_monotonic_s();
         dots_pool_run(k->pool, n, peak_task, &j);
-        double gflops = (double)n * (double)j.iters * 12.0 * 64.0 / (now_s() - t) / 1e9;
+        double gflops = (double)n * (double)j.iters * 12.0 * 64.0 / (dots_monotonic_s() - t) / 1e9;
         if (gflops > best) best = gflops;
     }
     return best;
@@ -77,9 +71,9 @@ double dots_measure_dram_gbps(const dots_kernels *k, size_t bytes) {
     j.n_tasks = n;
     double best = 0;
     for (int rep = 0; rep < 4; rep++) {
-        double t = now_s();
+        double t = dots_monotonic_s();
         dots_pool_run(k ? k->pool : NULL, n, bw_task, &j);
-        double gbps = (double)bytes / (now_s() - t) / 1e9;
+        double gbps = (double)bytes / (dots_monotonic_s() - t) / 1e9;
         if (gbps > best) best = gbps;
     }
     free(buf);

@@ -64,6 +64,8 @@ static uint64_t mix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+/* Not dots_hash_bytes: this hash seeds the weights, so changing it would
+ * change every generated model. */
 static uint64_t name_hash(const char *s) {
     uint64_t h = 1469598103934665603ULL;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;

@@ -92,12 +92,6 @@ dots_status dots_state_set_precision(dots_ctx *ctx, dots_state *st, dots_precisi
     return DOTS_OK;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static bool is_eos(const dots_config *cfg, int32_t t) {
     for (int i = 0; i < cfg->generation.n_eos_token_ids; i++)
         if (cfg->generation.eos_token_ids[i] == t) return true;
@@ -122,17 +116,17 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
     dots_sampler sampler = {0};
     dots_tok_stream *stream = NULL;
     dots_status s;
-    double t0 = now_s();
+    double t0 = dots_monotonic_s();
 
     s = dots_preprocess(ctx, cfg, img, p->min_pixels, p->max_pixels, &resized, &rows);
     if (s != DOTS_OK) goto done;
     r.resized_width_px = resized.width_px;
     r.resized_height_px = resized.height_px;
-    double t1 = now_s();
+    double t1 = dots_monotonic_s();
     r.preprocess_s = t1 - t0;
     s = dots_vision_encode(ctx, cfg, w, &st->k, &rows, &image_rows, &n_image, NULL, NULL);
     if (s != DOTS_OK) goto done;
-    double t2 = now_s();
+    double t2 = dots_monotonic_s();
     r.vision_s = t2 - t1;
     dots_pixel_rows_free(&rows);
 
@@ -162,7 +156,7 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
     if (s != DOTS_OK) goto done;
     free(embeds);
     embeds = NULL;
-    double t3 = now_s();
+    double t3 = dots_monotonic_s();
     r.prefill_s = t3 - t2;
     if (hooks && hooks->on_logits) hooks->on_logits(hooks->user, -1, logits, V);
 
@@ -206,7 +200,7 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
         if (s != DOTS_OK) goto done;
         if (hooks && hooks->on_logits) hooks->on_logits(hooks->user, i, logits, V);
     }
-    r.decode_s = now_s() - t3;
+    r.decode_s = dots_monotonic_s() - t3;
     s = dots_tok_decode(ctx, st->tok, r.tokens, (size_t)r.n_tokens, true, &r.text, &r.text_len);
     if (s != DOTS_OK) goto done;
     r.n_prompt_tokens = n_ids;

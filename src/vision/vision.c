@@ -161,3 +161,11 @@ done:
     free(emb);
     return st;
 }
+
+double dots_vision_flops(const dots_config *c, int64_t n) {
+    const dots_vision_config *v = &c->vision;
+    double D = v->embed_dim, I = v->intermediate_size, L = v->num_hidden_layers;
+    double M = (double)v->spatial_merge_size * v->spatial_merge_size * D, P = 3.0 * v->patch_size * v->patch_size;
+    double per_layer = 2.0 * n * D * (3 * D + D + 3 * I) + 4.0 * (double)n * n * D;
+    return 2.0 * n * D * P + L * per_layer + 2.0 * ((double)n * D / M) * M * (M + v->hidden_size);
+}
