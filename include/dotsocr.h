@@ -97,10 +97,14 @@ typedef enum dots_dtype {
     DOTS_DTYPE_F32 = 0,
     DOTS_DTYPE_F16,
     DOTS_DTYPE_BF16,
+    /* ggml block formats (GGUF files), bit-for-bit llama.cpp's layouts: */
+    DOTS_DTYPE_Q8_0,  /* 32 weights: fp16 scale + 32 int8 (8.5 bits/weight) */
+    DOTS_DTYPE_Q4_0,  /* 32 weights: fp16 scale + 32 nibbles (4.5 bits/weight) */
+    DOTS_DTYPE_Q4_K,  /* 256 weights: 8 sub-blocks with 6-bit scales and mins (4.5 bits/weight) */
     DOTS_DTYPE_COUNT
 } dots_dtype;
 
-const char *dots_dtype_name(dots_dtype dtype); /* "F32", "F16", "BF16" */
+const char *dots_dtype_name(dots_dtype dtype); /* "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K" */
 
 /* config.json top level: the Qwen2 language model (spec §2.1). */
 typedef struct dots_text_config {
@@ -199,7 +203,8 @@ typedef struct dots_model dots_model;
  * model.safetensors or model.safetensors.index.json + shards (memory-mapped,
  * not copied), generation_config.json and preprocessor_config.json where
  * present. Every file is validated and every tensor the config implies is
- * bound by name and shape. */
+ * bound by name and shape. path may instead be a .gguf file written by
+ * dots_convert_gguf (any regular file is read as GGUF). */
 dots_status dots_model_open(dots_ctx *ctx, const char *path, dots_model **out);
 void dots_model_close(dots_model *model);
 
@@ -433,6 +438,29 @@ dots_status dots_state_set_precision(dots_ctx *ctx, dots_state *st, dots_precisi
 /* One page: preprocess, vision encoder, prompt, prefill, generation. */
 dots_status dots_run_image(dots_ctx *ctx, dots_state *st, const dots_image *img, const dots_run_params *params,
                            dots_run_result *out);
+
+/* ------------------------------------------------------------ conversion */
+
+typedef struct dots_convert_params {
+    dots_dtype type;            /* the language model's matrices: BF16, F16, F32, Q8_0, Q4_0 or Q4_K */
+    dots_dtype vision_type;     /* the vision tower's; DOTS_DTYPE_COUNT (the default) = type */
+    int32_t threads;            /* quantization threads; 0 = all CPUs */
+    const char *tokenizer_path; /* tokenizer.json to embed; NULL = the model's own */
+} dots_convert_params;
+
+/* Fills p with the defaults: BF16 for both towers, all CPUs, own tokenizer. */
+void dots_convert_params_init(dots_convert_params *p);
+
+/* Writes model as one self-contained GGUF file: both towers under
+ * llama.cpp's tensor names and block layouts (ggml's reference quantizers,
+ * bit for bit), llama.cpp's qwen2/clip metadata, and the checkpoint's config
+ * files and tokenizer.json verbatim. Norms and biases stay F32; a matrix
+ * whose rows are not whole blocks of the type falls back to Q8_0; the output
+ * projection stays Q8_0 in 4-bit files. An unchanged encoding (bf16 ->
+ * bf16) is copied bit for bit. dots_model_open() accepts the result in place
+ * of the directory. Written to a temporary file and renamed. */
+dots_status dots_convert_gguf(dots_ctx *ctx, const dots_model *model, const char *out_path,
+                              const dots_convert_params *params);
 
 /* ------------------------------------------------------- model generator */
 

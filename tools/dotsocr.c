@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -270,6 +271,79 @@ static int cmd_make_model(int argc, char **argv) {
     else if (g_verbosity >= 0)
         fprintf(stderr, "dotsocr: wrote %s model to %s in %.1f s\n", p.preset == DOTS_PRESET_TINY ? "tiny" : "full",
                 argv[optind], dots_monotonic_s() - t0);
+    dots_ctx_free(ctx);
+    return rc;
+}
+
+/* --------------------------------------------------------------- convert */
+
+static const char help_convert[] =
+    "usage: dotsocr convert [--type bf16|q8_0|q4_0|q4_k] [--vision-type TYPE] [--threads N]\n"
+    "                       [--tokenizer FILE] MODEL OUT.gguf\n"
+    "  Writes MODEL (a checkpoint directory or a GGUF file) as one self-contained\n"
+    "  GGUF file: both towers with llama.cpp's tensor names and block layouts,\n"
+    "  the config files and tokenizer.json. Every command accepts OUT.gguf in\n"
+    "  place of the directory. --type sets the language model's matrices\n"
+    "  (default bf16, a bit-exact copy of a bf16 checkpoint); --vision-type the\n"
+    "  vision tower's (default: --type). Norms and biases stay F32; a matrix\n"
+    "  whose rows are not whole blocks of the type falls back to q8_0 (the\n"
+    "  vision fc2 under q4_k); the output projection stays q8_0 in 4-bit files.\n";
+
+static bool parse_weight_type(const char *s, dots_dtype *t) {
+    static const struct { const char *name; dots_dtype t; } types[] = {
+        {"bf16", DOTS_DTYPE_BF16}, {"f16", DOTS_DTYPE_F16}, {"f32", DOTS_DTYPE_F32},
+        {"q8_0", DOTS_DTYPE_Q8_0}, {"q4_0", DOTS_DTYPE_Q4_0}, {"q4_k", DOTS_DTYPE_Q4_K}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcasecmp(s, types[i].name) == 0) {
+            *t = types[i].t;
+            return true;
+        }
+    return false;
+}
+
+static int cmd_convert(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"type", required_argument, NULL, 'T'}, {"vision-type", required_argument, NULL, 'V'},
+        {"threads", required_argument, NULL, 't'}, {"tokenizer", required_argument, NULL, 'k'},
+        {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    dots_convert_params p;
+    dots_convert_params_init(&p);
+    int c;
+    uint64_t u;
+    while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'T':
+            if (!parse_weight_type(optarg, &p.type))
+                return usage_error("convert", "unknown --type '%s' (bf16, q8_0, q4_0 or q4_k)", optarg);
+            break;
+        case 'V':
+            if (!parse_weight_type(optarg, &p.vision_type))
+                return usage_error("convert", "unknown --vision-type '%s' (bf16, q8_0, q4_0 or q4_k)", optarg);
+            break;
+        case 't':
+            if (!parse_u64(optarg, &u) || u == 0 || u > DOTS_MAX_THREADS)
+                return usage_error("convert", "bad --threads '%s'", optarg);
+            p.threads = (int32_t)u;
+            break;
+        case 'k': p.tokenizer_path = optarg; break;
+        case 'v': g_verbosity++; break;
+        case 'q': g_verbosity = -1; break;
+        case 'h': fputs(help_convert, stdout); return 0;
+        default: return usage_error("convert", "bad option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 2) return usage_error("convert", "expected MODEL and OUT.gguf");
+    dots_ctx *ctx = make_ctx();
+    if (!ctx) return 1;
+    dots_model *model = NULL;
+    double t0 = dots_monotonic_s();
+    int rc = 0;
+    if (dots_model_open(ctx, argv[optind], &model) != DOTS_OK || dots_convert_gguf(ctx, model, argv[optind + 1], &p) != DOTS_OK)
+        rc = fail(ctx);
+    else if (g_verbosity >= 0)
+        fprintf(stderr, "dotsocr: wrote %s in %.1f s\n", argv[optind + 1], dots_monotonic_s() - t0);
+    dots_model_close(model);
     dots_ctx_free(ctx);
     return rc;
 }
@@ -963,6 +1037,7 @@ typedef struct command {
 static const command commands[] = {
     {"info", cmd_info, help_info, "validate a checkpoint and print its config and sizes"},
     {"make-model", cmd_make_model, help_make_model, "write a random-weight checkpoint (tests, benchmarks)"},
+    {"convert", cmd_convert, help_convert, "checkpoint -> one GGUF file (bf16, q8_0, q4_0, q4_k)"},
     {"preprocess", cmd_preprocess, help_preprocess, "image/PDF page -> resized image and vision pixel rows"},
     {"vision", cmd_vision, help_vision, "image/PDF page -> vision encoder embeddings"},
     {"run", cmd_run, help_run, "image/PDF page -> the model's raw answer (streamed)"},

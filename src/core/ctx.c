@@ -38,6 +38,9 @@ const char *dots_dtype_name(dots_dtype dtype) {
     case DOTS_DTYPE_F32: return "F32";
     case DOTS_DTYPE_F16: return "F16";
     case DOTS_DTYPE_BF16: return "BF16";
+    case DOTS_DTYPE_Q8_0: return "Q8_0";
+    case DOTS_DTYPE_Q4_0: return "Q4_0";
+    case DOTS_DTYPE_Q4_K: return "Q4_K";
     default: return "?";
     }
 }

@@ -61,7 +61,7 @@ static inline bool dots_mul_size(size_t a, size_t b, size_t *out) {
     return true;
 }
 
-/* Bytes per element of a supported dtype. */
+/* Bytes per element of a float dtype (0 for the block formats). */
 static inline int dots_dtype_size(dots_dtype t) {
     switch (t) {
     case DOTS_DTYPE_F32: return 4;
@@ -69,6 +69,19 @@ static inline int dots_dtype_size(dots_dtype t) {
     case DOTS_DTYPE_BF16: return 2;
     default: return 0;
     }
+}
+
+/* Elements per block and bytes per block (1 and the element size for floats). */
+static inline int dots_dtype_block(dots_dtype t) {
+    return t == DOTS_DTYPE_Q8_0 || t == DOTS_DTYPE_Q4_0 ? 32 : t == DOTS_DTYPE_Q4_K ? 256 : 1;
+}
+static inline int dots_dtype_block_bytes(dots_dtype t) {
+    return t == DOTS_DTYPE_Q8_0 ? 34 : t == DOTS_DTYPE_Q4_0 ? 18 : t == DOTS_DTYPE_Q4_K ? 144 : dots_dtype_size(t);
+}
+static inline bool dots_dtype_is_quant(dots_dtype t) { return dots_dtype_block(t) > 1; }
+/* Bytes of n elements (n a multiple of the block). */
+static inline int64_t dots_dtype_bytes(dots_dtype t, int64_t n) {
+    return n / dots_dtype_block(t) * dots_dtype_block_bytes(t);
 }
 
 /* Reads a whole (small) file into a NUL-terminated heap buffer. Files over

@@ -12,7 +12,9 @@
  * only (the reference adds in the same order: they agree exactly unless
  * the compiler contracts differently).
  */
+#include "core/fp.h"
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,17 @@ static void pack_task(void *arg, int64_t p, int worker) {
                 }
             }
         }
+    } else if (dots_dtype_is_quant(j->wt)) {
+        /* one block at a time: the row is never decoded into a big buffer */
+        const int64_t bs = dots_dtype_block(j->wt), row_bytes = dots_dtype_bytes(j->wt, j->ldw);
+        float blk[256];
+        for (int64_t c = 0; c < nc; c++) {
+            const uint8_t *row = (const uint8_t *)j->w + (n0 + c) * row_bytes;
+            for (int64_t k0 = 0; k0 < j->K; k0 += bs) {
+                dots_dequantize_row(j->wt, row + k0 / bs * dots_dtype_block_bytes(j->wt), blk, bs);
+                for (int64_t k = 0; k < bs; k++) dst[(k0 + k) * DOTS_GEMM_NR + c] = blk[k];
+            }
+        }
     } else {
         for (int64_t c = 0; c < nc; c++)
             for (int64_t k = 0; k < j->K; k++) dst[k * DOTS_GEMM_NR + c] = dots_weight_at(j->w, j->wt, (n0 + c) * j->ldw + k);
@@ -105,6 +118,22 @@ static void compute_task(void *arg, int64_t t, int worker) {
 
 void dots_gemv_rows_generic(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                             int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias) {
+    if (dots_dtype_is_quant(wt)) {
+        /* block by block, one fp32 accumulator per output, k in order (the reference's sum) */
+        const int64_t bs = dots_dtype_block(wt), bb = dots_dtype_block_bytes(wt), row_bytes = dots_dtype_bytes(wt, ldw);
+        float blk[256], acc[DOTS_GEMV_MAX_M];
+        for (int64_t n = n0; n < n1; n++) {
+            const uint8_t *row = (const uint8_t *)w + n * row_bytes;
+            for (int m = 0; m < M; m++) acc[m] = 0.0f;
+            for (int64_t k0 = 0; k0 < K; k0 += bs) {
+                dots_dequantize_row(wt, row + k0 / bs * bb, blk, bs);
+                for (int m = 0; m < M; m++)
+                    for (int64_t k = 0; k < bs; k++) acc[m] += x[m * ldx + k0 + k] * blk[k];
+            }
+            for (int m = 0; m < M; m++) y[m * ldy + n] = acc[m] + (bias ? bias[n] : 0.0f);
+        }
+        return;
+    }
     for (int64_t n = n0; n < n1; n++)
         for (int m = 0; m < M; m++) {
             float acc = 0.0f;
@@ -132,7 +161,9 @@ static void gemv_task(void *arg, int64_t t, int worker) {
     (void)worker;
     gemv_job *j = arg;
     int64_t n0 = t * j->rows_per_task, n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
-    if (j->isa >= DOTS_ISA_AVX512)
+    if (dots_dtype_is_quant(j->wt))
+        dots_gemv_rows_quant(j->isa, j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
+    else if (j->isa >= DOTS_ISA_AVX512)
         dots_gemv_rows_avx512(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
     else if (j->isa >= DOTS_ISA_AVX2)
         dots_gemv_rows_avx2(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
@@ -147,7 +178,8 @@ typedef struct bf16_job {
     int64_t ldy;
     const float *x;
     int64_t ldx;
-    const uint16_t *w;
+    const void *w;
+    dots_dtype wt; /* BF16, or a block format decoded and rounded to bf16 */
     int64_t ldw;
     const float *bias;
     int64_t M, N, K, K2;
@@ -162,10 +194,24 @@ static void bf16_pack_w_task(void *arg, int64_t p, int worker) {
     uint32_t *dst = j->wp + p * j->K2 * DOTS_GEMM_NR;
     int64_t n0 = p * DOTS_GEMM_NR, nc = j->N - n0 < DOTS_GEMM_NR ? j->N - n0 : DOTS_GEMM_NR;
     if (nc < DOTS_GEMM_NR || (j->K & 1)) memset(dst, 0, sizeof(uint32_t) * (size_t)(j->K2 * DOTS_GEMM_NR));
+    if (j->wt != DOTS_DTYPE_BF16) {
+        const int64_t bs = dots_dtype_block(j->wt), row_bytes = dots_dtype_bytes(j->wt, j->ldw);
+        float blk[256];
+        for (int64_t c = 0; c < nc; c++) {
+            const uint8_t *row = (const uint8_t *)j->w + (n0 + c) * row_bytes;
+            for (int64_t k0 = 0; k0 < j->K; k0 += bs) { /* blocks are even: pairs never straddle them */
+                dots_dequantize_row(j->wt, row + k0 / bs * dots_dtype_block_bytes(j->wt), blk, bs);
+                for (int64_t k = 0; k < bs; k += 2)
+                    dst[(k0 + k) / 2 * DOTS_GEMM_NR + c] =
+                        (uint32_t)dots_f32_to_bf16(blk[k]) | (uint32_t)dots_f32_to_bf16(blk[k + 1]) << 16;
+            }
+        }
+        return;
+    }
     for (int64_t k0 = 0; k0 < j->K2; k0 += 16) {
         int64_t kn = j->K2 - k0 < 16 ? j->K2 - k0 : 16;
         for (int64_t c = 0; c < nc; c++) {
-            const uint16_t *row = j->w + (n0 + c) * j->ldw;
+            const uint16_t *row = (const uint16_t *)j->w + (n0 + c) * j->ldw;
             for (int64_t k = k0; k < k0 + kn; k++) {
                 uint32_t lo = row[2 * k], hi = 2 * k + 1 < j->K ? row[2 * k + 1] : 0;
                 dst[k * DOTS_GEMM_NR + c] = lo | hi << 16;
@@ -200,9 +246,9 @@ static void bf16_compute_task(void *arg, int64_t t, int worker) {
 }
 
 /* false if the memory for the packed copies is not there (the caller falls back). */
-static bool gemm_bf16(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw,
-                      const float *bias, int64_t M, int64_t N, int64_t K) {
-    bf16_job j = {y, ldy, x, ldx, w, ldw, bias, M, N, K, (K + 1) / 2, NULL, NULL, 0, 0, 0};
+static bool gemm_bf16(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
+                      dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
+    bf16_job j = {y, ldy, x, ldx, w, wt, ldw, bias, M, N, K, (K + 1) / 2, NULL, NULL, 0, 0, 0};
     j.n_panels = (N + DOTS_GEMM_NR - 1) / DOTS_GEMM_NR;
     j.n_mblocks = (M + MB - 1) / MB;
     j.n_groups = (j.n_panels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
@@ -222,8 +268,8 @@ static bool gemm_bf16(const dots_kernels *k, float *y, int64_t ldy, const float 
 void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
                dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
     if (M <= 0 || N <= 0) return;
-    if (k && k->bf16 && k->isa >= DOTS_ISA_AVX512BF16 && wt == DOTS_DTYPE_BF16 && M > DOTS_GEMV_MAX_M &&
-        gemm_bf16(k, y, ldy, x, ldx, w, ldw, bias, M, N, K))
+    if (k && k->bf16 && k->isa >= DOTS_ISA_AVX512BF16 && (wt == DOTS_DTYPE_BF16 || dots_dtype_is_quant(wt)) &&
+        M > DOTS_GEMV_MAX_M && gemm_bf16(k, y, ldy, x, ldx, w, wt, ldw, bias, M, N, K))
         return;
     if (M <= DOTS_GEMV_MAX_M) { /* decode: stream the weights once, no packing */
         /* big tasks stream better (fewer, longer runs per thread); at least
@@ -267,4 +313,12 @@ void dots_scratch_free(dots_scratch *s) {
     free(s->buf);
     s->buf = NULL;
     s->cap = 0;
+}
+
+void dots_gemv_rows_quant(dots_isa isa, int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
+                          int64_t n0, int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias) {
+    if (isa >= DOTS_ISA_AVX512)
+        dots_gemv_rows_quant_avx512(M, x, ldx, w, wt, ldw, n0, n1, K, y, ldy, bias);
+    else
+        dots_gemv_rows_generic(M, x, ldx, w, wt, ldw, n0, n1, K, y, ldy, bias);
 }

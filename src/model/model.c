@@ -7,7 +7,9 @@
  *   generation_config.json, preprocessor_config.json ─► defaults if absent
  */
 #include "io/checkpoint.h"
+#include "io/gguf.h"
 #include "model/config.h"
+#include "model/gguf_model.h"
 #include "model/weights.h"
 
 #include <stdio.h>
@@ -20,8 +22,12 @@
 #define DOTS_MAX_CONFIG_BYTES (16u << 20) /* the real config.json is ~2 kB */
 
 struct dots_model {
-    char *dir;
+    char *dir;                /* the checkpoint directory, or the .gguf file */
     dots_config config;
+    bool is_gguf;
+    dots_gguf gguf;           /* is_gguf: the mapped file, configs and tensors in it */
+    char *json[DOTS_SOURCE_JSON_COUNT]; /* the config files' texts as read (NULL when absent) */
+    size_t json_len[DOTS_SOURCE_JSON_COUNT];
     dots_tensor_store store;
     dots_tensor *tensors;     /* [n_bound], what the weights struct points into */
     int64_t n_bound;
@@ -38,8 +44,22 @@ void dots_model_close(dots_model *m) {
     free(m->tensors);
     dots_weights_free(&m->weights);
     dots_store_close(&m->store);
+    dots_gguf_close(&m->gguf);
+    for (int i = 0; i < DOTS_SOURCE_JSON_COUNT; i++) free(m->json[i]);
     free(m->dir);
     free(m);
+}
+
+bool dots_model_is_gguf(const dots_model *m) { return m && m->is_gguf; }
+
+const dots_tensor *dots_model_bound_tensor(const dots_model *m, int64_t i) {
+    return m && i >= 0 && i < m->n_bound ? &m->tensors[i] : NULL; /* bound in expected order */
+}
+
+const char *dots_model_source_json(const dots_model *m, int which, size_t *len) {
+    if (!m || which < 0 || which >= DOTS_SOURCE_JSON_COUNT) return NULL;
+    if (len) *len = m->json_len[which];
+    return m->json[which];
 }
 
 const dots_config *dots_model_config(const dots_model *m) { return m ? &m->config : NULL; }
@@ -47,6 +67,7 @@ const char *dots_model_dir(const dots_model *m) { return m ? m->dir : NULL; }
 const dots_weights *dots_model_weights(const dots_model *m) { return m ? &m->weights : NULL; }
 
 const char *dots_model_file_path(const dots_model *m, int32_t i) {
+    if (m && m->is_gguf && i == 0) return m->gguf.file.path;
     if (!m || i < 0 || i >= m->store.n_files) return NULL;
     return m->store.files[i].path;
 }
@@ -75,8 +96,76 @@ static const char *where_missing(const dots_model *m) {
     return m->store.sharded ? "model.safetensors.index.json" : "model.safetensors";
 }
 
+static void count_bound(dots_model *m, const dots_expected_tensor *e, const dots_tensor *t, int64_t nbytes) {
+    *e->slot = t;
+    m->info.n_tensors++;
+    m->info.n_params += t->n_elements;
+    m->info.bytes_by_dtype[t->dtype] += nbytes;
+    if (e->is_vision) {
+        m->info.n_tensors_vision++;
+        m->info.n_params_vision += t->n_elements;
+    } else {
+        m->info.n_tensors_lm++;
+        m->info.n_params_lm += t->n_elements;
+    }
+}
+
+static bool ggml_to_dtype(uint32_t type, dots_dtype *dt) {
+    switch (type) {
+    case DOTS_GGML_F32: *dt = DOTS_DTYPE_F32; return true;
+    case DOTS_GGML_F16: *dt = DOTS_DTYPE_F16; return true;
+    case DOTS_GGML_BF16: *dt = DOTS_DTYPE_BF16; return true;
+    case DOTS_GGML_Q8_0: *dt = DOTS_DTYPE_Q8_0; return true;
+    case DOTS_GGML_Q4_0: *dt = DOTS_DTYPE_Q4_0; return true;
+    case DOTS_GGML_Q4_K: *dt = DOTS_DTYPE_Q4_K; return true;
+    default: return false;
+    }
+}
+
+/* Binds expected tensor e (a Hugging Face name) to its llama.cpp-named
+ * tensor in the GGUF file: ggml dims reversed give the PyTorch shape. */
+static dots_status bind_one_gguf(dots_ctx *ctx, dots_model *m, const dots_expected_tensor *e) {
+    char want[96], got[96], gname[DOTS_GGUF_MAX_NAME + 1];
+    format_shape(want, sizeof want, e->n_dims, e->shape);
+    if (!dots_gguf_name_for(e->name, gname, sizeof gname))
+        return DOTS_FAIL(ctx, DOTS_ERR_INTERNAL, "no GGUF name for tensor %s", e->name);
+    int64_t idx = dots_gguf_find_tensor(&m->gguf, gname);
+    if (idx < 0)
+        return DOTS_FAIL(ctx, DOTS_ERR_TENSOR, "%s: tensor %s (%s) %s is missing", m->dir, gname, e->name, want);
+    const dots_gguf_tensor *gt = &m->gguf.tensors[idx];
+    dots_dtype dt;
+    if (!ggml_to_dtype(gt->type, &dt))
+        return DOTS_FAIL(ctx, DOTS_ERR_UNSUPPORTED, "%s: tensor %s has type %s (F32, F16, BF16, Q8_0, Q4_0 or Q4_K supported)",
+                         m->dir, gname, dots_ggml_type_name(gt->type));
+    int64_t shape[DOTS_TENSOR_MAX_DIMS];
+    for (uint32_t d = 0; d < gt->n_dims; d++) shape[d] = gt->ne[gt->n_dims - 1 - d];
+    int32_t nd = (int32_t)gt->n_dims;
+    if (!shape_is(nd, shape, e->n_dims, e->shape) && !(e->alt_n_dims && shape_is(nd, shape, e->alt_n_dims, e->alt_shape))) {
+        format_shape(got, sizeof got, nd, shape);
+        return DOTS_FAIL(ctx, DOTS_ERR_TENSOR, "%s: tensor %s has shape %s, expected %s", m->dir, gname, got, want);
+    }
+    if (dots_dtype_is_quant(dt) && e->n_dims < 2)
+        return DOTS_FAIL(ctx, DOTS_ERR_TENSOR, "%s: tensor %s: a 1-D tensor must be F32, F16 or BF16, not %s", m->dir, gname,
+                         dots_dtype_name(dt));
+    if ((uintptr_t)gt->data % (uintptr_t)(dots_dtype_size(dt) ? dots_dtype_size(dt) : 1) != 0)
+        return DOTS_FAIL(ctx, DOTS_ERR_TENSOR, "%s: tensor %s is misaligned", m->dir, gname);
+    dots_tensor *t = &m->tensors[m->n_bound++];
+    t->name = gt->name;
+    t->dtype = dt;
+    t->n_dims = nd;
+    memset(t->shape, 0, sizeof t->shape);
+    memcpy(t->shape, shape, sizeof(int64_t) * (size_t)nd);
+    t->n_elements = 1;
+    for (int32_t d = 0; d < nd; d++) t->n_elements *= shape[d];
+    t->data = gt->data;
+    t->file_index = 0;
+    count_bound(m, e, t, (int64_t)gt->nbytes);
+    return DOTS_OK;
+}
+
 /* Binds expected tensor e to the store entry of the same name. */
 static dots_status bind_one(dots_ctx *ctx, dots_model *m, const dots_expected_tensor *e) {
+    if (m->is_gguf) return bind_one_gguf(ctx, m, e);
     char want[96], got[96];
     format_shape(want, sizeof want, e->n_dims, e->shape);
     int64_t idx = dots_store_find(&m->store, e->name);
@@ -118,17 +207,7 @@ static dots_status bind_one(dots_ctx *ctx, dots_model *m, const dots_expected_te
         dots_log(ctx, DOTS_LOG_WARN, "%s: tensor %s is misaligned; copied", file, e->name);
     }
     t->data = data;
-    *e->slot = t;
-    m->info.n_tensors++;
-    m->info.n_params += st->n_elements;
-    m->info.bytes_by_dtype[dt] += (int64_t)(st->end - st->begin);
-    if (e->is_vision) {
-        m->info.n_tensors_vision++;
-        m->info.n_params_vision += st->n_elements;
-    } else {
-        m->info.n_tensors_lm++;
-        m->info.n_params_lm += st->n_elements;
-    }
+    count_bound(m, e, t, (int64_t)(st->end - st->begin));
     return DOTS_OK;
 }
 
@@ -147,10 +226,15 @@ static dots_status bind_all(dots_ctx *ctx, dots_model *m) {
     free(exp);
     if (st != DOTS_OK) return st;
     if (m->config.text.tie_word_embeddings) m->weights.lm.lm_head = m->weights.lm.embed;
-    m->info.n_tensors_unused = m->store.n_entries - m->info.n_tensors;
+    m->info.n_tensors_unused = (m->is_gguf ? m->gguf.n_tensors : m->store.n_entries) - m->info.n_tensors;
     if (m->info.n_tensors_unused > 0)
         dots_log(ctx, DOTS_LOG_WARN, "%lld tensors in the weight files are not used by dots.ocr",
                  (long long)m->info.n_tensors_unused);
+    if (m->is_gguf) {
+        m->info.n_files = 1;
+        m->info.mapped_bytes = (int64_t)m->gguf.file.size;
+        return DOTS_OK;
+    }
     m->info.n_files = m->store.n_files;
     for (int32_t i = 0; i < m->store.n_files; i++) m->info.mapped_bytes += (int64_t)m->store.files[i].size;
     return DOTS_OK;
@@ -168,28 +252,50 @@ static dots_status read_optional(dots_ctx *ctx, const char *dir, const char *nam
     return st;
 }
 
+static const char *const json_file[DOTS_SOURCE_JSON_COUNT] = {"config.json", "generation_config.json",
+                                                               "preprocessor_config.json"};
+
+/* The three config texts: files of the directory, or strings of the GGUF
+ * file (dotsocr.config_json, ...: the same texts, stored by convert). */
+static dots_status read_config_texts(dots_ctx *ctx, dots_model *m) {
+    for (int i = 0; i < DOTS_SOURCE_JSON_COUNT; i++) {
+        if (!m->is_gguf) {
+            dots_status st = read_optional(ctx, m->dir, json_file[i], &m->json[i], &m->json_len[i]);
+            if (st != DOTS_OK) return st;
+            continue;
+        }
+        const char *s;
+        size_t n;
+        if (!dots_gguf_get_string(&m->gguf, dots_gguf_json_key[i], &s, &n)) continue;
+        if (n > DOTS_MAX_CONFIG_BYTES)
+            return DOTS_FAIL(ctx, DOTS_ERR_LIMIT, "%s: %s is over %u bytes", m->dir, dots_gguf_json_key[i], DOTS_MAX_CONFIG_BYTES);
+        if (!(m->json[i] = malloc(n + 1))) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+        memcpy(m->json[i], s, n);
+        m->json[i][n] = 0;
+        m->json_len[i] = n;
+    }
+    return DOTS_OK;
+}
+
 static dots_status load_configs(dots_ctx *ctx, dots_model *m) {
-    char *text = NULL;
-    size_t len = 0;
-    dots_status st = read_optional(ctx, m->dir, "config.json", &text, &len);
+    dots_status st = read_config_texts(ctx, m);
     if (st != DOTS_OK) return st;
-    if (!text) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: no config.json (is this a dots.ocr checkpoint directory?)", m->dir);
+    if (!m->json[0] && m->is_gguf)
+        return DOTS_FAIL(ctx, DOTS_ERR_UNSUPPORTED,
+                         "%s: no %s in this GGUF file (files from dotsocr convert hold the whole model; llama.cpp's "
+                         "separate LM and mmproj files are not supported)", m->dir, dots_gguf_json_key[0]);
+    if (!m->json[0]) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: no config.json (is this a dots.ocr checkpoint directory?)", m->dir);
     /* dots_config_parse is a public entry point and clears the error state;
      * no error is recorded yet, so nothing is lost. */
-    st = dots_config_parse(ctx, text, len, &m->config);
-    free(text);
+    st = dots_config_parse(ctx, m->json[0], m->json_len[0], &m->config);
     if (st != DOTS_OK) return st;
 
-    st = read_optional(ctx, m->dir, "generation_config.json", &text, &len);
-    if (st == DOTS_OK && text) st = dots_generation_config_parse(ctx, text, len, &m->config);
-    free(text);
+    if (m->json[1]) st = dots_generation_config_parse(ctx, m->json[1], m->json_len[1], &m->config);
     if (st != DOTS_OK) return st;
     if (!m->config.has_generation_config)
         dots_log(ctx, DOTS_LOG_INFO, "no generation_config.json: using the official EOS ids and limits");
 
-    st = read_optional(ctx, m->dir, "preprocessor_config.json", &text, &len);
-    if (st == DOTS_OK && text) st = dots_preprocessor_config_parse(ctx, text, len, &m->config);
-    free(text);
+    if (m->json[2]) st = dots_preprocessor_config_parse(ctx, m->json[2], m->json_len[2], &m->config);
     if (st != DOTS_OK) return st;
     if (!m->config.has_preprocessor_config)
         dots_log(ctx, DOTS_LOG_INFO, "no preprocessor_config.json: using the official pixel limits, mean and std");
@@ -201,18 +307,15 @@ dots_status dots_model_open(dots_ctx *ctx, const char *path, dots_model **out) {
     if (!path || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_model_open: NULL argument");
     struct stat sb;
     if (stat(path, &sb) != 0) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: no such file or directory", path);
-    if (!S_ISDIR(sb.st_mode)) {
-        size_t n = strlen(path);
-        if (n >= 5 && strcmp(path + n - 5, ".gguf") == 0)
-            return DOTS_FAIL(ctx, DOTS_ERR_UNSUPPORTED, "%s: GGUF files are not supported yet; pass the checkpoint directory", path);
-        return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: not a directory (pass the checkpoint directory)", path);
-    }
     dots_model *m = calloc(1, sizeof *m);
     if (!m) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     m->dir = strdup(path);
+    m->is_gguf = !S_ISDIR(sb.st_mode);
     dots_status st = m->dir ? DOTS_OK : DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    /* a file is a GGUF model; anything else must be a checkpoint directory */
+    if (st == DOTS_OK && m->is_gguf) st = dots_gguf_open(ctx, path, &m->gguf);
     if (st == DOTS_OK) st = load_configs(ctx, m);
-    if (st == DOTS_OK) st = dots_store_open(ctx, m->dir, &m->store);
+    if (st == DOTS_OK && !m->is_gguf) st = dots_store_open(ctx, m->dir, &m->store);
     if (st == DOTS_OK) st = bind_all(ctx, m);
     if (st != DOTS_OK) {
         dots_model_close(m);
@@ -229,8 +332,9 @@ dots_status dots_model_make_resident(dots_ctx *ctx, const dots_model *m, bool lo
     if (!m) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_model_make_resident: NULL model");
     int64_t total = 0;
     volatile uint8_t sink = 0;
-    for (int32_t f = 0; f < m->store.n_files; f++) {
-        const dots_mapped_file *mf = &m->store.files[f];
+    int32_t n_files = m->is_gguf ? 1 : m->store.n_files;
+    for (int32_t f = 0; f < n_files; f++) {
+        const dots_mapped_file *mf = m->is_gguf ? &m->gguf.file : &m->store.files[f];
         for (uint64_t off = 0; off < mf->size; off += 4096) sink ^= mf->data[off];
         if (lock && mf->size && mlock(mf->data, (size_t)mf->size) != 0)
             dots_log(ctx, DOTS_LOG_WARN, "%s: mlock failed (%s); pages were read but may be evicted", mf->path, strerror(errno));

@@ -14,7 +14,9 @@
  * an error, never a silent approximation.
  */
 #include "tokenizer/tokenizer_internal.h"
+#include "io/gguf.h"
 #include "io/json_scan.h"
+#include "model/gguf_model.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -390,11 +392,9 @@ static cJSON *capture(dots_json_scan *js, dots_json_tok tok) {
     return cJSON_ParseWithLength(js->text + b, e - b);
 }
 
-static dots_status load_tokenizer_json(loader *L, const char *path) {
-    char *text = NULL;
-    size_t len = 0;
-    dots_status st = dots_read_small_file(L->ctx, path, DOTS_TOK_MAX_FILE_BYTES, &text, &len);
-    if (st != DOTS_OK) return st;
+/* text: tokenizer.json's bytes (len of them), owned and freed here. */
+static dots_status load_tokenizer_text(loader *L, char *text, size_t len) {
+    dots_status st = DOTS_OK;
     /* One pass over the file: the big vocab and merges are located (and
      * streamed below), everything else is small and read as a DOM. */
     cJSON *small = cJSON_CreateObject(), *model = cJSON_CreateObject();
@@ -519,6 +519,43 @@ done:
     cJSON_Delete(model);
     free(text);
     return st;
+}
+
+static dots_status load_tokenizer_json(loader *L, const char *path) {
+    char *text = NULL;
+    size_t len = 0;
+    dots_status st = dots_read_small_file(L->ctx, path, DOTS_TOK_MAX_FILE_BYTES, &text, &len);
+    return st == DOTS_OK ? load_tokenizer_text(L, text, len) : st;
+}
+
+static bool is_gguf_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    bool yes = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (f) fclose(f);
+    return yes;
+}
+
+/* A dotsocr GGUF model file carries tokenizer.json verbatim. */
+static dots_status load_gguf(loader *L, const char *path) {
+    dots_gguf g;
+    dots_status st = dots_gguf_open(L->ctx, path, &g);
+    if (st != DOTS_OK) return st;
+    const char *s;
+    size_t n;
+    char *text = NULL;
+    if (!dots_gguf_get_string(&g, DOTS_GGUF_TOKENIZER_KEY, &s, &n))
+        st = DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "%s: no %s in this GGUF file", path, DOTS_GGUF_TOKENIZER_KEY);
+    else if (n > DOTS_TOK_MAX_FILE_BYTES)
+        st = DOTS_FAIL(L->ctx, DOTS_ERR_LIMIT, "%s: the embedded tokenizer.json is too big", path);
+    else if (!(text = malloc(n + 1)))
+        st = oom(L);
+    if (text) {
+        memcpy(text, s, n);
+        text[n] = 0;
+    }
+    dots_gguf_close(&g);
+    return st == DOTS_OK ? load_tokenizer_text(L, text, n) : st;
 }
 
 /* ------------------------------------------- vocab.json + merges.txt form */
@@ -654,7 +691,7 @@ dots_status dots_tokenizer_open(dots_ctx *ctx, const char *path, dots_tokenizer 
         free(json);
         free(vocab);
     } else {
-        st = load_tokenizer_json(&L, path);
+        st = is_gguf_file(path) ? load_gguf(&L, path) : load_tokenizer_json(&L, path);
     }
     if (st != DOTS_OK) {
         dots_tokenizer_free(t);

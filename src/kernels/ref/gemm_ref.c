@@ -5,8 +5,15 @@
  */
 #include "core/fp.h"
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
 
 float dots_weight_at(const void *w, dots_dtype wt, int64_t i) {
+    if (dots_dtype_is_quant(wt)) { /* decode the whole block: slow, for references only */
+        float blk[256];
+        int64_t bs = dots_dtype_block(wt);
+        dots_dequantize_row(wt, (const uint8_t *)w + i / bs * dots_dtype_block_bytes(wt), blk, bs);
+        return blk[i % bs];
+    }
     switch (wt) {
     case DOTS_DTYPE_BF16: return dots_bf16_to_f32(((const uint16_t *)w)[i]);
     case DOTS_DTYPE_F16: return dots_f16_to_f32(((const uint16_t *)w)[i]);
@@ -15,7 +22,13 @@ float dots_weight_at(const void *w, dots_dtype wt, int64_t i) {
 }
 
 void dots_weights_to_f32(float *dst, const void *w, dots_dtype wt, int64_t off, int64_t n) {
-    if (wt == DOTS_DTYPE_BF16) {
+    if (dots_dtype_is_quant(wt)) {
+        int64_t bs = dots_dtype_block(wt);
+        if (off % bs == 0 && n % bs == 0)
+            dots_dequantize_row(wt, (const uint8_t *)w + off / bs * dots_dtype_block_bytes(wt), dst, n);
+        else
+            for (int64_t i = 0; i < n; i++) dst[i] = dots_weight_at(w, wt, off + i);
+    } else if (wt == DOTS_DTYPE_BF16) {
         const uint16_t *s = (const uint16_t *)w + off;
         for (int64_t i = 0; i < n; i++) dst[i] = dots_bf16_to_f32(s[i]);
     } else if (wt == DOTS_DTYPE_F16) {
