@@ -208,13 +208,12 @@ static dots_status parse_tensors(dots_ctx *ctx, dots_gguf *g, cursor *c, const c
     return st;
 }
 
-dots_status dots_gguf_open(dots_ctx *ctx, const char *path, dots_gguf *out) {
-    if (!path || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_gguf_open: NULL argument");
+dots_status dots_gguf_parse(dots_ctx *ctx, const char *path, const uint8_t *data, uint64_t size, dots_gguf *out) {
+    if (!path || !out || (!data && size)) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_gguf_parse: NULL argument");
     memset(out, 0, sizeof *out);
     dots_gguf g = {0};
-    dots_status st = dots_mapped_file_open(ctx, path, &g.file);
-    if (st != DOTS_OK) return st;
-    cursor c = {g.file.data, 0, g.file.size};
+    dots_status st = DOTS_OK;
+    cursor c = {data, 0, size};
     const uint8_t *magic;
     uint64_t n_tensors = 0, n_kv = 0;
     if (!take(&c, 4, &magic) || memcmp(magic, "GGUF", 4) != 0) {
@@ -235,9 +234,9 @@ dots_status dots_gguf_open(dots_ctx *ctx, const char *path, dots_gguf *out) {
     }
     /* a KV record takes at least 14 bytes and a tensor info 33: counts
      * beyond what the file can hold are corrupt, not huge allocations */
-    if (n_kv > g.file.size / 14 || n_tensors > g.file.size / 33) {
+    if (n_kv > size / 14 || n_tensors > size / 33) {
         st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: %llu tensors / %llu metadata entries cannot fit in %llu bytes", path,
-                       (unsigned long long)n_tensors, (unsigned long long)n_kv, (unsigned long long)g.file.size);
+                       (unsigned long long)n_tensors, (unsigned long long)n_kv, (unsigned long long)size);
         goto fail;
     }
     g.n_kv = (int64_t)n_kv;
@@ -273,21 +272,39 @@ dots_status dots_gguf_open(dots_ctx *ctx, const char *path, dots_gguf *out) {
                            (unsigned long long)t->offset, (unsigned long long)expect);
             goto fail;
         }
-        if (g.data_start > g.file.size || t->offset > g.file.size - g.data_start ||
-            t->nbytes > g.file.size - g.data_start - t->offset) {
+        if (g.data_start > size || t->offset > size - g.data_start ||
+            t->nbytes > size - g.data_start - t->offset) {
             st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: tensor %s (%llu bytes at %llu) runs past the end of the file", path,
                            t->name, (unsigned long long)t->nbytes, (unsigned long long)(g.data_start + t->offset));
             goto fail;
         }
-        t->data = g.file.data + g.data_start + t->offset;
+        t->data = data + g.data_start + t->offset;
         expect = t->offset + t->nbytes + (g.alignment - t->nbytes % g.alignment) % g.alignment;
     }
     *out = g;
     return DOTS_OK;
 fail:
-    dots_gguf_close(&g);
+    free(g.kvs);
+    free(g.tensors);
     return st;
 }
+
+dots_status dots_gguf_open(dots_ctx *ctx, const char *path, dots_gguf *out) {
+    if (!path || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_gguf_open: NULL argument");
+    memset(out, 0, sizeof *out);
+    dots_mapped_file f;
+    dots_status st = dots_mapped_file_open(ctx, path, &f);
+    if (st != DOTS_OK) return st;
+    st = dots_gguf_parse(ctx, path, f.data, f.size, out);
+    if (st != DOTS_OK) {
+        dots_mapped_file_close(&f);
+        return st;
+    }
+    out->file = f;
+    return DOTS_OK;
+}
+
+
 
 const dots_gguf_kv *dots_gguf_find(const dots_gguf *g, const char *key) {
     if (!g || !key) return NULL;

@@ -77,6 +77,9 @@ bool dots_ggml_type_block(uint32_t type, int64_t *block, int64_t *bytes);
  * the file and what is wrong. */
 dots_status dots_gguf_open(dots_ctx *ctx, const char *path, dots_gguf *out);
 void dots_gguf_close(dots_gguf *g);
+/* The same checks on size bytes at data (not copied; g->file stays zeroed):
+ * for the fuzzer. Free with free(g->kvs), free(g->tensors). */
+dots_status dots_gguf_parse(dots_ctx *ctx, const char *label, const uint8_t *data, uint64_t size, dots_gguf *g);
 
 const dots_gguf_kv *dots_gguf_find(const dots_gguf *g, const char *key);
 int64_t dots_gguf_find_tensor(const dots_gguf *g, const char *name);

@@ -76,7 +76,8 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *w, u
         int l = nearest_int(iscale * (x[i] - min));
         L[i] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
         float diff = scale * L[i] + min - x[i];
-        best_error += w[i] * diff * diff;
+        diff = diff * diff; /* ggml's order: w * (diff * diff) */
+        best_error += w[i] * diff;
     }
     for (int is = 0; is <= nstep; is++) {
         iscale = (rmin + rdelta * is + nmax) / (max - min);
@@ -100,7 +101,8 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *w, u
             float cur_error = 0;
             for (int i = 0; i < n; i++) {
                 float diff = this_scale * Laux[i] + this_min - x[i];
-                cur_error += w[i] * diff * diff;
+                diff = diff * diff;
+                cur_error += w[i] * diff;
             }
             if (cur_error < best_error) {
                 memcpy(L, Laux, (size_t)n);

@@ -1,0 +1,518 @@
+#!/usr/bin/python3
+"""GGUF files written by `dotsocr convert`, checked against this script's own
+reading of the spec (../shared/spec/gguf.md) with NumPy:
+
+  format     every converted file parses as ggml's reader requires (magic,
+             version 3, typed keys, 32-aligned sequential offsets, zero
+             padding), tensors carry llama.cpp's names and reversed dims, and
+             every tensor's bytes equal the source checkpoint's values encoded
+             here: bf16 copied bit for bit, F32 exact, Q8_0 / Q4_0 / Q4_K equal
+             to ggml's reference quantizers re-implemented below in NumPy.
+  roundtrip  a bf16 GGUF gives bit-identical outputs to the safetensors
+             directory (vision embeddings, prefill logits, generated tokens) in
+             both precisions.
+  quality    per format: cosine of vision embeddings and prefill logits against
+             the fp32 run of the directory, and greedy-token agreement under
+             teacher forcing; Q8_0 must keep cosine >= 0.999.
+  malformed  hostile GGUF files fail with one error line and exit 1.
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+GGML = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 8, "Q4_K": 12, "BF16": 30}
+BLOCK = {0: (1, 4), 1: (1, 2), 2: (32, 18), 8: (32, 34), 12: (256, 144), 30: (1, 2)}
+SCALAR = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "<u1", 10: "<u8", 11: "<i8", 12: "<f8"}
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+# ---------------------------------------------------------------- readers
+
+def read_gguf(path):
+    b = open(path, "rb").read()
+    pos = 0
+
+    def take(n):
+        nonlocal pos
+        if pos + n > len(b):
+            fail(f"{path}: truncated at {pos}")
+        v = b[pos:pos + n]
+        pos += n
+        return v
+
+    def u32():
+        return struct.unpack("<I", take(4))[0]
+
+    def u64():
+        return struct.unpack("<Q", take(8))[0]
+
+    def string():
+        return take(u64()).decode("utf-8")
+
+    def value(t):
+        if t == 8:
+            return string()
+        if t == 9:
+            et, n = u32(), u64()
+            if et == 9:
+                fail("nested array")
+            return [value(et) for _ in range(n)]
+        if t == 7:
+            v = take(1)[0]
+            return bool(v)
+        dt = np.dtype(SCALAR[t])
+        return np.frombuffer(take(dt.itemsize), dt)[0].item()
+
+    if take(4) != b"GGUF":
+        fail("magic")
+    version, n_t, n_kv = u32(), u64(), u64()
+    if version != 3:
+        fail(f"version {version}")
+    kv, types = {}, {}
+    for _ in range(n_kv):
+        k = string()
+        t = u32()
+        if k in kv:
+            fail(f"duplicate key {k}")
+        kv[k] = value(t)
+        types[k] = t
+    align = kv.get("general.alignment", 32)
+    infos = []
+    for _ in range(n_t):
+        name = string()
+        nd = u32()
+        ne = [u64() for _ in range(nd)]
+        t, off = u32(), u64()
+        infos.append((name, ne, t, off))
+    data_start = (pos + align - 1) // align * align
+    if any(b[pos:data_start]):
+        fail("header padding is not zero")
+    tensors, expect = {}, 0
+    for name, ne, t, off in infos:
+        if len(name.encode()) > 63 or name in tensors:
+            fail(f"tensor name {name}")
+        if off != expect:
+            fail(f"{name}: offset {off}, expected {expect}")
+        blk, bb = BLOCK[t]
+        if ne[0] % blk:
+            fail(f"{name}: ne0 {ne[0]} not a multiple of {blk}")
+        nbytes = ne[0] // blk * bb * int(np.prod(ne[1:], dtype=np.int64))
+        raw = b[data_start + off:data_start + off + nbytes]
+        pad = b[data_start + off + nbytes:data_start + off + (nbytes + align - 1) // align * align]
+        if len(raw) != nbytes or any(pad):
+            fail(f"{name}: data short or padding not zero")
+        tensors[name] = (list(reversed(ne)), t, raw)
+        expect = off + (nbytes + align - 1) // align * align
+    if data_start + expect != len(b):
+        fail(f"file is {len(b)} bytes, data ends at {data_start + expect}")
+    return kv, types, tensors
+
+
+def read_safetensors_dir(d):
+    idx = os.path.join(d, "model.safetensors.index.json")
+    files = sorted(set(json.load(open(idx))["weight_map"].values())) if os.path.exists(idx) else ["model.safetensors"]
+    out = {}
+    for f in files:
+        b = open(os.path.join(d, f), "rb").read()
+        n = struct.unpack("<Q", b[:8])[0]
+        hdr = json.loads(b[8:8 + n])
+        for name, info in hdr.items():
+            if name == "__metadata__":
+                continue
+            s, e = info["data_offsets"]
+            out[name] = (info["shape"], info["dtype"], b[8 + n + s:8 + n + e])
+    return out
+
+
+def to_f32(dtype, raw):
+    if dtype == "BF16":
+        return (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+    if dtype == "F16":
+        return np.frombuffer(raw, "<f2").astype(np.float32)
+    return np.frombuffer(raw, "<f4").copy()
+
+
+# ------------------------------------------- ggml's reference quantizers
+
+def f16_bytes(v):
+    return np.asarray(v, np.float32).astype(np.float16).reshape(-1, 1).view(np.uint8)
+
+
+def q8_0(x):
+    x = x.reshape(-1, 32).astype(np.float32)
+    amax = np.abs(x).max(axis=1)
+    d = (amax / np.float32(127)).astype(np.float32)
+    idv = np.where(d != 0, np.float32(1) / np.where(d != 0, d, 1), 0).astype(np.float32)
+    v = (x * idv[:, None]).astype(np.float64)
+    q = (np.sign(v) * np.floor(np.abs(v) + 0.5)).astype(np.int8)  # roundf: half away from zero
+    return np.concatenate([f16_bytes(d), q.view(np.uint8)], axis=1).tobytes()
+
+
+def q4_0(x):
+    x = x.reshape(-1, 32).astype(np.float32)
+    i = np.abs(x).argmax(axis=1)  # first occurrence, like the strict > in C
+    mx = x[np.arange(len(x)), i]
+    d = (mx / np.float32(-8)).astype(np.float32)
+    idv = np.where(d != 0, np.float32(1) / np.where(d != 0, d, 1), 0).astype(np.float32)
+    v = (x * idv[:, None]).astype(np.float32) + np.float32(8.5)
+    q = np.minimum(15, np.trunc(v).astype(np.int64)).astype(np.uint8)
+    qs = q[:, :16] | (q[:, 16:] << 4)
+    return np.concatenate([f16_bytes(d), qs], axis=1).tobytes()
+
+
+def nearest_int(f):
+    return np.rint(np.asarray(f, np.float32)).astype(np.int64)
+
+
+def make_qkx2(x, w, nmax=15, rmin=-1.0, rdelta=0.1, nstep=20):
+    """x, w: [S, 32] float32; vectorised over sub-blocks, sequential over
+    elements so every float32 sum rounds as ggml's loop does."""
+    f = np.float32
+    S, n = x.shape
+    mn, mx = x[:, 0].copy(), x[:, 0].copy()
+    sum_w = w[:, 0].copy()
+    sum_x = (sum_w * x[:, 0]).astype(f)
+    for i in range(1, n):
+        mn = np.minimum(mn, x[:, i])
+        mx = np.maximum(mx, x[:, i])
+        sum_w = (sum_w + w[:, i]).astype(f)
+        sum_x = (sum_x + (w[:, i] * x[:, i]).astype(f)).astype(f)
+    mn = np.minimum(mn, f(0))
+    flat = mx == mn
+    rng = np.where(flat, f(1), mx - mn).astype(f)
+    iscale = (f(nmax) / rng).astype(f)
+    scale = (f(1) / iscale).astype(f)
+    L = np.zeros((S, n), np.int64)
+    best = np.zeros(S, f)
+    for i in range(n):
+        L[:, i] = np.clip(nearest_int((iscale * (x[:, i] - mn).astype(f)).astype(f)), 0, nmax)
+        diff = ((scale * L[:, i].astype(f)).astype(f) + mn).astype(f) - x[:, i]
+        best = (best + (w[:, i] * (diff * diff).astype(f)).astype(f)).astype(f)
+    # as in ggml, a better candidate's min replaces `min` for the later candidates too
+    for st in range(nstep + 1):
+        rng = np.where(flat, f(1), mx - mn).astype(f)
+        isc = ((f(rmin) + (f(rdelta) * f(st)).astype(f)).astype(f) + f(nmax)).astype(f) / rng
+        isc = isc.astype(f)
+        sl = np.zeros(S, f)
+        sl2 = np.zeros(S, f)
+        sxl = np.zeros(S, f)
+        La = np.zeros((S, n), np.int64)
+        for i in range(n):
+            l = np.clip(nearest_int((isc * (x[:, i] - mn).astype(f)).astype(f)), 0, nmax)
+            La[:, i] = l
+            wl = (w[:, i] * l.astype(f)).astype(f)
+            sl = (sl + wl).astype(f)
+            sl2 = (sl2 + (wl * l.astype(f)).astype(f)).astype(f)
+            sxl = (sxl + (wl * x[:, i]).astype(f)).astype(f)
+        D = ((sum_w * sl2).astype(f) - (sl * sl).astype(f)).astype(f)
+        ok = D > 0
+        Ds = np.where(ok, D, f(1)).astype(f)
+        this_scale = (((sum_w * sxl).astype(f) - (sum_x * sl).astype(f)).astype(f) / Ds).astype(f)
+        this_min = (((sl2 * sum_x).astype(f) - (sl * sxl).astype(f)).astype(f) / Ds).astype(f)
+        pos = this_min > 0
+        this_min = np.where(pos, f(0), this_min).astype(f)
+        this_scale = np.where(pos, (sxl / np.where(sl2 != 0, sl2, f(1))).astype(f), this_scale).astype(f)
+        cur = np.zeros(S, f)
+        for i in range(n):
+            diff = ((this_scale * La[:, i].astype(f)).astype(f) + this_min).astype(f) - x[:, i]
+            cur = (cur + (w[:, i] * (diff * diff).astype(f)).astype(f)).astype(f)
+        better = ok & (cur < best)
+        L[better] = La[better]
+        best = np.where(better, cur, best)
+        scale = np.where(better, this_scale, scale)
+        mn = np.where(better, this_min, mn).astype(f)
+    scale = np.where(flat, f(0), scale).astype(f)
+    L[flat] = 0
+    return scale, (-mn).astype(f), L
+
+
+def q4_k(x):
+    f = np.float32
+    x = x.reshape(-1, 8, 32).astype(f)
+    B = len(x)
+    xs = x.reshape(-1, 32)
+    sum_x2 = np.zeros(len(xs), f)
+    for i in range(32):
+        sum_x2 = (sum_x2 + (xs[:, i] * xs[:, i]).astype(f)).astype(f)
+    av = np.sqrt((sum_x2 / f(32)).astype(f)).astype(f)
+    w = (av[:, None] + np.abs(xs)).astype(f)
+    scales, mins, L = make_qkx2(xs, w)
+    scales, mins, L = scales.reshape(B, 8), mins.reshape(B, 8), L.reshape(B, 8, 32)
+    max_scale = np.maximum(scales.max(axis=1), f(0))  # the C loop starts from 0
+    max_min = np.maximum(mins.max(axis=1), f(0))
+    inv_s = np.where(max_scale > 0, f(63) / np.where(max_scale > 0, max_scale, f(1)), f(0)).astype(f)
+    inv_m = np.where(max_min > 0, f(63) / np.where(max_min > 0, max_min, f(1)), f(0)).astype(f)
+    ls = np.minimum(63, nearest_int((inv_s[:, None] * scales).astype(f)).astype(np.uint8))
+    lm = np.minimum(63, nearest_int((inv_m[:, None] * mins).astype(f)).astype(np.uint8))
+    sc = np.zeros((B, 12), np.uint8)
+    sc[:, 0:4] = ls[:, 0:4]
+    sc[:, 4:8] = lm[:, 0:4]
+    sc[:, 8:12] = (ls[:, 4:8] & 0xF) | ((lm[:, 4:8] & 0xF) << 4)
+    sc[:, 0:4] |= (ls[:, 4:8] >> 4) << 6
+    sc[:, 4:8] |= (lm[:, 4:8] >> 4) << 6
+    d16 = (max_scale / f(63)).astype(f).astype(np.float16)
+    dm16 = (max_min / f(63)).astype(f).astype(np.float16)
+    d = (d16.astype(f)[:, None] * ls.astype(f)).astype(f)
+    dm = (dm16.astype(f)[:, None] * lm.astype(f)).astype(f)
+    new = np.clip(nearest_int(((x + dm[:, :, None]).astype(f) / np.where(d != 0, d, f(1))[:, :, None]).astype(f)), 0, 15)
+    L = np.where((d != 0)[:, :, None], new, L).reshape(B, 256)
+    qs = np.concatenate([L[:, 64 * g:64 * g + 32] | (L[:, 64 * g + 32:64 * g + 64] << 4) for g in range(4)], axis=1)
+    return np.concatenate([d16.reshape(-1, 1).view(np.uint8), dm16.reshape(-1, 1).view(np.uint8), sc,
+                           qs.astype(np.uint8)], axis=1).tobytes()
+
+
+def encode(t, x):
+    if t == GGML["F32"]:
+        return x.astype("<f4").tobytes()
+    if t == GGML["BF16"]:
+        u = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+        return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2").tobytes()
+    return {GGML["Q8_0"]: q8_0, GGML["Q4_0"]: q4_0, GGML["Q4_K"]: q4_k}[t](x)
+
+
+# ------------------------------------------------------------------ names
+
+def gguf_name(hf):
+    import re
+    fixed = {
+        "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+        "lm_head.weight": "output.weight", "vision_tower.patch_embed.patchifier.proj.weight": "v.patch_embd.weight",
+        "vision_tower.patch_embed.patchifier.proj.bias": "v.patch_embd.bias",
+        "vision_tower.patch_embed.patchifier.norm.weight": "v.pre_ln.weight",
+        "vision_tower.post_trunk_norm.weight": "mm.post_norm.weight",
+        "vision_tower.merger.ln_q.weight": "mm.input_norm.weight", "vision_tower.merger.ln_q.bias": "mm.input_norm.bias",
+        "vision_tower.merger.mlp.0.weight": "mm.0.weight", "vision_tower.merger.mlp.0.bias": "mm.0.bias",
+        "vision_tower.merger.mlp.2.weight": "mm.2.weight", "vision_tower.merger.mlp.2.bias": "mm.2.bias"}
+    if hf in fixed:
+        return fixed[hf]
+    lm = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
+          "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.weight": "attn_k.weight",
+          "self_attn.k_proj.bias": "attn_k.bias", "self_attn.v_proj.weight": "attn_v.weight",
+          "self_attn.v_proj.bias": "attn_v.bias", "self_attn.o_proj.weight": "attn_output.weight",
+          "post_attention_layernorm.weight": "ffn_norm.weight", "mlp.gate_proj.weight": "ffn_gate.weight",
+          "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight"}
+    vis = {"norm1.weight": "ln1.weight", "attn.qkv.weight": "attn_qkv.weight", "attn.proj.weight": "attn_out.weight",
+           "norm2.weight": "ln2.weight", "mlp.fc1.weight": "ffn_gate.weight", "mlp.fc3.weight": "ffn_up.weight",
+           "mlp.fc2.weight": "ffn_down.weight"}
+    m = re.fullmatch(r"model\.layers\.(\d+)\.(.*)", hf)
+    if m:
+        return f"blk.{m.group(1)}.{lm[m.group(2)]}"
+    m = re.fullmatch(r"vision_tower\.blocks\.(\d+)\.(.*)", hf)
+    return f"v.blk.{m.group(1)}.{vis[m.group(2)]}"
+
+
+def expected_type(hf, shape, want):
+    if len(shape) < 2:
+        return GGML["F32"]
+    if hf == "vision_tower.patch_embed.patchifier.proj.weight":
+        return GGML["F32"] if want in ("Q8_0", "Q4_0", "Q4_K") else GGML[want]
+    if hf == "lm_head.weight" and want in ("Q4_0", "Q4_K"):
+        return GGML["Q8_0"]
+    blk = BLOCK[GGML[want]][0]
+    if shape[-1] % blk:
+        return GGML["Q8_0"] if shape[-1] % 32 == 0 else GGML["BF16"]
+    return GGML[want]
+
+
+# ------------------------------------------------------------------ cases
+
+def run(args, *cmd, check=True):
+    p = subprocess.run([args.dotsocr, *cmd], capture_output=True, text=True)
+    if check and p.returncode != 0:
+        fail(f"dotsocr {' '.join(cmd)} exited {p.returncode}: {p.stderr.strip()}")
+    return p
+
+
+def convert(args, t):
+    out = os.path.join(args.tmp, f"model_{t}.gguf")
+    if not os.path.exists(out):
+        run(args, "convert", "-q", "--type", t, args.model, out)
+    return out
+
+
+def case_format(args):
+    src = read_safetensors_dir(args.model)
+    for t in ("bf16", "q8_0", "q4_0", "q4_k"):
+        path = convert(args, t)
+        kv, types, tensors = read_gguf(path)
+        if kv["general.architecture"] != "qwen2" or types["qwen2.block_count"] != 4 or types["clip.use_silu"] != 7:
+            fail(f"{t}: llama.cpp metadata keys or their types are wrong")
+        for k in ("dotsocr.config_json", "dotsocr.preprocessor_config_json", "dotsocr.generation_config_json"):
+            fname = k[len("dotsocr."):-len("_json")] + ".json"
+            if kv.get(k) != open(os.path.join(args.model, fname)).read():
+                fail(f"{t}: {k} is not {fname} verbatim")
+        if kv["dotsocr.tokenizer_json"] != open(os.path.join(args.model, "tokenizer.json")).read():
+            fail(f"{t}: tokenizer.json not embedded verbatim")
+        if len(tensors) != len(src):
+            fail(f"{t}: {len(tensors)} tensors, the checkpoint has {len(src)}")
+        counts = {}
+        for hf, (shape, dtype, raw) in src.items():
+            name = gguf_name(hf)
+            if name not in tensors:
+                fail(f"{t}: {name} ({hf}) missing")
+            gshape, gt, graw = tensors[name]
+            if gshape != list(shape):
+                fail(f"{t}: {name} shape {gshape}, checkpoint {shape}")
+            want = expected_type(hf, shape, t.upper())
+            if gt != want:
+                fail(f"{t}: {name} has type {gt}, policy says {want}")
+            if gt == GGML["BF16"] and dtype == "BF16":
+                ref = raw  # a bit-exact copy
+            else:
+                ref = encode(gt, to_f32(dtype, raw))
+            if ref != graw:
+                a = np.frombuffer(ref, np.uint8)
+                b = np.frombuffer(graw, np.uint8)
+                first = int(np.argmax(a != b)) if len(a) == len(b) else -1
+                fail(f"{t}: {name} ({gt}) bytes differ from the reference encoding (first at byte {first})")
+            counts[gt] = counts.get(gt, 0) + 1
+        print(f"{t}: {len(tensors)} tensors match the reference encodings; types {counts}")
+
+
+def dumps(args, model, out, precision="fp32", extra=()):
+    os.makedirs(out, exist_ok=True)
+    run(args, "vision", "-q", "--model", model, "--precision", precision, "--dump", out, args.image)
+    run(args, "run", "-q", "--model", model, "--precision", precision, "--max-new-tokens", "24", "--dump", out,
+        *extra, args.image)
+    return {f: np.load(os.path.join(out, f)) for f in os.listdir(out) if f.endswith(".npy")}
+
+
+def case_roundtrip(args):
+    g = convert(args, "bf16")
+    for prec in ("fp32", "bf16"):
+        a = dumps(args, args.model, os.path.join(args.tmp, f"dir_{prec}"), prec)
+        b = dumps(args, g, os.path.join(args.tmp, f"gguf_{prec}"), prec)
+        for k in sorted(a):
+            if a[k].tobytes() != b[k].tobytes() or a[k].shape != b[k].shape:
+                fail(f"{prec}: {k} differs between the directory and its bf16 GGUF")
+        print(f"{prec}: {', '.join(sorted(a))} bit-identical")
+
+
+def cosine(a, b):
+    a = a.astype(np.float64).ravel()
+    b = b.astype(np.float64).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def case_quality(args):
+    ref = dumps(args, args.model, os.path.join(args.tmp, "q_ref"))
+    tf = os.path.join(args.tmp, "q_ref", "tokens.npy")
+    rows = []
+    for t in ("q8_0", "q4_0", "q4_k"):
+        d = dumps(args, convert(args, t), os.path.join(args.tmp, f"q_{t}"), extra=("--teacher-force", tf))
+        cv = cosine(ref["vision_embeds.npy"], d["vision_embeds.npy"])
+        cl = cosine(ref["logits_prefill.npy"], d["logits_prefill.npy"])
+        agree = float(np.mean(d["logits_teacher.npy"][:-1].argmax(axis=1) == ref["tokens.npy"][1:]))
+        first = int(d["logits_prefill.npy"].argmax() == ref["tokens.npy"][0])
+        rows.append((t, cv, cl, agree, first))
+        print(f"{t}: cosine vision {cv:.6f}, prefill logits {cl:.6f}; greedy agreement {agree:.3f} "
+              f"(teacher-forced, {len(ref['tokens.npy'])} tokens), first token {'same' if first else 'differs'}")
+    q8 = rows[0]
+    if q8[1] < 0.999 or q8[2] < 0.999:
+        fail(f"Q8_0 cosine below 0.999: vision {q8[1]:.6f}, logits {q8[2]:.6f}")
+
+
+def write_gguf(path, kvs, tensors, version=3, align_pad=True, tail=b""):
+    """kvs: [(key, type, raw value bytes)], tensors: [(name, ne, type, offset, data)]"""
+    def s(x):
+        x = x.encode() if isinstance(x, str) else x
+        return struct.pack("<Q", len(x)) + x
+    b = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
+    for k, t, v in kvs:
+        b += s(k) + struct.pack("<I", t) + v
+    for name, ne, t, off, _ in tensors:
+        b += s(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", n) for n in ne) + struct.pack("<IQ", t, off)
+    if align_pad:
+        b += b"\0" * ((32 - len(b) % 32) % 32)
+    for *_, data in tensors:
+        b += data + b"\0" * ((32 - len(data) % 32) % 32)
+    open(path, "wb").write(b + tail)
+
+
+def case_malformed(args):
+    good = convert(args, "q8_0")
+    raw = open(good, "rb").read()
+    os.makedirs(os.path.join(args.tmp, "bad"), exist_ok=True)
+    cfg = open(os.path.join(args.model, "config.json")).read()
+
+    def sv(x):
+        x = x.encode()
+        return struct.pack("<Q", len(x)) + x
+    cfg_kv = ("dotsocr.config_json", 8, sv(cfg))
+    t1 = ("token_embd.weight", [64, 4], 0, 0, b"\0" * 1024)
+    cases = {
+        "empty": b"",
+        "magic": b"GGUX" + raw[4:],
+        "truncated_header": raw[:20],
+        "truncated_kv": raw[:200],
+        "truncated_data": raw[:len(raw) // 2],
+        "version1": raw[:4] + struct.pack("<I", 1) + raw[8:],
+        "big_endian": raw[:4] + struct.pack(">I", 3) + raw[8:],
+        "huge_counts": raw[:8] + struct.pack("<QQ", 2**62, 2**62) + raw[24:],
+    }
+    specs = {
+        "dup_key": ([cfg_kv, cfg_kv], [t1]),
+        "nested_array": ([cfg_kv, ("x.y", 9, struct.pack("<IQ", 9, 1) + struct.pack("<IQ", 4, 0))], [t1]),
+        "bad_value_type": ([cfg_kv, ("x.y", 13, b"")], [t1]),
+        "huge_string": ([("x.y", 8, struct.pack("<Q", 2**40))], [t1]),
+        "huge_array": ([("x.y", 9, struct.pack("<IQ", 8, 2**40))], [t1]),
+        "empty_key": ([("", 4, b"\0" * 4)], [t1]),
+        "long_name": ([cfg_kv], [("x" * 64, [64, 4], 0, 0, b"\0" * 1024)]),
+        "bad_type": ([cfg_kv], [("token_embd.weight", [64, 4], 4, 0, b"\0" * 1024)]),
+        "type_unknown": ([cfg_kv], [("token_embd.weight", [64, 4], 99, 0, b"\0" * 1024)]),
+        "row_not_blocks": ([cfg_kv], [("token_embd.weight", [48, 4], 8, 0, b"\0" * 1024)]),
+        "five_dims": ([cfg_kv], [("token_embd.weight", [2, 2, 2, 2, 2], 0, 0, b"\0" * 128)]),
+        "bad_offset": ([cfg_kv], [("a", [8], 0, 0, b"\0" * 32), ("b", [8], 0, 64, b"\0" * 32)]),
+        "past_eof": ([cfg_kv], [("token_embd.weight", [64, 2**40], 0, 0, b"\0" * 64)]),
+        "size_overflow": ([cfg_kv], [("token_embd.weight", [2**40, 2**40], 0, 0, b"\0" * 64)]),
+        "alignment_not_pow2": ([("general.alignment", 4, struct.pack("<I", 48)), cfg_kv], [t1]),
+        "alignment_wrong_type": ([("general.alignment", 5, struct.pack("<i", 32)), cfg_kv], [t1]),
+        "no_config": ([("general.architecture", 8, sv("qwen2"))], [t1]),
+        "bad_config": ([("dotsocr.config_json", 8, sv("{not json"))], [t1]),
+        "missing_tensors": ([cfg_kv], [t1]),
+    }
+    for name, data in cases.items():
+        open(os.path.join(args.tmp, "bad", name + ".gguf"), "wb").write(data)
+    for name, (kvs, ts) in specs.items():
+        write_gguf(os.path.join(args.tmp, "bad", name + ".gguf"), kvs, ts)
+    # a structurally valid file whose tensor has the wrong shape / a quantized 1-D norm
+    kv, types, tensors = read_gguf(good)
+    n_ok = 0
+    for name in sorted(os.listdir(os.path.join(args.tmp, "bad"))):
+        path = os.path.join(args.tmp, "bad", name)
+        for cmd in (["info", path], ["tokenize", "--model", path]):
+            p = subprocess.run([args.dotsocr, *cmd], input="hi", capture_output=True, text=True, timeout=60)
+            lines = [l for l in p.stderr.splitlines() if l.strip()]
+            if p.returncode != 1 or len(lines) != 1 or "error" not in lines[0]:
+                fail(f"{name} ({cmd[0]}): exit {p.returncode}, stderr {p.stderr!r}")
+            n_ok += 1
+        print(f"{name}: {lines[0]}")
+    print(f"{n_ok} hostile-file runs: exit 1 with one error line")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("case", choices=["format", "roundtrip", "quality", "malformed"])
+    ap.add_argument("--dotsocr", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--image", required=True)
+    ap.add_argument("--tmp", required=True)
+    args = ap.parse_args()
+    shutil.rmtree(args.tmp, ignore_errors=True)
+    os.makedirs(args.tmp)
+    {"format": case_format, "roundtrip": case_roundtrip, "quality": case_quality, "malformed": case_malformed}[args.case](args)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
