@@ -22,6 +22,10 @@
 void dots_attention(const dots_kernels *k, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk,
                     int64_t ldk, const float *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
                     bool causal, int64_t q_pos0) {
+    if (k && k->bf16 && k->isa >= DOTS_ISA_AVX512BF16) {
+        dots_attention_bf16(o, ldo, q, ldq, kk, ldk, v, ldv, n_q, n_k, d, scale, causal, q_pos0);
+        return;
+    }
     /* one scratch for all the block products of this call: a fresh packing
      * buffer per block product would cost a malloc/free pair each */
     dots_scratch sc = {0};

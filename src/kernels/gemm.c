@@ -74,6 +74,16 @@ static void pack_task(void *arg, int64_t p, int worker) {
                 }
             }
         }
+    } else if (j->wt == DOTS_DTYPE_F32) {
+        const float *w = (const float *)j->w + n0 * j->ldw;
+        for (int64_t k0 = 0; k0 < j->K; k0 += 16) {
+            int64_t kn = j->K - k0 < 16 ? j->K - k0 : 16;
+            for (int64_t c = 0; c < nc; c++) {
+                const float *row = w + c * j->ldw + k0;
+                float *d = dst + k0 * DOTS_GEMM_NR + c;
+                for (int64_t k = 0; k < kn; k++) d[k * DOTS_GEMM_NR] = row[k];
+            }
+        }
     } else if (dots_dtype_is_quant(j->wt)) {
         /* one block at a time: the row is never decoded into a big buffer */
         const int64_t bs = dots_dtype_block(j->wt), row_bytes = dots_dtype_bytes(j->wt, j->ldw);
@@ -193,8 +203,8 @@ static void bf16_pack_w_task(void *arg, int64_t p, int worker) {
     bf16_job *j = arg;
     uint32_t *dst = j->wp + p * j->K2 * DOTS_GEMM_NR;
     int64_t n0 = p * DOTS_GEMM_NR, nc = j->N - n0 < DOTS_GEMM_NR ? j->N - n0 : DOTS_GEMM_NR;
-    if (nc < DOTS_GEMM_NR || (j->K & 1)) memset(dst, 0, sizeof(uint32_t) * (size_t)(j->K2 * DOTS_GEMM_NR));
     if (j->wt != DOTS_DTYPE_BF16) {
+        if (nc < DOTS_GEMM_NR) memset(dst, 0, sizeof(uint32_t) * (size_t)(j->K2 * DOTS_GEMM_NR));
         const int64_t bs = dots_dtype_block(j->wt), row_bytes = dots_dtype_bytes(j->wt, j->ldw);
         float blk[256];
         for (int64_t c = 0; c < nc; c++) {
@@ -208,16 +218,7 @@ static void bf16_pack_w_task(void *arg, int64_t p, int worker) {
         }
         return;
     }
-    for (int64_t k0 = 0; k0 < j->K2; k0 += 16) {
-        int64_t kn = j->K2 - k0 < 16 ? j->K2 - k0 : 16;
-        for (int64_t c = 0; c < nc; c++) {
-            const uint16_t *row = (const uint16_t *)j->w + (n0 + c) * j->ldw;
-            for (int64_t k = k0; k < k0 + kn; k++) {
-                uint32_t lo = row[2 * k], hi = 2 * k + 1 < j->K ? row[2 * k + 1] : 0;
-                dst[k * DOTS_GEMM_NR + c] = lo | hi << 16;
-            }
-        }
-    }
+    dots_pack_w_bf16((const uint16_t *)j->w + n0 * j->ldw, j->ldw, nc, j->K, j->K2, dst);
 }
 
 static void bf16_pack_x_task(void *arg, int64_t t, int worker) {

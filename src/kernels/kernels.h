@@ -79,6 +79,11 @@ void dots_attention(const dots_kernels *k, float *o, int64_t ldo, const float *q
 void dots_attention_ref(float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
                         int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0);
 
+/* The same with Q, K, V, P rounded to bf16 and both products on vdpbf16ps
+ * (precision "bf16"; needs AVX512_BF16). */
+void dots_attention_bf16(float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
+                         int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0);
+
 /* ---- micro-kernels (internal to kernels/) ----
  * y[m_rows, n_cols] (+)= x[m_rows, K] . panel, panel packed as [K][32]. */
 #define DOTS_GEMM_NR 32
@@ -90,6 +95,8 @@ void dots_gemm_micro_avx512(int m_rows, int n_cols, int64_t K, const float *x, i
 void dots_gemm_micro_bf16(int m_rows, int n_cols, int64_t K2, const uint32_t *x, int64_t ldx2, const uint32_t *panel,
                           float *y, int64_t ldy, const float *bias);
 void dots_pack_x_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, uint32_t *out, int64_t ldx2);
+/* nc <= 32 rows of bf16 W (K values each) -> one panel [K2][32] of pairs, zero-padded. */
+void dots_pack_w_bf16(const uint16_t *w, int64_t ldw, int64_t nc, int64_t K, int64_t K2, uint32_t *dst);
 void dots_gemm_micro_avx2(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel, float *y,
                           int64_t ldy, const float *bias);
 

@@ -44,6 +44,45 @@ void dots_gemm_micro_bf16(int m_rows, int n_cols, int64_t K2, const uint32_t *x,
     }
 }
 
+/* r[j] <- column j of the 16 x 16 matrix of 32-bit elements whose rows are r. */
+static inline void transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) { /* u[4g + e]: rows 4g..4g+3, element 4L + e in lane L */
+        u[4 * g] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+        u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+    }
+    for (int e = 0; e < 4; e++) {
+        __m512i a = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x44), b = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x44);
+        __m512i c = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xEE), d = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xEE);
+        r[e] = _mm512_shuffle_i32x4(a, b, 0x88);
+        r[4 + e] = _mm512_shuffle_i32x4(a, b, 0xDD);
+        r[8 + e] = _mm512_shuffle_i32x4(c, d, 0x88);
+        r[12 + e] = _mm512_shuffle_i32x4(c, d, 0xDD);
+    }
+}
+
+void dots_pack_w_bf16(const uint16_t *w, int64_t ldw, int64_t nc, int64_t K, int64_t K2, uint32_t *dst) {
+    for (int64_t kb = 0; kb < K2; kb += 16) {
+        int64_t nk = K - 2 * kb < 32 ? K - 2 * kb : 32, np = K2 - kb < 16 ? K2 - kb : 16;
+        __mmask32 km = nk >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << nk) - 1);
+        for (int h = 0; h < 2; h++) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++) {
+                int64_t c = 16 * h + i;
+                r[i] = c < nc ? _mm512_maskz_loadu_epi16(km, w + c * ldw + 2 * kb) : _mm512_setzero_si512();
+            }
+            transpose16(r);
+            for (int64_t j = 0; j < np; j++) _mm512_store_si512(dst + (kb + j) * 32 + 16 * h, r[j]);
+        }
+    }
+}
+
 /* rows x K fp32 -> bf16 pairs (round to nearest even), zero-padded to 2 K2. */
 void dots_pack_x_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, uint32_t *out, int64_t ldx2) {
     for (int64_t r = 0; r < rows; r++) {
@@ -65,6 +104,9 @@ void dots_pack_x_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, uint
     }
 }
 #else
+void dots_pack_w_bf16(const uint16_t *w, int64_t ldw, int64_t nc, int64_t K, int64_t K2, uint32_t *dst) {
+    (void)w, (void)ldw, (void)nc, (void)K, (void)K2, (void)dst;
+}
 void dots_gemm_micro_bf16(int m_rows, int n_cols, int64_t K2, const uint32_t *x, int64_t ldx2, const uint32_t *panel,
                           float *y, int64_t ldy, const float *bias) {
     (void)m_rows, (void)n_cols, (void)K2, (void)x, (void)ldx2, (void)panel, (void)y, (void)ldy, (void)bias;

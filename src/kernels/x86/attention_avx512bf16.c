@@ -1,0 +1,197 @@
+/*
+ * attention_avx512bf16.c - tiled attention for precision "bf16": both
+ * products, S = Q K^T and O = P V, run on the bf16 GEMM micro-kernel
+ * (vdpbf16ps, fp32 sums), and the online softmax uses a vector exp.
+ *
+ *   per block of up to 256 queries: Q -> bf16 pairs            [nq][d/2]
+ *   per block of 128 keys:          K -> panels over d          [d/2][32 keys]
+ *                                   V -> panels over key pairs  [64][32 of d]
+ *     S = Q K^T (fp32) ─► scale, mask, running max/sum ─► P = e^(S - m) as bf16
+ *     acc = acc * e^(m_old - m) + P V
+ *   O = acc / l
+ *
+ * Everything lives in ~600 kB of scratch per call, whatever the sequence
+ * length. Q, K, V, P are rounded to bf16 (as the official bf16 model does);
+ * the running max, sums and the output accumulator stay fp32.
+ */
+#include "kernels/kernels.h"
+
+#if defined(__AVX512BF16__)
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QB 256
+#define KB 128
+
+/* e^x for x <= 0 (softmax arguments): 2^(x log2 e) split into integer n and
+ * f in [-0.5, 0.5], 2^f by its degree-6 Taylor polynomial (|rel err| < 2e-7),
+ * scaled by 2^n with vscalefps. Far below -87 the result flushes to 0. */
+static inline __m512 exp_ps(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-100.0f));
+    const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(1.5403530393381608e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076284772e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108664821580e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650695910071e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718055994531e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* K rows [nk][d] (ld) -> ceil(nk/32) panels [d2][32] of (K[j][2i], K[j][2i+1]). */
+static void pack_k(const float *k, int64_t ld, int64_t nk, int64_t d, int64_t d2, uint32_t *out) {
+    int64_t n_panels = (nk + 31) / 32;
+    memset(out, 0, sizeof(uint32_t) * (size_t)(n_panels * d2 * 32));
+    uint16_t row[2048 + 32];
+    for (int64_t j = 0; j < nk; j++) {
+        const float *src = k + j * ld;
+        int64_t i = 0;
+        for (; i + 32 <= d; i += 32)
+            _mm512_storeu_si512(row + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i)));
+        for (; i < d; i++) {
+            __m256bh h = _mm512_cvtneps_pbh(_mm512_set1_ps(src[i]));
+            row[i] = (uint16_t)_mm256_extract_epi16((__m256i)h, 0);
+        }
+        if (d & 1) row[d] = 0;
+        uint32_t *panel = out + (j / 32) * d2 * 32 + (j % 32);
+        const uint32_t *pairs = (const uint32_t *)row;
+        for (int64_t p = 0; p < d2; p++) panel[p * 32] = pairs[p];
+    }
+}
+
+/* V rows [nk][d] -> ceil(d/32) panels [nk2][32] of (V[2j][c], V[2j+1][c]). */
+static void pack_v(const float *v, int64_t ld, int64_t nk, int64_t d, int64_t nk2, uint32_t *out) {
+    int64_t n_panels = (d + 31) / 32;
+    for (int64_t p = 0; p < n_panels; p++) {
+        uint32_t *panel = out + p * nk2 * 32;
+        int64_t c0 = p * 32, nc = d - c0 < 32 ? d - c0 : 32;
+        __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);
+        __mmask16 m1 = nc >= 32 ? 0xFFFF : nc <= 16 ? 0 : (__mmask16)((1u << (nc - 16)) - 1);
+        for (int64_t j2 = 0; j2 < nk2; j2++) {
+            const float *r0 = v + 2 * j2 * ld + c0, *r1 = 2 * j2 + 1 < nk ? r0 + ld : NULL;
+            __m512 a0 = _mm512_maskz_loadu_ps(m0, r0), a1 = _mm512_maskz_loadu_ps(m1, r0 + 16);
+            __m512 b0 = r1 ? _mm512_maskz_loadu_ps(m0, r1) : _mm512_setzero_ps();
+            __m512 b1 = r1 ? _mm512_maskz_loadu_ps(m1, r1 + 16) : _mm512_setzero_ps();
+            /* bf16 of each, then interleave (a, b) per column into pairs */
+            __m256i ha0 = (__m256i)_mm512_cvtneps_pbh(a0), ha1 = (__m256i)_mm512_cvtneps_pbh(a1);
+            __m256i hb0 = (__m256i)_mm512_cvtneps_pbh(b0), hb1 = (__m256i)_mm512_cvtneps_pbh(b1);
+            __m512i p0 = _mm512_or_si512(_mm512_cvtepu16_epi32(ha0), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hb0), 16));
+            __m512i p1 = _mm512_or_si512(_mm512_cvtepu16_epi32(ha1), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hb1), 16));
+            _mm512_storeu_si512(panel + j2 * 32, p0);
+            _mm512_storeu_si512(panel + j2 * 32 + 16, p1);
+        }
+    }
+}
+
+void dots_attention_bf16(float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
+                         int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0) {
+    const int64_t d2 = (d + 1) / 2, n_dp = (d + 31) / 32;
+    const size_t qp_n = (size_t)(QB * d2), kp_n = (size_t)(KB / 32 * d2 * 32), vp_n = (size_t)(n_dp * (KB / 2) * 32);
+    const size_t bytes = 4 * (qp_n + kp_n + vp_n + QB * KB + QB * KB / 2 + 2 * QB * (size_t)d + 3 * QB) + 64 * 8;
+    uint8_t *mem = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!mem || d > 2048) {
+        free(mem);
+        dots_attention_ref(o, ldo, q, ldq, kk, ldk, v, ldv, n_q, n_k, d, scale, causal, q_pos0);
+        return;
+    }
+    uint8_t *p = mem;
+#define TAKE(type, n) (type *)(p = (uint8_t *)(((uintptr_t)p + 63) & ~(uintptr_t)63), p += 4 * (n), p - 4 * (n))
+    uint32_t *qp = TAKE(uint32_t, qp_n), *kp = TAKE(uint32_t, kp_n), *vp = TAKE(uint32_t, vp_n);
+    float *s = TAKE(float, QB * KB);
+    uint32_t *pp = TAKE(uint32_t, QB * KB / 2);
+    float *acc = TAKE(float, QB * (size_t)d), *pv = TAKE(float, QB * (size_t)d);
+    float *m = TAKE(float, QB), *l = TAKE(float, QB), *corr = TAKE(float, QB);
+#undef TAKE
+    for (int64_t q0 = 0; q0 < n_q; q0 += QB) {
+        const int64_t nq = n_q - q0 < QB ? n_q - q0 : QB;
+        dots_pack_x_bf16(q + q0 * ldq, ldq, nq, d, qp, d2);
+        for (int64_t i = 0; i < nq; i++) m[i] = -INFINITY, l[i] = 0.0f;
+        memset(acc, 0, sizeof(float) * (size_t)(nq * d));
+        const int64_t k_end = causal ? (q_pos0 + q0 + nq < n_k ? q_pos0 + q0 + nq : n_k) : n_k;
+        for (int64_t k0 = 0; k0 < k_end; k0 += KB) {
+            const int64_t nk = k_end - k0 < KB ? k_end - k0 : KB, nk2 = (nk + 1) / 2, n_kp = (nk + 31) / 32;
+            pack_k(kk + k0 * ldk, ldk, nk, d, d2, kp);
+            pack_v(v + k0 * ldv, ldv, nk, d, nk2, vp);
+            for (int64_t i = 0; i < nq; i += DOTS_GEMM_MR) {
+                int rows = (int)(nq - i < DOTS_GEMM_MR ? nq - i : DOTS_GEMM_MR);
+                for (int64_t pnl = 0; pnl < n_kp; pnl++) {
+                    int cols = (int)(nk - 32 * pnl < 32 ? nk - 32 * pnl : 32);
+                    dots_gemm_micro_bf16(rows, cols, d2, qp + i * d2, d2, kp + pnl * d2 * 32, s + i * KB + 32 * pnl, KB, NULL);
+                }
+            }
+            /* online softmax, one row at a time, 16 keys per vector */
+            for (int64_t i = 0; i < nq; i++) {
+                float *si = s + i * KB;
+                int64_t vis = causal ? q_pos0 + q0 + i - k0 + 1 : nk;
+                vis = vis > nk ? nk : vis < 0 ? 0 : vis;
+                __m512 vmax = _mm512_set1_ps(-INFINITY);
+                const __m512 vs = _mm512_set1_ps(scale);
+                for (int64_t j = 0; j < vis; j += 16) {
+                    __mmask16 mk = vis - j >= 16 ? 0xFFFF : (__mmask16)((1u << (vis - j)) - 1);
+                    __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, si + j), vs);
+                    _mm512_mask_storeu_ps(si + j, mk, x);
+                    vmax = _mm512_mask_max_ps(vmax, mk, vmax, x);
+                }
+                float mx = m[i];
+                if (vis > 0) {
+                    float bm = _mm512_reduce_max_ps(vmax);
+                    if (bm > mx) mx = bm;
+                }
+                corr[i] = m[i] == -INFINITY ? 0.0f : expf(m[i] - mx);
+                const __m512 vm = _mm512_set1_ps(mx);
+                __m512 vsum = _mm512_setzero_ps();
+                uint16_t *prow = (uint16_t *)(pp + i * (KB / 2));
+                for (int64_t j = 0; j < 2 * nk2; j += 32) {
+                    __m512 e[2];
+                    for (int h = 0; h < 2; h++) {
+                        int64_t jj = j + 16 * h, left = vis - jj;
+                        __mmask16 mk = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+                        e[h] = _mm512_maskz_mov_ps(mk, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, si + jj), vm)));
+                        vsum = _mm512_add_ps(vsum, e[h]);
+                    }
+                    __m512i packed = (__m512i)_mm512_cvtne2ps_pbh(e[1], e[0]);
+                    int64_t n16 = 2 * nk2 - j < 32 ? 2 * nk2 - j : 32;
+                    _mm512_mask_storeu_epi16(prow + j, (__mmask32)(n16 >= 32 ? 0xFFFFFFFFu : ((1u << n16) - 1)), packed);
+                }
+                l[i] = l[i] * corr[i] + _mm512_reduce_add_ps(vsum);
+                m[i] = mx;
+            }
+            for (int64_t i = 0; i < nq; i += DOTS_GEMM_MR) {
+                int rows = (int)(nq - i < DOTS_GEMM_MR ? nq - i : DOTS_GEMM_MR);
+                for (int64_t dp = 0; dp < n_dp; dp++) {
+                    int cols = (int)(d - 32 * dp < 32 ? d - 32 * dp : 32);
+                    dots_gemm_micro_bf16(rows, cols, nk2, pp + i * (KB / 2), KB / 2, vp + dp * nk2 * 32, pv + i * d + 32 * dp, d,
+                                         NULL);
+                }
+            }
+            for (int64_t i = 0; i < nq; i++) {
+                const __m512 c = _mm512_set1_ps(corr[i]);
+                float *ai = acc + i * d, *pi = pv + i * d;
+                for (int64_t c0 = 0; c0 < d; c0 += 16) {
+                    __mmask16 mk = d - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (d - c0)) - 1);
+                    _mm512_mask_storeu_ps(ai + c0, mk,
+                                          _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, ai + c0), c, _mm512_maskz_loadu_ps(mk, pi + c0)));
+                }
+            }
+        }
+        for (int64_t i = 0; i < nq; i++) {
+            const __m512 inv = _mm512_set1_ps(l[i] > 0 ? 1.0f / l[i] : 0.0f);
+            for (int64_t c0 = 0; c0 < d; c0 += 16) {
+                __mmask16 mk = d - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (d - c0)) - 1);
+                _mm512_mask_storeu_ps(o + (q0 + i) * ldo + c0, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, acc + i * d + c0), inv));
+            }
+        }
+    }
+    free(mem);
+}
+#else
+void dots_attention_bf16(float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
+                         int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0) {
+    dots_attention_ref(o, ldo, q, ldq, kk, ldk, v, ldv, n_q, n_k, d, scale, causal, q_pos0);
+}
+#endif
