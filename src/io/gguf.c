@@ -217,7 +217,7 @@ dots_status dots_gguf_parse(dots_ctx *ctx, const char *path, const uint8_t *data
     const uint8_t *magic;
     uint64_t n_tensors = 0, n_kv = 0;
     if (!take(&c, 4, &magic) || memcmp(magic, "GGUF", 4) != 0) {
-        st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: not a GGUF file (no GGUF magic)", path);
+        st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: not a GGUF file (no GGUF magic; a model is a checkpoint directory or a .gguf file)", path);
         goto fail;
     }
     if (!rd_u32(&c, &g.version) || !rd_u64(&c, &n_tensors) || !rd_u64(&c, &n_kv)) {

@@ -7,6 +7,7 @@
 #include "kernels/kernels.h"
 
 #include <math.h>
+#include <string.h>
 
 void dots_rmsnorm(float *y, const float *x, const void *w, dots_dtype wt, int64_t rows, int64_t n, float eps) {
     for (int64_t r = 0; r < rows; r++) {
@@ -15,7 +16,20 @@ void dots_rmsnorm(float *y, const float *x, const void *w, dots_dtype wt, int64_
         double ss = 0;
         for (int64_t i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
         float inv = (float)(1.0 / sqrt(ss / (double)n + eps));
-        for (int64_t i = 0; i < n; i++) yr[i] = xr[i] * inv * dots_weight_at(w, wt, i);
+        if (wt == DOTS_DTYPE_F32) {
+            const float *wf = w;
+            for (int64_t i = 0; i < n; i++) yr[i] = xr[i] * inv * wf[i];
+        } else if (wt == DOTS_DTYPE_BF16) {
+            const uint16_t *wb = w;
+            for (int64_t i = 0; i < n; i++) {
+                uint32_t u = (uint32_t)wb[i] << 16;
+                float wv;
+                memcpy(&wv, &u, 4);
+                yr[i] = xr[i] * inv * wv;
+            }
+        } else {
+            for (int64_t i = 0; i < n; i++) yr[i] = xr[i] * inv * dots_weight_at(w, wt, i);
+        }
     }
 }
 

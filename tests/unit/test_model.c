@@ -159,7 +159,9 @@ static void test_argument_checks(void **state) {
     assert_ptr_equal(m, (dots_model *)0x1);
     assert_non_null(strstr(dots_errmsg(ctx), "/nonexistent/dir"));
     assert_int_equal(dots_errcode(ctx), DOTS_ERR_IO);
-    assert_int_equal(dots_model_open(ctx, "/etc/hostname", &m), DOTS_ERR_IO);
+    /* a file is read as GGUF: a text file is not one */
+    assert_int_equal(dots_model_open(ctx, "/etc/hostname", &m), DOTS_ERR_FORMAT);
+    assert_non_null(strstr(dots_errmsg(ctx), "not a GGUF file"));
     assert_int_equal(dots_model_open(ctx, "x.gguf", &m), DOTS_ERR_IO);
     assert_int_equal(dots_model_open(ctx, "/tmp", &m), DOTS_ERR_IO); /* no config.json */
     assert_non_null(strstr(dots_errmsg(ctx), "config.json"));

@@ -10,8 +10,8 @@
  *     acc = acc * e^(m_old - m) + P V
  *   O = acc / l
  *
- * Everything lives in ~600 kB of scratch per call, whatever the sequence
- * length. Q, K, V, P are rounded to bf16 (as the official bf16 model does);
+ * K and V are packed once per call (4 bytes per key and head dimension);
+ * the rest lives in ~600 kB of scratch whatever the sequence length. Q, K, V, P are rounded to bf16 (as the official bf16 model does);
  * the running max, sums and the output accumulator stay fp32.
  */
 #include "kernels/kernels.h"
@@ -91,8 +91,10 @@ static void pack_v(const float *v, int64_t ld, int64_t nk, int64_t d, int64_t nk
 void dots_attention_bf16(float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
                          int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0) {
     const int64_t d2 = (d + 1) / 2, n_dp = (d + 31) / 32;
+    /* K and V are packed once per call for every key any query may see */
+    const int64_t k_max = causal ? (q_pos0 + n_q < n_k ? q_pos0 + n_q : n_k) : n_k, n_kb = (k_max + KB - 1) / KB;
     const size_t qp_n = (size_t)(QB * d2), kp_n = (size_t)(KB / 32 * d2 * 32), vp_n = (size_t)(n_dp * (KB / 2) * 32);
-    const size_t bytes = 4 * (qp_n + kp_n + vp_n + QB * KB + QB * KB / 2 + 2 * QB * (size_t)d + 3 * QB) + 64 * 8;
+    const size_t bytes = 4 * ((qp_n + (kp_n + vp_n) * (size_t)n_kb) + QB * KB + QB * KB / 2 + 2 * QB * (size_t)d + 3 * QB) + 64 * 8;
     uint8_t *mem = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!mem || d > 2048) {
         free(mem);
@@ -101,12 +103,17 @@ void dots_attention_bf16(float *o, int64_t ldo, const float *q, int64_t ldq, con
     }
     uint8_t *p = mem;
 #define TAKE(type, n) (type *)(p = (uint8_t *)(((uintptr_t)p + 63) & ~(uintptr_t)63), p += 4 * (n), p - 4 * (n))
-    uint32_t *qp = TAKE(uint32_t, qp_n), *kp = TAKE(uint32_t, kp_n), *vp = TAKE(uint32_t, vp_n);
+    uint32_t *qp = TAKE(uint32_t, qp_n), *kp_all = TAKE(uint32_t, kp_n * (size_t)n_kb), *vp_all = TAKE(uint32_t, vp_n * (size_t)n_kb);
     float *s = TAKE(float, QB * KB);
     uint32_t *pp = TAKE(uint32_t, QB * KB / 2);
     float *acc = TAKE(float, QB * (size_t)d), *pv = TAKE(float, QB * (size_t)d);
     float *m = TAKE(float, QB), *l = TAKE(float, QB), *corr = TAKE(float, QB);
 #undef TAKE
+    for (int64_t b = 0; b < n_kb; b++) {
+        const int64_t k0 = b * KB, nk = k_max - k0 < KB ? k_max - k0 : KB;
+        pack_k(kk + k0 * ldk, ldk, nk, d, d2, kp_all + (size_t)b * kp_n);
+        pack_v(v + k0 * ldv, ldv, nk, d, (nk + 1) / 2, vp_all + (size_t)b * vp_n);
+    }
     for (int64_t q0 = 0; q0 < n_q; q0 += QB) {
         const int64_t nq = n_q - q0 < QB ? n_q - q0 : QB;
         dots_pack_x_bf16(q + q0 * ldq, ldq, nq, d, qp, d2);
@@ -115,8 +122,7 @@ void dots_attention_bf16(float *o, int64_t ldo, const float *q, int64_t ldq, con
         const int64_t k_end = causal ? (q_pos0 + q0 + nq < n_k ? q_pos0 + q0 + nq : n_k) : n_k;
         for (int64_t k0 = 0; k0 < k_end; k0 += KB) {
             const int64_t nk = k_end - k0 < KB ? k_end - k0 : KB, nk2 = (nk + 1) / 2, n_kp = (nk + 31) / 32;
-            pack_k(kk + k0 * ldk, ldk, nk, d, d2, kp);
-            pack_v(v + k0 * ldv, ldv, nk, d, nk2, vp);
+            const uint32_t *kp = kp_all + (size_t)(k0 / KB) * kp_n, *vp = vp_all + (size_t)(k0 / KB) * vp_n;
             for (int64_t i = 0; i < nq; i += DOTS_GEMM_MR) {
                 int rows = (int)(nq - i < DOTS_GEMM_MR ? nq - i : DOTS_GEMM_MR);
                 for (int64_t pnl = 0; pnl < n_kp; pnl++) {
