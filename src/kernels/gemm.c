@@ -246,6 +246,72 @@ static void bf16_compute_task(void *arg, int64_t t, int worker) {
     }
 }
 
+/* ---- the bf16 path with X packed instead of W (fewer rows than columns:
+ * the prefill of a prompt), Y^T = W X^T: the micro-kernel broadcasts pairs
+ * straight from the weight rows, the panels hold 32 rows of X, and each
+ * 8 x 32 tile is stored transposed. Nothing is copied from the weights. */
+
+#define WB 64 /* weight rows per task */
+
+typedef struct xt_job {
+    float *y;
+    int64_t ldy;
+    const float *x;
+    int64_t ldx;
+    const uint16_t *w;
+    int64_t ldw;
+    const float *bias;
+    int64_t M, N, K, K2;
+    uint32_t *xp; /* [n_xpanels][K2][32] */
+    int64_t n_xpanels, n_wblocks, n_groups;
+} xt_job;
+
+static void xt_pack_task(void *arg, int64_t p, int worker) {
+    (void)worker;
+    xt_job *j = arg;
+    int64_t m0 = p * DOTS_GEMM_NR, rows = j->M - m0 < DOTS_GEMM_NR ? j->M - m0 : DOTS_GEMM_NR;
+    dots_pack_xt_bf16(j->x + m0 * j->ldx, j->ldx, rows, j->K, j->K2, j->xp + p * j->K2 * DOTS_GEMM_NR);
+}
+
+static void xt_compute_task(void *arg, int64_t t, int worker) {
+    (void)worker;
+    xt_job *j = arg;
+    int64_t wb = t % j->n_wblocks, g = t / j->n_wblocks;
+    int64_t n0 = wb * WB, n1 = n0 + WB < j->N ? n0 + WB : j->N;
+    int64_t p0 = g * PANELS_PER_TASK, p1 = p0 + PANELS_PER_TASK < j->n_xpanels ? p0 + PANELS_PER_TASK : j->n_xpanels;
+    float tile[DOTS_GEMM_MR * DOTS_GEMM_NR];
+    for (int64_t p = p0; p < p1; p++) {
+        const uint32_t *panel = j->xp + p * j->K2 * DOTS_GEMM_NR;
+        int64_t m0 = p * DOTS_GEMM_NR;
+        int cols = (int)(j->M - m0 < DOTS_GEMM_NR ? j->M - m0 : DOTS_GEMM_NR);
+        for (int64_t n = n0; n < n1; n += DOTS_GEMM_MR) {
+            int rows = (int)(n1 - n < DOTS_GEMM_MR ? n1 - n : DOTS_GEMM_MR);
+            dots_gemm_micro_bf16(rows, cols, j->K2, (const uint32_t *)(const void *)(j->w + n * j->ldw), j->ldw / 2, panel, tile,
+                                 DOTS_GEMM_NR, NULL);
+            for (int c = 0; c < cols; c++) {
+                float *yr = j->y + (m0 + c) * j->ldy + n;
+                for (int r = 0; r < rows; r++) yr[r] = tile[r * DOTS_GEMM_NR + c] + (j->bias ? j->bias[n + r] : 0.0f);
+            }
+        }
+    }
+}
+
+static bool gemm_bf16_xt(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const uint16_t *w,
+                         int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
+    xt_job j = {y, ldy, x, ldx, w, ldw, bias, M, N, K, K / 2, NULL, 0, 0, 0};
+    j.n_xpanels = (M + DOTS_GEMM_NR - 1) / DOTS_GEMM_NR;
+    j.n_wblocks = (N + WB - 1) / WB;
+    j.n_groups = (j.n_xpanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
+    size_t bytes = (size_t)(j.n_xpanels * j.K2 * DOTS_GEMM_NR) * 4;
+    bool own = !k->scratch;
+    j.xp = own ? aligned_alloc(64, (bytes + 63) / 64 * 64) : dots_scratch_get(k->scratch, bytes);
+    if (!j.xp) return false;
+    dots_pool_run(k->pool, j.n_xpanels, xt_pack_task, &j);
+    dots_pool_run(k->pool, j.n_wblocks * j.n_groups, xt_compute_task, &j);
+    if (own) free(j.xp);
+    return true;
+}
+
 /* false if the memory for the packed copies is not there (the caller falls back). */
 static bool gemm_bf16(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
                       dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
@@ -269,9 +335,13 @@ static bool gemm_bf16(const dots_kernels *k, float *y, int64_t ldy, const float 
 void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
                dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
     if (M <= 0 || N <= 0) return;
-    if (k && k->bf16 && k->isa >= DOTS_ISA_AVX512BF16 && (wt == DOTS_DTYPE_BF16 || dots_dtype_is_quant(wt)) &&
-        M > DOTS_GEMV_MAX_M && gemm_bf16(k, y, ldy, x, ldx, w, wt, ldw, bias, M, N, K))
-        return;
+    if (k && k->bf16 && k->isa >= DOTS_ISA_AVX512BF16 && M > DOTS_GEMV_MAX_M) {
+        /* pack whichever operand is smaller: X for a prompt (M < N), W for the vision encoder */
+        if (wt == DOTS_DTYPE_BF16 && M < N && K % 2 == 0 && ldw % 2 == 0 && gemm_bf16_xt(k, y, ldy, x, ldx, w, ldw, bias, M, N, K))
+            return;
+        if ((wt == DOTS_DTYPE_BF16 || dots_dtype_is_quant(wt)) && gemm_bf16(k, y, ldy, x, ldx, w, wt, ldw, bias, M, N, K))
+            return;
+    }
     if (M <= DOTS_GEMV_MAX_M) { /* decode: stream the weights once, no packing */
         /* big tasks stream better (fewer, longer runs per thread); at least
          * 4 per thread so the threads finish together */

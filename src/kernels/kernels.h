@@ -97,6 +97,8 @@ void dots_gemm_micro_bf16(int m_rows, int n_cols, int64_t K2, const uint32_t *x,
 void dots_pack_x_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, uint32_t *out, int64_t ldx2);
 /* nc <= 32 rows of bf16 W (K values each) -> one panel [K2][32] of pairs, zero-padded. */
 void dots_pack_w_bf16(const uint16_t *w, int64_t ldw, int64_t nc, int64_t K, int64_t K2, uint32_t *dst);
+/* rows <= 32 rows of fp32 X -> one panel [K2][32] of bf16 pairs (X transposed), zero-padded. */
+void dots_pack_xt_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, int64_t K2, uint32_t *dst);
 void dots_gemm_micro_avx2(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel, float *y,
                           int64_t ldy, const float *bias);
 

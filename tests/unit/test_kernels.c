@@ -16,6 +16,7 @@
 
 #include "core/fp.h"
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
 
 #define GUARD 1234.5f
 
@@ -218,6 +219,134 @@ static void test_ops(void **state) {
     assert_true(r[0] == -3 && r[2] == 1 && r[1] == 2 && r[3] == 4);
 }
 
+/* The block formats: GEMV (decode, M <= 4) and GEMM (M > 4) at every level
+ * and precision, against the reference on the same blocks (which decodes
+ * each weight). Rows are whole blocks, as in the model. */
+static void test_gemm_quant(void **state) {
+    (void)state;
+    dots_isa levels[5];
+    int nl = n_levels(levels);
+    if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16) levels[nl++] = DOTS_ISA_AVX512BF16;
+    dots_pool *pool = dots_pool_create(3);
+    const dots_dtype types[] = {DOTS_DTYPE_Q8_0, DOTS_DTYPE_Q4_0, DOTS_DTYPE_Q4_K};
+    const int64_t Ms[] = {1, 2, 3, 4, 5, 17}, Ns[] = {1, 3, 4, 5, 8, 67};
+    for (size_t ti = 0; ti < 3; ti++) {
+        dots_dtype dt = types[ti];
+        int64_t bs = dots_dtype_block(dt);
+        for (int l = 0; l < nl; l++)
+            for (size_t mi = 0; mi < 6; mi++) {
+                int64_t M = Ms[mi], N = Ns[(mi + ti + (size_t)l) % 6], K = bs * (int64_t)(1 + (mi + ti) % 3), ldx = K + 3, ldy = N + 2;
+                float *x = malloc(sizeof(float) * (size_t)(M * ldx)), *row = malloc(sizeof(float) * (size_t)K);
+                uint8_t *w = malloc((size_t)dots_dtype_bytes(dt, N * K));
+                for (int64_t i = 0; i < M * ldx; i++) x[i] = frand();
+                for (int64_t n = 0; n < N; n++) {
+                    for (int64_t i = 0; i < K; i++) row[i] = frand() * (1 + (float)(i % 7)); /* uneven blocks */
+                    dots_quantize_row(dt, row, w + n * dots_dtype_bytes(dt, K), K);
+                }
+                float *b = malloc(sizeof(float) * (size_t)N), *y = malloc(sizeof(float) * (size_t)(M * ldy)),
+                      *r = malloc(sizeof(float) * (size_t)(M * ldy));
+                for (int64_t i = 0; i < N; i++) b[i] = frand();
+                for (int bf = 0; bf < 2; bf++) {
+                    for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
+                    dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1};
+                    dots_gemm(&k, y, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
+                    dots_gemm_ref(r, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
+                    /* |w| <= 8: 8 times the fp32 bound; the bf16 path (M > 4) rounds X and W to bf16 */
+                    double tol = bf && M > DOTS_GEMV_MAX_M && levels[l] >= DOTS_ISA_AVX512BF16
+                                     ? 0.03 * sqrt((double)K) * 8
+                                     : 64.0 * sqrt((double)K + 1) * (double)(K + 1) * 5.96e-8 + 1e-5;
+                    for (int64_t m = 0; m < M; m++)
+                        for (int64_t n = 0; n < ldy; n++) {
+                            float got = y[m * ldy + n], want = r[m * ldy + n];
+                            if (n >= N ? got != GUARD : !(fabs((double)got - want) <= tol))
+                                fail_msg("%s gemm %s bf16=%d M%lld N%lld K%lld: y[%lld][%lld] = %g, ref %g", dots_dtype_name(dt),
+                                         dots_isa_name(levels[l]), bf, (long long)M, (long long)N, (long long)K, (long long)m,
+                                         (long long)n, got, want);
+                        }
+                }
+                free(x);
+                free(row);
+                free(w);
+                free(b);
+                free(y);
+                free(r);
+            }
+    }
+    dots_pool_free(pool);
+}
+
+/* Quantize then dequantize: each value within half a step of its block's scale. */
+static void test_quant_roundtrip(void **state) {
+    (void)state;
+    float x[512], y[512];
+    uint8_t q[512 / 32 * 34 + 64];
+    for (int i = 0; i < 512; i++) x[i] = frand() * (i < 256 ? 1.0f : 100.0f);
+    x[5] = 0;
+    const dots_dtype types[] = {DOTS_DTYPE_Q8_0, DOTS_DTYPE_Q4_0, DOTS_DTYPE_Q4_K};
+    for (int t = 0; t < 3; t++) {
+        dots_quantize_row(types[t], x, q, 512);
+        dots_dequantize_row(types[t], q, y, 512);
+        for (int half = 0; half < 2; half++) {
+            double amax = half ? 100 : 1, steps = types[t] == DOTS_DTYPE_Q8_0 ? 127 : 7.5;
+            for (int i = 256 * half; i < 256 * half + 256; i++)
+                if (!(fabs((double)y[i] - x[i]) <= amax / steps * 1.01 + 1e-6))
+                    fail_msg("%s: x[%d] = %g -> %g", dots_dtype_name(types[t]), i, x[i], y[i]);
+        }
+    }
+    /* an all-zero block stays zero */
+    memset(x, 0, sizeof x);
+    for (int t = 0; t < 3; t++) {
+        dots_quantize_row(types[t], x, q, 256);
+        dots_dequantize_row(types[t], q, y, 256);
+        for (int i = 0; i < 256; i++) assert_true(y[i] == 0.0f);
+    }
+}
+
+/* Attention in precision bf16 (Q, K, V, P rounded to bf16): close to the
+ * fp32 reference in relative terms, at the shapes of test_attention. */
+static void test_attention_bf16(void **state) {
+    (void)state;
+    if (dots_cpu_isa() < DOTS_ISA_AVX512BF16) skip();
+    const int64_t ns[] = {1, 3, 63, 64, 65, 127, 128, 129, 200, 300};
+    const int64_t ds[] = {16, 32, 128, 130};
+    for (size_t i = 0; i < 10; i++)
+        for (int c = 0; c < 3; c++) {
+            int64_t nq = c == 2 ? 1 : ns[i], nk = c == 0 ? ns[(i + 4) % 10] : c == 2 ? ns[i] + 10 : ns[i], d = ds[(i + (size_t)c) % 4];
+            int64_t pos0 = c == 2 ? ns[i] + 9 : 0, ld = d + 5;
+            bool causal = c != 0;
+            float *q = malloc(sizeof(float) * (size_t)(nq * ld)), *k = malloc(sizeof(float) * (size_t)(nk * ld));
+            float *v = malloc(sizeof(float) * (size_t)(nk * ld)), *o = malloc(sizeof(float) * (size_t)(nq * ld)),
+                  *r = malloc(sizeof(float) * (size_t)(nq * ld));
+            for (int64_t t = 0; t < nq * ld; t++) q[t] = 3 * frand();
+            for (int64_t t = 0; t < nk * ld; t++) k[t] = frand(), v[t] = frand();
+            for (int64_t t = 0; t < nq * ld; t++) o[t] = r[t] = GUARD;
+            dots_kernels kk = {DOTS_ISA_AVX512BF16, NULL, NULL, true};
+            float scale = 1.0f / sqrtf((float)d);
+            dots_attention(&kk, o, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, pos0);
+            dots_attention_ref(r, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, pos0);
+            double num = 0, den = 0;
+            for (int64_t t = 0; t < nq; t++)
+                for (int64_t cc = 0; cc < ld; cc++) {
+                    float got = o[t * ld + cc], want = r[t * ld + cc];
+                    if (cc >= d) {
+                        if (got != GUARD) fail_msg("bf16 attention wrote past the head");
+                        continue;
+                    }
+                    if (isnan(got)) fail_msg("bf16 attention: NaN");
+                    num += (double)(got - want) * (got - want);
+                    den += (double)want * want;
+                }
+            if (!(sqrt(num / den) < 1e-2))
+                fail_msg("bf16 attention nq%lld nk%lld d%lld causal%d: relative error %g", (long long)nq, (long long)nk, (long long)d,
+                         causal, sqrt(num / den));
+            free(q);
+            free(k);
+            free(v);
+            free(o);
+            free(r);
+        }
+}
+
 static void task_count(void *arg, int64_t t, int worker) {
     (void)worker;
     __atomic_fetch_add((int64_t *)arg + t % 7, 1, __ATOMIC_RELAXED);
@@ -243,6 +372,9 @@ int main(void) {
         cmocka_unit_test(test_gemm_shapes),
         cmocka_unit_test(test_gemm_bf16),
         cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_gemm_quant),
+        cmocka_unit_test(test_quant_roundtrip),
+        cmocka_unit_test(test_attention_bf16),
         cmocka_unit_test(test_ops),
         cmocka_unit_test(test_pool),
     };

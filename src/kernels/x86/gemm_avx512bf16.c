@@ -83,6 +83,28 @@ void dots_pack_w_bf16(const uint16_t *w, int64_t ldw, int64_t nc, int64_t K, int
     }
 }
 
+void dots_pack_xt_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, int64_t K2, uint32_t *dst) {
+    for (int64_t kb = 0; kb < K2; kb += 16) {
+        int64_t nk = K - 2 * kb < 32 ? K - 2 * kb : 32, np = K2 - kb < 16 ? K2 - kb : 16;
+        __mmask16 m0 = nk >= 16 ? 0xFFFF : (__mmask16)((1u << nk) - 1);
+        __mmask16 m1 = nk >= 32 ? 0xFFFF : nk <= 16 ? 0 : (__mmask16)((1u << (nk - 16)) - 1);
+        for (int h = 0; h < 2; h++) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++) {
+                int64_t c = 16 * h + i;
+                if (c >= rows) {
+                    r[i] = _mm512_setzero_si512();
+                    continue;
+                }
+                const float *src = x + c * ldx + 2 * kb;
+                r[i] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, src + 16), _mm512_maskz_loadu_ps(m0, src));
+            }
+            transpose16(r);
+            for (int64_t j = 0; j < np; j++) _mm512_store_si512(dst + (kb + j) * 32 + 16 * h, r[j]);
+        }
+    }
+}
+
 /* rows x K fp32 -> bf16 pairs (round to nearest even), zero-padded to 2 K2. */
 void dots_pack_x_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, uint32_t *out, int64_t ldx2) {
     for (int64_t r = 0; r < rows; r++) {
@@ -104,6 +126,9 @@ void dots_pack_x_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, uint
     }
 }
 #else
+void dots_pack_xt_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, int64_t K2, uint32_t *dst) {
+    (void)x, (void)ldx, (void)rows, (void)K, (void)K2, (void)dst;
+}
 void dots_pack_w_bf16(const uint16_t *w, int64_t ldw, int64_t nc, int64_t K, int64_t K2, uint32_t *dst) {
     (void)w, (void)ldw, (void)nc, (void)K, (void)K2, (void)dst;
 }
