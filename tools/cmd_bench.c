@@ -46,7 +46,7 @@ static void measure_limits(int n_threads, double out[2]) {
     if (pid == 0) {
         close(fds[0]);
         dots_pool *pool = dots_pool_create(n_threads);
-        dots_kernels k = {dots_cpu_isa(), pool, NULL, false};
+        dots_kernels k = {dots_cpu_isa(), pool, NULL, false, NULL};
         double r[2] = {dots_measure_bf16_peak_gflops(&k), dots_measure_dram_gbps(&k, (size_t)1 << 30)};
         ssize_t wr = write(fds[1], r, sizeof r);
         (void)wr;

@@ -750,8 +750,8 @@ static int cmd_vision(int argc, char **argv) {
     int64_t n_emb = 0;
     int rc = 0;
     dots_pool *pool = dots_pool_create(threads ? (int)threads : dots_default_threads());
-    dots_scratch scratch = {0};
-    dots_kernels kern = {dots_cpu_isa(), pool, &scratch, bf16};
+    dots_scratch scratch = {0}, worker_scratch[DOTS_MAX_THREADS] = {{0}};
+    dots_kernels kern = {dots_cpu_isa(), pool, &scratch, bf16, worker_scratch};
     dump_ctx dc = {dump, ctx, 0};
     if (!pool) {
         fprintf(stderr, "dotsocr: error: cannot start threads\n");
@@ -795,6 +795,7 @@ done:
     dots_model_close(model);
     dots_pool_free(pool);
     dots_scratch_free(&scratch);
+    for (int i = 0; i < DOTS_MAX_THREADS; i++) dots_scratch_free(&worker_scratch[i]);
     dots_ctx_free(ctx);
     return rc;
 }

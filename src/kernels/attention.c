@@ -19,17 +19,57 @@
 #define QB 256
 #define KB 128
 
-void dots_attention(const dots_kernels *k, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk,
+/* A few queries (decode): scores by the matrix-vector path straight from
+ * the key rows, softmax over all visible keys at once, o = sum_j p_j v_j.
+ * Nothing is packed or transposed; memory is one score per key. */
+static bool attention_few(const dots_kernels *k, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk,
+                          int64_t ldk, const float *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
+                          bool causal, int64_t q_pos0) {
+    float *s = malloc(sizeof(float) * (size_t)(n_k > 0 ? n_k : 1));
+    if (!s) return false;
+    dots_kernels single = {k ? k->isa : DOTS_ISA_GENERIC, NULL, NULL, false, NULL};
+    for (int64_t i = 0; i < n_q; i++) {
+        int64_t vis = causal ? q_pos0 + i + 1 : n_k;
+        vis = vis > n_k ? n_k : vis < 0 ? 0 : vis;
+        float *oi = o + i * ldo;
+        memset(oi, 0, sizeof(float) * (size_t)d);
+        if (vis == 0) continue;
+        dots_gemm(&single, s, vis, q + i * ldq, ldq, kk, DOTS_DTYPE_F32, ldk, NULL, 1, vis, d);
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < vis; j++) {
+            s[j] *= scale;
+            if (s[j] > mx) mx = s[j];
+        }
+        float sum = 0;
+        if (single.isa >= DOTS_ISA_AVX512) {
+            sum = dots_exp_shift_sum_avx512(s, vis, mx);
+        } else {
+            for (int64_t j = 0; j < vis; j++) sum += (s[j] = expf(s[j] - mx));
+        }
+        for (int64_t j = 0; j < vis; j++) {
+            const float p = s[j], *vj = v + j * ldv;
+            for (int64_t c = 0; c < d; c++) oi[c] += p * vj[c];
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t c = 0; c < d; c++) oi[c] *= inv;
+    }
+    free(s);
+    return true;
+}
+
+void dots_attention(const dots_kernels *k, int worker, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk,
                     int64_t ldk, const float *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
                     bool causal, int64_t q_pos0) {
+    if (n_q <= DOTS_GEMV_MAX_M && attention_few(k, o, ldo, q, ldq, kk, ldk, v, ldv, n_q, n_k, d, scale, causal, q_pos0))
+        return;
     if (k && k->bf16 && k->isa >= DOTS_ISA_AVX512BF16) {
-        dots_attention_bf16(o, ldo, q, ldq, kk, ldk, v, ldv, n_q, n_k, d, scale, causal, q_pos0);
+        dots_attention_bf16(k->worker_scratch ? &k->worker_scratch[worker] : NULL, o, ldo, q, ldq, kk, ldk, v, ldv, n_q, n_k, d, scale, causal, q_pos0);
         return;
     }
     /* one scratch for all the block products of this call: a fresh packing
      * buffer per block product would cost a malloc/free pair each */
     dots_scratch sc = {0};
-    dots_kernels single = {k ? k->isa : DOTS_ISA_GENERIC, NULL, &sc, false};
+    dots_kernels single = {k ? k->isa : DOTS_ISA_GENERIC, NULL, &sc, false, NULL};
     float *s = malloc(sizeof(float) * QB * KB);
     float *vt = malloc(sizeof(float) * (size_t)d * KB);   /* V block transposed: [d][KB] */
     float *acc = malloc(sizeof(float) * QB * (size_t)d);

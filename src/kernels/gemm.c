@@ -263,7 +263,7 @@ typedef struct xt_job {
     const float *bias;
     int64_t M, N, K, K2;
     uint32_t *xp; /* [n_xpanels][K2][32] */
-    int64_t n_xpanels, n_wblocks, n_groups;
+    int64_t n_xpanels, n_wblocks, n_groups, per_group;
 } xt_job;
 
 static void xt_pack_task(void *arg, int64_t p, int worker) {
@@ -278,30 +278,30 @@ static void xt_compute_task(void *arg, int64_t t, int worker) {
     xt_job *j = arg;
     int64_t wb = t % j->n_wblocks, g = t / j->n_wblocks;
     int64_t n0 = wb * WB, n1 = n0 + WB < j->N ? n0 + WB : j->N;
-    int64_t p0 = g * PANELS_PER_TASK, p1 = p0 + PANELS_PER_TASK < j->n_xpanels ? p0 + PANELS_PER_TASK : j->n_xpanels;
-    float tile[DOTS_GEMM_MR * DOTS_GEMM_NR];
+    int64_t p0 = g * j->per_group, p1 = p0 + j->per_group < j->n_xpanels ? p0 + j->per_group : j->n_xpanels;
     for (int64_t p = p0; p < p1; p++) {
         const uint32_t *panel = j->xp + p * j->K2 * DOTS_GEMM_NR;
         int64_t m0 = p * DOTS_GEMM_NR;
         int cols = (int)(j->M - m0 < DOTS_GEMM_NR ? j->M - m0 : DOTS_GEMM_NR);
         for (int64_t n = n0; n < n1; n += DOTS_GEMM_MR) {
             int rows = (int)(n1 - n < DOTS_GEMM_MR ? n1 - n : DOTS_GEMM_MR);
-            dots_gemm_micro_bf16(rows, cols, j->K2, (const uint32_t *)(const void *)(j->w + n * j->ldw), j->ldw / 2, panel, tile,
-                                 DOTS_GEMM_NR, NULL);
-            for (int c = 0; c < cols; c++) {
-                float *yr = j->y + (m0 + c) * j->ldy + n;
-                for (int r = 0; r < rows; r++) yr[r] = tile[r * DOTS_GEMM_NR + c] + (j->bias ? j->bias[n + r] : 0.0f);
-            }
+            /* the first panel meets each weight row fresh from memory: fetch the next 8 meanwhile */
+            const uint32_t *next = p == p0 && n + 2 * DOTS_GEMM_MR <= n1 ? (const uint32_t *)(const void *)(j->w + (n + DOTS_GEMM_MR) * j->ldw) : NULL;
+            dots_gemm_micro_bf16_t(rows, cols, j->K2, (const uint32_t *)(const void *)(j->w + n * j->ldw), j->ldw / 2, panel, next,
+                                   j->y + m0 * j->ldy + n, j->ldy, j->bias ? j->bias + n : NULL);
         }
     }
 }
 
 static bool gemm_bf16_xt(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const uint16_t *w,
                          int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
-    xt_job j = {y, ldy, x, ldx, w, ldw, bias, M, N, K, K / 2, NULL, 0, 0, 0};
+    xt_job j = {y, ldy, x, ldx, w, ldw, bias, M, N, K, K / 2, NULL, 0, 0, 0, 0};
     j.n_xpanels = (M + DOTS_GEMM_NR - 1) / DOTS_GEMM_NR;
     j.n_wblocks = (N + WB - 1) / WB;
-    j.n_groups = (j.n_xpanels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
+    /* each group of X panels reads the weights from memory once more: few,
+     * balanced groups of up to 16 panels (512 rows) */
+    j.n_groups = (j.n_xpanels + 15) / 16;
+    j.per_group = (j.n_xpanels + j.n_groups - 1) / j.n_groups;
     size_t bytes = (size_t)(j.n_xpanels * j.K2 * DOTS_GEMM_NR) * 4;
     bool own = !k->scratch;
     j.xp = own ? aligned_alloc(64, (bytes + 63) / 64 * 64) : dots_scratch_get(k->scratch, bytes);

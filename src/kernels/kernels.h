@@ -33,6 +33,8 @@ typedef struct dots_kernels {
     dots_scratch *scratch; /* NULL: allocate per call */
     bool bf16;             /* precision "bf16": bf16 weight GEMMs round X to bf16 and use
                             * vdpbf16ps (2x the fp32 rate, ~3 digits); fp32 otherwise */
+    dots_scratch *worker_scratch; /* [pool size]: for kernels run inside pool tasks
+                                   * (attention), by worker index; NULL: allocate per call */
 } dots_kernels;
 
 /* ---- matrix multiply: Y[M,N] = X[M,K] . W[N,K]^T (+ bias[N]) ----
@@ -64,6 +66,17 @@ void dots_gelu_erf(float *x, int64_t n);
 /* y += x */
 void dots_add(float *y, const float *x, int64_t n);
 
+/* The same split over k's pool in row ranges (and, for SiLU, on AVX-512
+ * with a vector exp within a few ulps of expf): the elementwise steps of a
+ * layer would otherwise leave all but one thread idle. */
+void dots_par_rmsnorm(const dots_kernels *k, float *y, const float *x, const void *w, dots_dtype wt, int64_t rows, int64_t n,
+                      float eps);
+void dots_par_add(const dots_kernels *k, float *y, const float *x, int64_t n);
+void dots_par_silu_mul(const dots_kernels *k, float *g, const float *u, int64_t n);
+void dots_silu_mul_avx512(float *g, const float *u, int64_t n);
+/* s[i] = e^(s[i] - shift) for i < n; returns their sum. */
+float dots_exp_shift_sum_avx512(float *s, int64_t n, float shift);
+
 /* Rotary embedding of one head vector x[d] by angles a[d/2]: pairs
  * (i, i + d/2) rotated by a[i] (NeoX "rotate_half" form, spec 5.2 and 7). */
 void dots_rope_apply(float *x, const float *cos_a, const float *sin_a, int64_t d);
@@ -72,8 +85,9 @@ void dots_rope_apply(float *x, const float *cos_a, const float *sin_a, int64_t d
  * O[n_q, d] = softmax(Q K^T * scale (+ causal mask)) V for one head, with
  * Q, K, V, O rows at the given leading dimensions. Tiled with an online
  * softmax: memory O((n_q + n_k) d), never n_q x n_k. Causal: query i may
- * see keys 0 .. q_pos0 + i. Single-threaded: callers split heads/blocks. */
-void dots_attention(const dots_kernels *k, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk,
+ * see keys 0 .. q_pos0 + i. Single-threaded: callers split heads/blocks and
+ * pass the pool worker they run on (its scratch is reused across calls). */
+void dots_attention(const dots_kernels *k, int worker, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk,
                     int64_t ldk, const float *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
                     bool causal, int64_t q_pos0);
 void dots_attention_ref(float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
@@ -81,7 +95,7 @@ void dots_attention_ref(float *o, int64_t ldo, const float *q, int64_t ldq, cons
 
 /* The same with Q, K, V, P rounded to bf16 and both products on vdpbf16ps
  * (precision "bf16"; needs AVX512_BF16). */
-void dots_attention_bf16(float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
+void dots_attention_bf16(dots_scratch *scratch, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
                          int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0);
 
 /* ---- micro-kernels (internal to kernels/) ----
@@ -94,6 +108,11 @@ void dots_gemm_micro_avx512(int m_rows, int n_cols, int64_t K, const float *x, i
                             float *y, int64_t ldy, const float *bias);
 void dots_gemm_micro_bf16(int m_rows, int n_cols, int64_t K2, const uint32_t *x, int64_t ldx2, const uint32_t *panel,
                           float *y, int64_t ldy, const float *bias);
+/* The same, stored transposed: y[c * ldy + i] for column c, row i, + bias[i];
+ * x_next (or NULL): 8 more rows of x (ld ldx2) to prefetch meanwhile, for
+ * x streamed from memory (the weights, when X is the packed operand). */
+void dots_gemm_micro_bf16_t(int m_rows, int n_cols, int64_t K2, const uint32_t *x, int64_t ldx2, const uint32_t *panel,
+                            const uint32_t *x_next, float *y, int64_t ldy, const float *bias);
 void dots_pack_x_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, uint32_t *out, int64_t ldx2);
 /* nc <= 32 rows of bf16 W (K values each) -> one panel [K2][32] of pairs, zero-padded. */
 void dots_pack_w_bf16(const uint16_t *w, int64_t ldw, int64_t nc, int64_t K, int64_t K2, uint32_t *dst);

@@ -68,3 +68,55 @@ void dots_rope_apply(float *x, const float *cos_a, const float *sin_a, int64_t d
         x[i + h] = b * cos_a[i] + a * sin_a[i];
     }
 }
+
+/* ---- over the pool ---- */
+
+#define PAR_ELEMS (1 << 14) /* per task: big enough to amortise the hand-off */
+
+typedef struct par_job {
+    int op; /* 0 rmsnorm, 1 add, 2 silu_mul */
+    dots_isa isa;
+    float *y;
+    const float *x;
+    const void *w;
+    dots_dtype wt;
+    int64_t rows, n, per_task;
+    float eps;
+} par_job;
+
+static void par_task(void *arg, int64_t t, int worker) {
+    (void)worker;
+    const par_job *j = arg;
+    int64_t b = t * j->per_task, e = b + j->per_task < j->rows ? b + j->per_task : j->rows;
+    if (j->op == 0)
+        dots_rmsnorm(j->y + b * j->n, j->x + b * j->n, j->w, j->wt, e - b, j->n, j->eps);
+    else if (j->op == 1)
+        dots_add(j->y + b, j->x + b, e - b);
+    else if (j->isa >= DOTS_ISA_AVX512)
+        dots_silu_mul_avx512(j->y + b, j->x + b, e - b);
+    else
+        dots_silu_mul(j->y + b, j->x + b, e - b);
+}
+
+static void par_run(const dots_kernels *k, par_job *j) {
+    if (j->rows <= 0) return;
+    j->isa = k ? k->isa : DOTS_ISA_GENERIC;
+    dots_pool_run(k ? k->pool : NULL, (j->rows + j->per_task - 1) / j->per_task, par_task, j);
+}
+
+void dots_par_rmsnorm(const dots_kernels *k, float *y, const float *x, const void *w, dots_dtype wt, int64_t rows, int64_t n,
+                      float eps) {
+    int64_t per = n > 0 && PAR_ELEMS / n > 0 ? PAR_ELEMS / n : 1;
+    par_job j = {0, DOTS_ISA_GENERIC, y, x, w, wt, rows, n, per, eps};
+    par_run(k, &j);
+}
+
+void dots_par_add(const dots_kernels *k, float *y, const float *x, int64_t n) {
+    par_job j = {1, DOTS_ISA_GENERIC, y, x, NULL, DOTS_DTYPE_F32, n, 1, PAR_ELEMS, 0};
+    par_run(k, &j);
+}
+
+void dots_par_silu_mul(const dots_kernels *k, float *g, const float *u, int64_t n) {
+    par_job j = {2, DOTS_ISA_GENERIC, g, u, NULL, DOTS_DTYPE_F32, n, 1, PAR_ELEMS, 0};
+    par_run(k, &j);
+}

@@ -90,13 +90,34 @@ typedef struct lm_attn_job {
 } lm_attn_job;
 
 static void lm_attn_task(void *arg, int64_t h, int worker) {
-    (void)worker;
     lm_attn_job *j = arg;
     const int64_t kvh = h / j->group;
     const float *kc = j->s->k_cache + j->layer_off + kvh * j->d;
     const float *vc = j->s->v_cache + j->layer_off + kvh * j->d;
-    dots_attention(j->k, j->o + h * j->d, j->heads * j->d, j->q + h * j->d, j->ldq, kc, j->KV, vc, j->KV, j->rows,
+    dots_attention(j->k, worker, j->o + h * j->d, j->heads * j->d, j->q + h * j->d, j->ldq, kc, j->KV, vc, j->KV, j->rows,
                    j->pos0 + j->rows, j->d, j->scale, true, j->pos0);
+}
+
+/* RoPE on the new rows' q and k, and k, v into the cache, over the pool. */
+#define ROPE_ROWS 32
+typedef struct rope_job {
+    dots_lm_state *s;
+    float *q;
+    int64_t ldq, rows, nh, nkv, d, Q, KV, layer_off, pos0;
+} rope_job;
+
+static void rope_task(void *arg, int64_t t, int worker) {
+    (void)worker;
+    const rope_job *j = arg;
+    const int64_t half = j->d / 2, r1 = (t + 1) * ROPE_ROWS < j->rows ? (t + 1) * ROPE_ROWS : j->rows;
+    dots_lm_state *s = j->s;
+    for (int64_t r = t * ROPE_ROWS; r < r1; r++) {
+        float *qr = j->q + r * j->ldq;
+        for (int64_t h = 0; h < j->nh; h++) dots_rope_apply(qr + h * j->d, s->cos_t + r * half, s->sin_t + r * half, j->d);
+        for (int64_t h = 0; h < j->nkv; h++) dots_rope_apply(qr + j->Q + h * j->d, s->cos_t + r * half, s->sin_t + r * half, j->d);
+        memcpy(s->k_cache + j->layer_off + (j->pos0 + r) * j->KV, qr + j->Q, sizeof(float) * (size_t)j->KV);
+        memcpy(s->v_cache + j->layer_off + (j->pos0 + r) * j->KV, qr + j->Q + j->KV, sizeof(float) * (size_t)j->KV);
+    }
 }
 
 /* Scratch for passes of up to rows rows, grown on demand. */
@@ -133,7 +154,7 @@ static dots_status forward_chunk(const dots_config *cfg, const dots_weights *w, 
         }
     for (int32_t l = 0; l < w->lm.n_layers; l++) {
         const dots_lm_layer_weights *L = &w->lm.layers[l];
-        dots_rmsnorm(a, x, L->input_norm->data, L->input_norm->dtype, rows, H, eps);
+        dots_par_rmsnorm(k, a, x, L->input_norm->data, L->input_norm->dtype, rows, H, eps);
         float *bq = NULL, *bk = NULL, *bv = NULL;
         if (L->q_b) {
             dots_weights_to_f32(s->bias_q, L->q_b->data, L->q_b->dtype, 0, Q);
@@ -145,26 +166,21 @@ static dots_status forward_chunk(const dots_config *cfg, const dots_weights *w, 
         dots_gemm(k, q + Q, ldq, a, H, L->k_w->data, L->k_w->dtype, H, bk, rows, KV, H);
         dots_gemm(k, q + Q + KV, ldq, a, H, L->v_w->data, L->v_w->dtype, H, bv, rows, KV, H);
         const int64_t layer_off = (int64_t)l * s->cap * KV;
-        for (int64_t r = 0; r < rows; r++) {
-            float *qr = q + r * ldq;
-            for (int64_t h = 0; h < nh; h++) dots_rope_apply(qr + h * d, s->cos_t + r * half, s->sin_t + r * half, d);
-            for (int64_t h = 0; h < nkv; h++) dots_rope_apply(qr + Q + h * d, s->cos_t + r * half, s->sin_t + r * half, d);
-            memcpy(s->k_cache + layer_off + (pos0 + r) * KV, qr + Q, sizeof(float) * (size_t)KV);
-            memcpy(s->v_cache + layer_off + (pos0 + r) * KV, qr + Q + KV, sizeof(float) * (size_t)KV);
-        }
+        rope_job rj = {s, q, ldq, rows, nh, nkv, d, Q, KV, layer_off, pos0};
+        dots_pool_run(k->pool, (rows + ROPE_ROWS - 1) / ROPE_ROWS, rope_task, &rj);
         lm_attn_job aj = {k, s, q, ldq, rows, pos0, nh, nh / nkv, d, KV, layer_off, o, 1.0f / sqrtf((float)d)};
         dots_pool_run(k->pool, nh, lm_attn_task, &aj);
         dots_gemm(k, s->tmp, H, o, Q, L->o_w->data, L->o_w->dtype, Q, NULL, rows, H, Q);
-        dots_add(x, s->tmp, rows * H);
-        dots_rmsnorm(a, x, L->post_norm->data, L->post_norm->dtype, rows, H, eps);
+        dots_par_add(k, x, s->tmp, rows * H);
+        dots_par_rmsnorm(k, a, x, L->post_norm->data, L->post_norm->dtype, rows, H, eps);
         for (int64_t r0 = 0; r0 < rows; r0 += LM_MLP_ROWS) {
             int64_t nr = rows - r0 < LM_MLP_ROWS ? rows - r0 : LM_MLP_ROWS;
             dots_gemm(k, s->g, F, a + r0 * H, H, L->gate->data, L->gate->dtype, H, NULL, nr, F, H);
             dots_gemm(k, s->u, F, a + r0 * H, H, L->up->data, L->up->dtype, H, NULL, nr, F, H);
-            dots_silu_mul(s->g, s->u, nr * F);
+            dots_par_silu_mul(k, s->g, s->u, nr * F);
             dots_gemm(k, s->tmp + r0 * H, H, s->g, F, L->down->data, L->down->dtype, F, NULL, nr, H, F);
         }
-        dots_add(x, s->tmp, rows * H);
+        dots_par_add(k, x, s->tmp, rows * H);
     }
     s->n += rows;
     if (logits) {

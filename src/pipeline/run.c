@@ -32,6 +32,8 @@ struct dots_state {
     dots_tokenizer *tok;
     dots_pool *pool;
     dots_scratch scratch;
+    dots_scratch *worker_scratch; /* [pool size] */
+    int n_workers;
     dots_kernels k;
 };
 
@@ -53,6 +55,8 @@ void dots_state_free(dots_state *st) {
     dots_tokenizer_free(st->tok);
     dots_pool_free(st->pool);
     dots_scratch_free(&st->scratch);
+    for (int i = 0; i < st->n_workers; i++) dots_scratch_free(&st->worker_scratch[i]);
+    free(st->worker_scratch);
     free(st);
 }
 
@@ -66,7 +70,10 @@ dots_status dots_state_create(dots_ctx *ctx, const dots_model *model, int32_t n_
     st->k.isa = dots_cpu_isa();
     st->k.pool = st->pool;
     st->k.scratch = &st->scratch;
-    dots_status s = st->pool ? DOTS_OK : DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot start threads");
+    st->n_workers = st->pool ? dots_pool_size(st->pool) : 0;
+    st->worker_scratch = calloc((size_t)st->n_workers + 1, sizeof *st->worker_scratch);
+    st->k.worker_scratch = st->worker_scratch;
+    dots_status s = st->pool && st->worker_scratch ? DOTS_OK : DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot start threads");
     if (s == DOTS_OK) {
         s = dots_tokenizer_open(ctx, dots_model_dir(model), &st->tok);
         if (s != DOTS_OK) {

@@ -25,7 +25,7 @@
  * passes are few; 2048 rows keep the [rows, 4224] intermediates at 35 MB each. */
 #define MLP_CHUNK_ROWS 2048
 #define ATTN_CHUNK_ROWS 512
-#define ROWS_PER_TASK 64 /* the elementwise steps, split over the pool */
+#define ROWS_PER_TASK 64 /* RoPE rows per pool task */
 
 typedef struct attn_job {
     const dots_kernels *k;
@@ -36,7 +36,6 @@ typedef struct attn_job {
 } attn_job;
 
 static void attn_task(void *arg, int64_t t, int worker) {
-    (void)worker;
     attn_job *j = arg;
     int64_t h = t / j->n_chunks, c = t % j->n_chunks;
     int64_t q0 = c * ATTN_CHUNK_ROWS, nq = j->n - q0 < ATTN_CHUNK_ROWS ? j->n - q0 : ATTN_CHUNK_ROWS;
@@ -44,42 +43,25 @@ static void attn_task(void *arg, int64_t t, int worker) {
     const float *q = j->qkv + q0 * ld + h * j->d;
     const float *k = j->qkv + j->D + h * j->d;
     const float *v = j->qkv + 2 * j->D + h * j->d;
-    dots_attention(j->k, j->o + q0 * j->D + h * j->d, j->D, q, ld, k, ld, v, ld, nq, j->n, j->d, j->scale, false, 0);
+    dots_attention(j->k, worker, j->o + q0 * j->D + h * j->d, j->D, q, ld, k, ld, v, ld, nq, j->n, j->d, j->scale, false, 0);
 }
 
-/* The per-row steps of a block, run over the pool in row ranges (on one
- * thread they cost ~10 % of the encoder). */
-enum { STEP_NORM, STEP_ROPE, STEP_ADD, STEP_SILU_MUL };
-typedef struct rows_job {
-    int step;
-    float *y;
-    const float *x;
-    const dots_tensor *w;
-    int64_t n_rows, n, H, d, D;
-    float eps;
+/* RoPE on q and k of every head, over the pool in row ranges. */
+typedef struct rope_job {
+    float *qkv;
+    int64_t n_rows, H, d, D;
     const float *cos_t, *sin_t;
-} rows_job;
+} rope_job;
 
-static void rows_task(void *arg, int64_t t, int worker) {
+static void rope_task(void *arg, int64_t t, int worker) {
     (void)worker;
-    const rows_job *j = arg;
+    const rope_job *j = arg;
     int64_t r0 = t * ROWS_PER_TASK, r1 = r0 + ROWS_PER_TASK < j->n_rows ? r0 + ROWS_PER_TASK : j->n_rows;
-    switch (j->step) {
-    case STEP_NORM: dots_rmsnorm(j->y + r0 * j->n, j->x + r0 * j->n, j->w->data, j->w->dtype, r1 - r0, j->n, j->eps); break;
-    case STEP_ADD: dots_add(j->y + r0 * j->n, j->x + r0 * j->n, (r1 - r0) * j->n); break;
-    case STEP_SILU_MUL: dots_silu_mul(j->y + r0 * j->n, j->x + r0 * j->n, (r1 - r0) * j->n); break;
-    case STEP_ROPE:
-        for (int64_t r = r0; r < r1; r++)
-            for (int64_t h = 0; h < j->H; h++) {
-                dots_rope_apply(j->y + r * 3 * j->D + h * j->d, j->cos_t + r * j->d / 2, j->sin_t + r * j->d / 2, j->d);
-                dots_rope_apply(j->y + r * 3 * j->D + j->D + h * j->d, j->cos_t + r * j->d / 2, j->sin_t + r * j->d / 2, j->d);
-            }
-        break;
-    }
-}
-
-static void run_rows(const dots_kernels *k, rows_job j) {
-    dots_pool_run(k->pool, (j.n_rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rows_task, &j);
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t h = 0; h < j->H; h++) {
+            dots_rope_apply(j->qkv + r * 3 * j->D + h * j->d, j->cos_t + r * j->d / 2, j->sin_t + r * j->d / 2, j->d);
+            dots_rope_apply(j->qkv + r * 3 * j->D + j->D + h * j->d, j->cos_t + r * j->d / 2, j->sin_t + r * j->d / 2, j->d);
+        }
 }
 
 /* cos/sin tables [N][d/2] of spec 5.2: the first half of each row from the
@@ -136,21 +118,22 @@ dots_status dots_vision_encode(dots_ctx *ctx, const dots_config *cfg, const dots
     attn_job aj = {k, qkv, o, N, D, d, (N + ATTN_CHUNK_ROWS - 1) / ATTN_CHUNK_ROWS, 1.0f / sqrtf((float)d)};
     for (int32_t b = 0; b < vw->n_blocks; b++) {
         const dots_vit_block_weights *bw = &vw->blocks[b];
-        run_rows(k, (rows_job){.step = STEP_NORM, .y = a, .x = x, .w = bw->norm1, .n_rows = N, .n = D, .eps = eps});
+        dots_par_rmsnorm(k, a, x, T(bw->norm1), N, D, eps);
         dots_gemm(k, qkv, 3 * D, a, D, T(bw->qkv), D, NULL, N, 3 * D, D);
-        run_rows(k, (rows_job){.step = STEP_ROPE, .y = qkv, .n_rows = N, .H = H, .d = d, .D = D, .cos_t = cos_t, .sin_t = sin_t});
+        rope_job rj = {qkv, N, H, d, D, cos_t, sin_t};
+        dots_pool_run(k->pool, (N + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rope_task, &rj);
         dots_pool_run(k->pool, H * aj.n_chunks, attn_task, &aj);
         dots_gemm(k, a, D, o, D, T(bw->proj), D, NULL, N, D, D);
-        run_rows(k, (rows_job){.step = STEP_ADD, .y = x, .x = a, .n_rows = N, .n = D});
-        run_rows(k, (rows_job){.step = STEP_NORM, .y = a, .x = x, .w = bw->norm2, .n_rows = N, .n = D, .eps = eps});
+        dots_par_add(k, x, a, N * D);
+        dots_par_rmsnorm(k, a, x, T(bw->norm2), N, D, eps);
         for (int64_t r0 = 0; r0 < N; r0 += chunk) {
             int64_t nr = N - r0 < chunk ? N - r0 : chunk;
             dots_gemm(k, g, I, a + r0 * D, D, T(bw->fc1), D, NULL, nr, I, D);
             dots_gemm(k, u, I, a + r0 * D, D, T(bw->fc3), D, NULL, nr, I, D);
-            run_rows(k, (rows_job){.step = STEP_SILU_MUL, .y = g, .x = u, .n_rows = nr, .n = I});
+            dots_par_silu_mul(k, g, u, nr * I);
             dots_gemm(k, o + r0 * D, D, g, I, T(bw->fc2), I, NULL, nr, D, I);
         }
-        run_rows(k, (rows_job){.step = STEP_ADD, .y = x, .x = o, .n_rows = N, .n = D});
+        dots_par_add(k, x, o, N * D);
         if (dump) {
             char name[32];
             snprintf(name, sizeof name, "block_%02d", b);

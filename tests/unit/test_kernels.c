@@ -60,7 +60,7 @@ static void check_gemm(dots_isa isa, dots_pool *pool, int64_t M, int64_t N, int6
     float *y = malloc(sizeof(float) * (size_t)(M * ldy)), *r = malloc(sizeof(float) * (size_t)(M * ldy));
     for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
     dots_scratch sc = {0};
-    dots_kernels k = {isa, pool, (M & 1) ? &sc : NULL, false};
+    dots_kernels k = {isa, pool, (M & 1) ? &sc : NULL, false, NULL};
     dots_gemm(&k, y, ldy, x, ldx, w, dt, ldw, bias ? b : NULL, M, N, K);
     dots_gemm_ref(r, ldy, x, ldx, w, dt, ldw, bias ? b : NULL, M, N, K);
     dots_scratch_free(&sc);
@@ -122,7 +122,7 @@ static void test_gemm_bf16(void **state) {
         float *b = malloc(sizeof(float) * (size_t)N), *y = malloc(sizeof(float) * (size_t)(M * ldy)), *r = malloc(sizeof(float) * (size_t)(M * ldy));
         for (int64_t i = 0; i < N; i++) b[i] = frand();
         for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
-        dots_kernels k = {DOTS_ISA_AVX512BF16, pool, (s & 1) ? &sc : NULL, true};
+        dots_kernels k = {DOTS_ISA_AVX512BF16, pool, (s & 1) ? &sc : NULL, true, NULL};
         dots_gemm(&k, y, ldy, x, ldx, w, DOTS_DTYPE_BF16, ldw, b, M, N, K);
         dots_gemm_ref(r, ldy, x, ldx, w, DOTS_DTYPE_BF16, ldw, b, M, N, K);
         double tol = 8.0 * sqrt((double)K + 1) * (double)(K + 1) * 5.96e-8 + 1e-6;
@@ -163,9 +163,9 @@ static void check_attention(dots_isa isa, int64_t nq, int64_t nk, int64_t d, boo
     for (int64_t i = 0; i < nq * ld; i++) q[i] = 3 * frand(); /* peaked softmax too */
     for (int64_t i = 0; i < nk * ld; i++) k[i] = frand(), v[i] = frand();
     for (int64_t i = 0; i < nq * ld; i++) o[i] = r[i] = GUARD;
-    dots_kernels kk = {isa, NULL, NULL, false};
+    dots_kernels kk = {isa, NULL, NULL, false, NULL};
     float scale = 1.0f / sqrtf((float)d);
-    dots_attention(&kk, o, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, q_pos0);
+    dots_attention(&kk, 0, o, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, q_pos0);
     dots_attention_ref(r, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, q_pos0);
     for (int64_t i = 0; i < nq; i++)
         for (int64_t c = 0; c < ld; c++) {
@@ -248,7 +248,7 @@ static void test_gemm_quant(void **state) {
                 for (int64_t i = 0; i < N; i++) b[i] = frand();
                 for (int bf = 0; bf < 2; bf++) {
                     for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
-                    dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1};
+                    dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1, NULL};
                     dots_gemm(&k, y, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
                     dots_gemm_ref(r, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
                     /* |w| <= 8: 8 times the fp32 bound; the bf16 path (M > 4) rounds X and W to bf16 */
@@ -320,10 +320,12 @@ static void test_attention_bf16(void **state) {
             for (int64_t t = 0; t < nq * ld; t++) q[t] = 3 * frand();
             for (int64_t t = 0; t < nk * ld; t++) k[t] = frand(), v[t] = frand();
             for (int64_t t = 0; t < nq * ld; t++) o[t] = r[t] = GUARD;
-            dots_kernels kk = {DOTS_ISA_AVX512BF16, NULL, NULL, true};
+            dots_scratch ws = {0};
+            dots_kernels kk = {DOTS_ISA_AVX512BF16, NULL, NULL, true, (i & 1) ? &ws : NULL};
             float scale = 1.0f / sqrtf((float)d);
-            dots_attention(&kk, o, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, pos0);
+            dots_attention(&kk, 0, o, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, pos0);
             dots_attention_ref(r, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, pos0);
+            dots_scratch_free(&ws);
             double num = 0, den = 0;
             for (int64_t t = 0; t < nq; t++)
                 for (int64_t cc = 0; cc < ld; cc++) {

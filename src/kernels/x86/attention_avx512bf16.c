@@ -19,29 +19,13 @@
 #if defined(__AVX512BF16__)
 #include <immintrin.h>
 #include <math.h>
+
+#include "kernels/x86/exp_avx512.h"
 #include <stdlib.h>
 #include <string.h>
 
 #define QB 256
 #define KB 128
-
-/* e^x for x <= 0 (softmax arguments): 2^(x log2 e) split into integer n and
- * f in [-0.5, 0.5], 2^f by its degree-6 Taylor polynomial (|rel err| < 2e-7),
- * scaled by 2^n with vscalefps. Far below -87 the result flushes to 0. */
-static inline __m512 exp_ps(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-100.0f));
-    const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
-    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 f = _mm512_sub_ps(t, n);
-    __m512 p = _mm512_set1_ps(1.5403530393381608e-4f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076284772e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108664821580e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650695910071e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718055994531e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
 
 /* K rows [nk][d] (ld) -> ceil(nk/32) panels [d2][32] of (K[j][2i], K[j][2i+1]). */
 static void pack_k(const float *k, int64_t ld, int64_t nk, int64_t d, int64_t d2, uint32_t *out) {
@@ -88,16 +72,15 @@ static void pack_v(const float *v, int64_t ld, int64_t nk, int64_t d, int64_t nk
     }
 }
 
-void dots_attention_bf16(float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
+void dots_attention_bf16(dots_scratch *scratch, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
                          int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0) {
     const int64_t d2 = (d + 1) / 2, n_dp = (d + 31) / 32;
     /* K and V are packed once per call for every key any query may see */
     const int64_t k_max = causal ? (q_pos0 + n_q < n_k ? q_pos0 + n_q : n_k) : n_k, n_kb = (k_max + KB - 1) / KB;
     const size_t qp_n = (size_t)(QB * d2), kp_n = (size_t)(KB / 32 * d2 * 32), vp_n = (size_t)(n_dp * (KB / 2) * 32);
     const size_t bytes = 4 * ((qp_n + (kp_n + vp_n) * (size_t)n_kb) + QB * KB + QB * KB / 2 + 2 * QB * (size_t)d + 3 * QB) + 64 * 8;
-    uint8_t *mem = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!mem || d > 2048) {
-        free(mem);
+    uint8_t *mem = d > 2048 ? NULL : scratch ? dots_scratch_get(scratch, bytes) : aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!mem) {
         dots_attention_ref(o, ldo, q, ldq, kk, ldk, v, ldv, n_q, n_k, d, scale, causal, q_pos0);
         return;
     }
@@ -157,7 +140,7 @@ void dots_attention_bf16(float *o, int64_t ldo, const float *q, int64_t ldq, con
                     for (int h = 0; h < 2; h++) {
                         int64_t jj = j + 16 * h, left = vis - jj;
                         __mmask16 mk = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-                        e[h] = _mm512_maskz_mov_ps(mk, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, si + jj), vm)));
+                        e[h] = _mm512_maskz_mov_ps(mk, dots_exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, si + jj), vm)));
                         vsum = _mm512_add_ps(vsum, e[h]);
                     }
                     __m512i packed = (__m512i)_mm512_cvtne2ps_pbh(e[1], e[0]);
@@ -193,11 +176,12 @@ void dots_attention_bf16(float *o, int64_t ldo, const float *q, int64_t ldq, con
             }
         }
     }
-    free(mem);
+    if (!scratch) free(mem);
 }
 #else
-void dots_attention_bf16(float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
+void dots_attention_bf16(dots_scratch *scratch, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
                          int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0) {
+    (void)scratch;
     dots_attention_ref(o, ldo, q, ldq, kk, ldk, v, ldv, n_q, n_k, d, scale, causal, q_pos0);
 }
 #endif

@@ -14,14 +14,31 @@
 #if defined(__AVX512BF16__)
 #include <immintrin.h>
 
-void dots_gemm_micro_bf16(int m_rows, int n_cols, int64_t K2, const uint32_t *x, int64_t ldx2, const uint32_t *panel,
-                          float *y, int64_t ldy, const float *bias) {
+/* The 8 x 32 accumulation of both micro-kernels: acc[i][h] = sum_k x_i[k] . panel[k][16h .. 16h + 15]. */
+static inline void micro_bf16_acc(int m_rows, int n_cols, int64_t K2, const uint32_t *x, int64_t ldx2, const uint32_t *panel,
+                                  const uint32_t *pf, __m512 acc[8][2]) {
 #define ROW(i) (m_rows > (i) ? x + (i) * ldx2 : x)
     const uint32_t *x0 = x, *x1 = ROW(1), *x2 = ROW(2), *x3 = ROW(3), *x4 = ROW(4), *x5 = ROW(5), *x6 = ROW(6), *x7 = ROW(7);
 #undef ROW
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    if (n_cols <= 16) { /* a narrow edge tile: half the work */
+        for (int64_t k = 0; k < K2; k++) {
+            __m512bh b0 = (__m512bh)_mm512_load_si512(panel + k * 32);
+            c00 = _mm512_dpbf16_ps(c00, (__m512bh)_mm512_set1_epi32((int)x0[k]), b0);
+            c10 = _mm512_dpbf16_ps(c10, (__m512bh)_mm512_set1_epi32((int)x1[k]), b0);
+            c20 = _mm512_dpbf16_ps(c20, (__m512bh)_mm512_set1_epi32((int)x2[k]), b0);
+            c30 = _mm512_dpbf16_ps(c30, (__m512bh)_mm512_set1_epi32((int)x3[k]), b0);
+            c40 = _mm512_dpbf16_ps(c40, (__m512bh)_mm512_set1_epi32((int)x4[k]), b0);
+            c50 = _mm512_dpbf16_ps(c50, (__m512bh)_mm512_set1_epi32((int)x5[k]), b0);
+            c60 = _mm512_dpbf16_ps(c60, (__m512bh)_mm512_set1_epi32((int)x6[k]), b0);
+            c70 = _mm512_dpbf16_ps(c70, (__m512bh)_mm512_set1_epi32((int)x7[k]), b0);
+        }
+        K2 = 0;
+    }
     for (int64_t k = 0; k < K2; k++) {
+        if (pf && (k & 15) == 0) /* the next 8 rows of x, one line of each per 16 steps */
+            for (int i = 0; i < 8; i++) _mm_prefetch((const char *)(pf + i * ldx2 + k), _MM_HINT_T0);
         __m512bh b0 = (__m512bh)_mm512_load_si512(panel + k * 32), b1 = (__m512bh)_mm512_load_si512(panel + k * 32 + 16);
         __m512bh a;
         a = (__m512bh)_mm512_set1_epi32((int)x0[k]); c00 = _mm512_dpbf16_ps(c00, a, b0); c01 = _mm512_dpbf16_ps(c01, a, b1);
@@ -33,7 +50,15 @@ void dots_gemm_micro_bf16(int m_rows, int n_cols, int64_t K2, const uint32_t *x,
         a = (__m512bh)_mm512_set1_epi32((int)x6[k]); c60 = _mm512_dpbf16_ps(c60, a, b0); c61 = _mm512_dpbf16_ps(c61, a, b1);
         a = (__m512bh)_mm512_set1_epi32((int)x7[k]); c70 = _mm512_dpbf16_ps(c70, a, b0); c71 = _mm512_dpbf16_ps(c71, a, b1);
     }
-    __m512 acc[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+    acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11, acc[2][0] = c20, acc[2][1] = c21;
+    acc[3][0] = c30, acc[3][1] = c31, acc[4][0] = c40, acc[4][1] = c41, acc[5][0] = c50, acc[5][1] = c51;
+    acc[6][0] = c60, acc[6][1] = c61, acc[7][0] = c70, acc[7][1] = c71;
+}
+
+void dots_gemm_micro_bf16(int m_rows, int n_cols, int64_t K2, const uint32_t *x, int64_t ldx2, const uint32_t *panel,
+                          float *y, int64_t ldy, const float *bias) {
+    __m512 acc[8][2];
+    micro_bf16_acc(m_rows, n_cols, K2, x, ldx2, panel, NULL, acc);
     __mmask16 m0 = n_cols >= 16 ? 0xFFFF : (__mmask16)((1u << n_cols) - 1);
     __mmask16 m1 = n_cols >= 32 ? 0xFFFF : n_cols <= 16 ? 0 : (__mmask16)((1u << (n_cols - 16)) - 1);
     __m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
@@ -41,6 +66,40 @@ void dots_gemm_micro_bf16(int m_rows, int n_cols, int64_t K2, const uint32_t *x,
     for (int i = 0; i < m_rows; i++) {
         _mm512_mask_storeu_ps(y + i * ldy, m0, _mm512_add_ps(acc[i][0], bb0));
         _mm512_mask_storeu_ps(y + i * ldy + 16, m1, _mm512_add_ps(acc[i][1], bb1));
+    }
+}
+
+void dots_gemm_micro_bf16_t(int m_rows, int n_cols, int64_t K2, const uint32_t *x, int64_t ldx2, const uint32_t *panel,
+                            const uint32_t *x_next, float *y, int64_t ldy, const float *bias) {
+    __m512 acc[8][2];
+    micro_bf16_acc(m_rows, n_cols, K2, x, ldx2, panel, x_next, acc);
+    const __mmask8 rm = (__mmask8)((1u << m_rows) - 1);
+    const __m256 b = bias ? _mm256_maskz_loadu_ps(rm, bias) : _mm256_setzero_ps();
+    const __m512i lo_idx = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+    const __m512i hi_idx = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+    for (int h = 0; h < 2; h++) {
+        /* 8 x 16 -> 16 x 8: u[e] lane L holds rows 0-3, u[4 + e] rows 4-7, of column 16h + 4L + e */
+        __m512 t[8], u[8];
+        for (int i = 0; i < 4; i++) {
+            t[2 * i] = _mm512_unpacklo_ps(acc[2 * i][h], acc[2 * i + 1][h]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(acc[2 * i][h], acc[2 * i + 1][h]);
+        }
+        for (int g = 0; g < 2; g++) {
+            u[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+            u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+            u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+            u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+        }
+        for (int e = 0; e < 4; e++) {
+            __m512 lo = _mm512_permutex2var_ps(u[e], lo_idx, u[4 + e]); /* columns 4 * 0 + e, 4 * 1 + e */
+            __m512 hi = _mm512_permutex2var_ps(u[e], hi_idx, u[4 + e]); /* columns 4 * 2 + e, 4 * 3 + e */
+            __m256 outs[4] = {_mm512_castps512_ps256(lo), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(lo), 1)), _mm512_castps512_ps256(hi),
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(hi), 1))};
+            for (int L = 0; L < 4; L++) {
+                int col = 16 * h + 4 * L + e;
+                if (col < n_cols) _mm256_mask_storeu_ps(y + col * ldy, rm, _mm256_add_ps(outs[L], b));
+            }
+        }
     }
 }
 
@@ -126,6 +185,10 @@ void dots_pack_x_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, uint
     }
 }
 #else
+void dots_gemm_micro_bf16_t(int m_rows, int n_cols, int64_t K2, const uint32_t *x, int64_t ldx2, const uint32_t *panel,
+                            const uint32_t *x_next, float *y, int64_t ldy, const float *bias) {
+    (void)x_next, (void)m_rows, (void)n_cols, (void)K2, (void)x, (void)ldx2, (void)panel, (void)y, (void)ldy, (void)bias;
+}
 void dots_pack_xt_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, int64_t K2, uint32_t *dst) {
     (void)x, (void)ldx, (void)rows, (void)K, (void)K2, (void)dst;
 }
