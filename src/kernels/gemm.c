@@ -332,6 +332,46 @@ static bool gemm_bf16(const dots_kernels *k, float *y, int64_t ldy, const float 
     return true;
 }
 
+/* Several products of the same X in one hand-off to the pool (decode's
+ * q/k/v and gate/up): the small matrices share the threads' start-up. */
+typedef struct multi_job {
+    const dots_gemm_item *items;
+    int n_items;
+    int M;
+    const float *x;
+    int64_t ldx, K;
+    dots_isa isa;
+    int64_t rows_per_task;
+    int64_t first_task[DOTS_GEMM_MAX_ITEMS + 1];
+} multi_job;
+
+static void multi_task(void *arg, int64_t t, int worker) {
+    (void)worker;
+    multi_job *j = arg;
+    int i = 0;
+    while (t >= j->first_task[i + 1]) i++;
+    const dots_gemm_item *it = &j->items[i];
+    gemv_job g = {j->M, j->x, j->ldx, it->w, it->wt, j->K, it->N, j->K, it->y, it->ldy, it->bias, j->isa, j->rows_per_task};
+    gemv_task(&g, t - j->first_task[i], worker);
+}
+
+void dots_gemm_multi(const dots_kernels *k, const float *x, int64_t ldx, int64_t M, int64_t K, const dots_gemm_item *items,
+                     int n_items) {
+    if (M <= DOTS_GEMV_MAX_M && n_items <= DOTS_GEMM_MAX_ITEMS) {
+        int threads = dots_pool_size(k ? k->pool : NULL);
+        int64_t total = 0;
+        for (int i = 0; i < n_items; i++) total += items[i].N;
+        int64_t rows = (total / (4 * threads) + 7) / 8 * 8;
+        rows = rows < 32 ? 32 : rows > 512 ? 512 : rows;
+        multi_job j = {items, n_items, (int)M, x, ldx, K, k ? k->isa : DOTS_ISA_GENERIC, rows, {0}};
+        for (int i = 0; i < n_items; i++) j.first_task[i + 1] = j.first_task[i] + (items[i].N + rows - 1) / rows;
+        dots_pool_run(k ? k->pool : NULL, j.first_task[n_items], multi_task, &j);
+        return;
+    }
+    for (int i = 0; i < n_items; i++)
+        dots_gemm(k, items[i].y, items[i].ldy, x, ldx, items[i].w, items[i].wt, K, items[i].bias, M, items[i].N, K);
+}
+
 void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
                dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
     if (M <= 0 || N <= 0) return;

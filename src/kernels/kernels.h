@@ -47,6 +47,21 @@ void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int
 void dots_gemm_ref(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
                    const float *bias, int64_t M, int64_t N, int64_t K);
 
+/* Y_i = X . W_i^T (+ bias_i) for a few weights sharing X (ld = K each):
+ * one hand-off to the pool when M is small (decode's q/k/v, gate/up),
+ * else one dots_gemm per item. */
+#define DOTS_GEMM_MAX_ITEMS 4
+typedef struct dots_gemm_item {
+    const void *w;
+    dots_dtype wt;
+    int64_t N;
+    float *y;
+    int64_t ldy;
+    const float *bias;
+} dots_gemm_item;
+void dots_gemm_multi(const dots_kernels *k, const float *x, int64_t ldx, int64_t M, int64_t K, const dots_gemm_item *items,
+                     int n_items);
+
 /* Element i of a weight row as fp32. */
 float dots_weight_at(const void *w, dots_dtype wt, int64_t i);
 /* n weights from w + off into dst as fp32. */

@@ -162,9 +162,10 @@ static dots_status forward_chunk(const dots_config *cfg, const dots_weights *w, 
             dots_weights_to_f32(s->bias_v, L->v_b->data, L->v_b->dtype, 0, KV);
             bq = s->bias_q, bk = s->bias_k, bv = s->bias_v;
         }
-        dots_gemm(k, q, ldq, a, H, L->q_w->data, L->q_w->dtype, H, bq, rows, Q, H);
-        dots_gemm(k, q + Q, ldq, a, H, L->k_w->data, L->k_w->dtype, H, bk, rows, KV, H);
-        dots_gemm(k, q + Q + KV, ldq, a, H, L->v_w->data, L->v_w->dtype, H, bv, rows, KV, H);
+        const dots_gemm_item qkv[3] = {{L->q_w->data, L->q_w->dtype, Q, q, ldq, bq},
+                                       {L->k_w->data, L->k_w->dtype, KV, q + Q, ldq, bk},
+                                       {L->v_w->data, L->v_w->dtype, KV, q + Q + KV, ldq, bv}};
+        dots_gemm_multi(k, a, H, rows, H, qkv, 3);
         const int64_t layer_off = (int64_t)l * s->cap * KV;
         rope_job rj = {s, q, ldq, rows, nh, nkv, d, Q, KV, layer_off, pos0};
         dots_pool_run(k->pool, (rows + ROPE_ROWS - 1) / ROPE_ROWS, rope_task, &rj);
@@ -175,8 +176,9 @@ static dots_status forward_chunk(const dots_config *cfg, const dots_weights *w, 
         dots_par_rmsnorm(k, a, x, L->post_norm->data, L->post_norm->dtype, rows, H, eps);
         for (int64_t r0 = 0; r0 < rows; r0 += LM_MLP_ROWS) {
             int64_t nr = rows - r0 < LM_MLP_ROWS ? rows - r0 : LM_MLP_ROWS;
-            dots_gemm(k, s->g, F, a + r0 * H, H, L->gate->data, L->gate->dtype, H, NULL, nr, F, H);
-            dots_gemm(k, s->u, F, a + r0 * H, H, L->up->data, L->up->dtype, H, NULL, nr, F, H);
+            const dots_gemm_item gu[2] = {{L->gate->data, L->gate->dtype, F, s->g, F, NULL},
+                                          {L->up->data, L->up->dtype, F, s->u, F, NULL}};
+            dots_gemm_multi(k, a + r0 * H, H, nr, H, gu, 2);
             dots_par_silu_mul(k, s->g, s->u, nr * F);
             dots_gemm(k, s->tmp + r0 * H, H, s->g, F, L->down->data, L->down->dtype, F, NULL, nr, H, F);
         }

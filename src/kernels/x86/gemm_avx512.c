@@ -48,47 +48,55 @@ static inline __m512 load_w16(const void *w, dots_dtype wt, int64_t k, __mmask16
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* One activation row against 8 weight rows at a time: 8 independent FMA
- * chains (hiding the FMA latency) sharing each load of x, unmasked loads in
- * the main loop and one masked tail. Memory-bound, as decode should be. */
-static void gemv1_rows(const float *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1, int64_t K,
-                       float *y, const float *bias) {
+/* Decode streams every weight once: one weight row at a time, front to
+ * back, with a software prefetch 8 kB ahead, and 4 independent FMA chains
+ * per activation row. Measured here on 1 GB of bf16 rows, 2 threads: this
+ * order reads at ~50 GB/s (the DRAM limit); 8 rows interleaved, each its
+ * own stream, at ~25 GB/s. */
+#define GEMV_PF_BYTES 8192 /* ~8 rows of K = 512 ahead; 2 kB measured 20 % slower, 16 kB no better */
+
+static void gemv_rows_seq(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,
+                          int64_t K, float *y, int64_t ldy, const float *bias) {
     const int64_t es = wt == DOTS_DTYPE_F32 ? 4 : 2;
-    const int64_t K16 = K & ~(int64_t)15;
-    const __mmask16 tail = (__mmask16)((1u << (K - K16)) - 1);
-    int64_t n = n0;
-    /* 8 rows at a time: 8 weight streams in flight keep more DRAM
-     * requests outstanding (4 rows reached ~55 % of the bandwidth, 8 ~70 %, 16 no better),
-     * and each x vector is loaded once for 8 FMAs */
-#define GEMV_ROWS 8
-    for (; n + GEMV_ROWS <= n1; n += GEMV_ROWS) {
-        const uint8_t *r[GEMV_ROWS];
-        for (int i = 0; i < GEMV_ROWS; i++) r[i] = (const uint8_t *)w + (n + i) * ldw * es;
-        __m512 a[GEMV_ROWS];
-        for (int i = 0; i < GEMV_ROWS; i++) a[i] = _mm512_setzero_ps();
-        for (int64_t k = 0; k < K16; k += 16) {
-            __m512 xv = _mm512_loadu_ps(x + k);
-            for (int i = 0; i < GEMV_ROWS; i++) a[i] = _mm512_fmadd_ps(xv, load_w16(r[i], wt, k, 0xFFFF), a[i]);
+    const int64_t K64 = K & ~(int64_t)63;
+    for (int64_t n = n0; n < n1; n++) {
+        const uint8_t *r = (const uint8_t *)w + n * ldw * es;
+        __m512 a[DOTS_GEMV_MAX_M][4];
+        for (int m = 0; m < M; m++)
+            for (int c = 0; c < 4; c++) a[m][c] = _mm512_setzero_ps();
+        int64_t k = 0;
+        for (; k < K64; k += 64) {
+            _mm_prefetch((const char *)r + k * es + GEMV_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)r + k * es + GEMV_PF_BYTES + 64, _MM_HINT_T0);
+            if (es == 4) {
+                _mm_prefetch((const char *)r + k * es + GEMV_PF_BYTES + 128, _MM_HINT_T0);
+                _mm_prefetch((const char *)r + k * es + GEMV_PF_BYTES + 192, _MM_HINT_T0);
+            }
+            const __m512 w0 = load_w16(r, wt, k, 0xFFFF), w1 = load_w16(r, wt, k + 16, 0xFFFF);
+            const __m512 w2 = load_w16(r, wt, k + 32, 0xFFFF), w3 = load_w16(r, wt, k + 48, 0xFFFF);
+            for (int m = 0; m < M; m++) {
+                const float *xm = x + m * ldx + k;
+                a[m][0] = _mm512_fmadd_ps(_mm512_loadu_ps(xm), w0, a[m][0]);
+                a[m][1] = _mm512_fmadd_ps(_mm512_loadu_ps(xm + 16), w1, a[m][1]);
+                a[m][2] = _mm512_fmadd_ps(_mm512_loadu_ps(xm + 32), w2, a[m][2]);
+                a[m][3] = _mm512_fmadd_ps(_mm512_loadu_ps(xm + 48), w3, a[m][3]);
+            }
         }
-        if (tail) {
-            __m512 xv = _mm512_maskz_loadu_ps(tail, x + K16);
-            for (int i = 0; i < GEMV_ROWS; i++) a[i] = _mm512_fmadd_ps(xv, load_w16(r[i], wt, K16, tail), a[i]);
+        for (; k < K; k += 16) {
+            const __mmask16 mk = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
+            const __m512 wv = load_w16(r, wt, k, mk);
+            for (int m = 0; m < M; m++) a[m][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, x + m * ldx + k), wv, a[m][0]);
         }
-        for (int i = 0; i < GEMV_ROWS; i++) y[n + i] = _mm512_reduce_add_ps(a[i]) + (bias ? bias[n + i] : 0.0f);
-    }
-#undef GEMV_ROWS
-    for (; n < n1; n++) {
-        const uint8_t *r0 = (const uint8_t *)w + n * ldw * es;
-        __m512 a0 = _mm512_setzero_ps();
-        for (int64_t k = 0; k < K16; k += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k), load_w16(r0, wt, k, 0xFFFF), a0);
-        if (tail) a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, x + K16), load_w16(r0, wt, K16, tail), a0);
-        y[n] = _mm512_reduce_add_ps(a0) + (bias ? bias[n] : 0.0f);
+        for (int m = 0; m < M; m++) {
+            __m512 t = _mm512_add_ps(_mm512_add_ps(a[m][0], a[m][1]), _mm512_add_ps(a[m][2], a[m][3]));
+            y[m * ldy + n] = _mm512_reduce_add_ps(t) + (bias ? bias[n] : 0.0f);
+        }
     }
 }
 
 void dots_gemv_rows_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                            int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias) {
-    for (int m = 0; m < M; m++) gemv1_rows(x + m * ldx, w, wt, ldw, n0, n1, K, y + m * ldy, bias);
+    gemv_rows_seq(M, x, ldx, w, wt, ldw, n0, n1, K, y, ldy, bias);
 }
 #else
 /* Built without AVX-512 support in the compiler: never selected. */

@@ -4,10 +4,9 @@
  * registers and multiplied with fp32 activations, so the only rounding is
  * fp32 summation (per block, then scaled), as in the reference up to order.
  *
- * Decode is a stream over the weights: the work per byte is a few vector
- * instructions, and the kernel keeps R weight rows in flight (independent
- * accumulators, more outstanding cache misses) and prefetches ahead in each
- * row so the DRAM queue stays full.
+ * Decode is a stream over the weights: each row is read front to back with
+ * a software prefetch ahead, and the work per byte is a few vector
+ * instructions (the 4-bit formats need more per byte than Q8_0).
  */
 #include "kernels/kernels.h"
 
@@ -15,8 +14,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define R 4          /* weight rows per pass */
-#define PF_BYTES 768 /* software prefetch distance within a row */
+#define PF_BYTES 8192 /* software prefetch distance within the weight stream */
 
 static inline float f16(const uint8_t *p) {
     uint16_t h;
@@ -27,137 +25,162 @@ static inline float f16(const uint8_t *p) {
 static inline __m512 i8x16(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))); }
 static inline __m512 u8x16(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)); }
 
+/* One weight row at a time, front to back (the order DRAM streams best, see
+ * gemm_avx512.c), two blocks per step into separate accumulators. */
+
 /* Q8_0: [d fp16][32 x int8] */
-static void rows_q8_0(int M, const float *x, int64_t ldx, const uint8_t *w, int64_t row_bytes, int rows, int64_t nb,
-                      float out[DOTS_GEMV_MAX_M][R]) {
-    __m512 acc[DOTS_GEMV_MAX_M][R];
-    for (int m = 0; m < M; m++)
-        for (int r = 0; r < R; r++) acc[m][r] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        for (int r = 0; r < rows; r++) {
-            const uint8_t *blk = w + r * row_bytes + b * 34;
-            _mm_prefetch((const char *)blk + PF_BYTES, _MM_HINT_T0);
-            const __m512 q0 = i8x16(blk + 2), q1 = i8x16(blk + 18), d = _mm512_set1_ps(f16(blk));
-            for (int m = 0; m < M; m++) {
-                const float *xb = x + m * ldx + b * 32;
-                __m512 s = _mm512_mul_ps(q0, _mm512_loadu_ps(xb));
-                s = _mm512_fmadd_ps(q1, _mm512_loadu_ps(xb + 16), s);
-                acc[m][r] = _mm512_fmadd_ps(s, d, acc[m][r]);
-            }
+static void row_q8_0(int M, const float *x, int64_t ldx, const uint8_t *r, int64_t nb, float *out) {
+    __m512 acc[DOTS_GEMV_MAX_M][2];
+    for (int m = 0; m < M; m++) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        const uint8_t *blk = r + b * 34;
+        _mm_prefetch((const char *)blk + PF_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)blk + PF_BYTES + 64, _MM_HINT_T0);
+        const __m512 qa0 = i8x16(blk + 2), qa1 = i8x16(blk + 18), da = _mm512_set1_ps(f16(blk));
+        const __m512 qb0 = i8x16(blk + 36), qb1 = i8x16(blk + 52), db = _mm512_set1_ps(f16(blk + 34));
+        for (int m = 0; m < M; m++) {
+            const float *xb = x + m * ldx + b * 32;
+            __m512 sa = _mm512_fmadd_ps(qa1, _mm512_loadu_ps(xb + 16), _mm512_mul_ps(qa0, _mm512_loadu_ps(xb)));
+            __m512 sb = _mm512_fmadd_ps(qb1, _mm512_loadu_ps(xb + 48), _mm512_mul_ps(qb0, _mm512_loadu_ps(xb + 32)));
+            acc[m][0] = _mm512_fmadd_ps(sa, da, acc[m][0]);
+            acc[m][1] = _mm512_fmadd_ps(sb, db, acc[m][1]);
         }
     }
-    for (int m = 0; m < M; m++)
-        for (int r = 0; r < rows; r++) out[m][r] = _mm512_reduce_add_ps(acc[m][r]);
+    for (; b < nb; b++) {
+        const uint8_t *blk = r + b * 34;
+        const __m512 q0 = i8x16(blk + 2), q1 = i8x16(blk + 18), d = _mm512_set1_ps(f16(blk));
+        for (int m = 0; m < M; m++) {
+            const float *xb = x + m * ldx + b * 32;
+            __m512 s = _mm512_fmadd_ps(q1, _mm512_loadu_ps(xb + 16), _mm512_mul_ps(q0, _mm512_loadu_ps(xb)));
+            acc[m][0] = _mm512_fmadd_ps(s, d, acc[m][0]);
+        }
+    }
+    for (int m = 0; m < M; m++) out[m] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1]));
 }
 
-/* Q4_0: [d fp16][16 bytes: element j low nibble, j + 16 high nibble], x = d (q - 8) */
-static void rows_q4_0(int M, const float *x, int64_t ldx, const uint8_t *w, int64_t row_bytes, int rows, int64_t nb,
-                      float out[DOTS_GEMV_MAX_M][R]) {
-    __m512 acc[DOTS_GEMV_MAX_M][R];
+/* Q4_0: [d fp16][16 bytes: element j low nibble, j + 16 high nibble], x = d (q - 8):
+ * sum x q d - 8 d sum x, with the block sums of x computed once per call.
+ * Two blocks per step: their 2 x 16 bytes of nibbles are widened together,
+ * and the offset term is a vector of per-block d (no serial scalar chain). */
+static void row_q4_0(int M, const float *x, int64_t ldx, const float *xsum, const uint8_t *r, int64_t nb, float *out) {
+    __m512 acc[DOTS_GEMV_MAX_M][2];
+    __m128 corr[DOTS_GEMV_MAX_M];
     const __m128i lo_mask = _mm_set1_epi8(0x0F);
-    const __m512 eight = _mm512_set1_ps(8.0f);
-    for (int m = 0; m < M; m++)
-        for (int r = 0; r < R; r++) acc[m][r] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        for (int r = 0; r < rows; r++) {
-            const uint8_t *blk = w + r * row_bytes + b * 18;
-            _mm_prefetch((const char *)blk + PF_BYTES, _MM_HINT_T0);
-            const __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
-            const __m512 q0 = _mm512_sub_ps(u8x16(_mm_and_si128(v, lo_mask)), eight);
-            const __m512 q1 = _mm512_sub_ps(u8x16(_mm_and_si128(_mm_srli_epi16(v, 4), lo_mask)), eight);
-            const __m512 d = _mm512_set1_ps(f16(blk));
-            for (int m = 0; m < M; m++) {
-                const float *xb = x + m * ldx + b * 32;
-                __m512 s = _mm512_mul_ps(q0, _mm512_loadu_ps(xb));
-                s = _mm512_fmadd_ps(q1, _mm512_loadu_ps(xb + 16), s);
-                acc[m][r] = _mm512_fmadd_ps(s, d, acc[m][r]);
-            }
+    for (int m = 0; m < M; m++) acc[m][0] = acc[m][1] = _mm512_setzero_ps(), corr[m] = _mm_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        const uint8_t *blk = r + b * 18;
+        _mm_prefetch((const char *)blk + PF_BYTES, _MM_HINT_T0);
+        const __m128i va = _mm_loadu_si128((const __m128i *)(blk + 2)), vb = _mm_loadu_si128((const __m128i *)(blk + 20));
+        const __m512 qa0 = u8x16(_mm_and_si128(va, lo_mask)), qa1 = u8x16(_mm_and_si128(_mm_srli_epi16(va, 4), lo_mask));
+        const __m512 qb0 = u8x16(_mm_and_si128(vb, lo_mask)), qb1 = u8x16(_mm_and_si128(_mm_srli_epi16(vb, 4), lo_mask));
+        uint16_t ha, hb;
+        memcpy(&ha, blk, 2);
+        memcpy(&hb, blk + 18, 2);
+        const __m128 dd = _mm_cvtph_ps(_mm_setr_epi16((short)ha, (short)hb, 0, 0, 0, 0, 0, 0)); /* (da, db, 0, 0) */
+        const __m512 da = _mm512_broadcastss_ps(dd), db = _mm512_broadcastss_ps(_mm_shuffle_ps(dd, dd, 1));
+        for (int m = 0; m < M; m++) {
+            const float *xb = x + m * ldx + b * 32;
+            __m512 sa = _mm512_fmadd_ps(qa1, _mm512_loadu_ps(xb + 16), _mm512_mul_ps(qa0, _mm512_loadu_ps(xb)));
+            __m512 sb = _mm512_fmadd_ps(qb1, _mm512_loadu_ps(xb + 48), _mm512_mul_ps(qb0, _mm512_loadu_ps(xb + 32)));
+            acc[m][0] = _mm512_fmadd_ps(sa, da, acc[m][0]);
+            acc[m][1] = _mm512_fmadd_ps(sb, db, acc[m][1]);
+            corr[m] = _mm_fmadd_ps(dd, _mm_castpd_ps(_mm_load_sd((const double *)(const void *)(xsum + m * nb + b))), corr[m]);
         }
     }
-    for (int m = 0; m < M; m++)
-        for (int r = 0; r < rows; r++) out[m][r] = _mm512_reduce_add_ps(acc[m][r]);
+    float tail[DOTS_GEMV_MAX_M] = {0};
+    for (; b < nb; b++) {
+        const uint8_t *blk = r + b * 18;
+        const __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
+        const __m512 q0 = u8x16(_mm_and_si128(v, lo_mask)), q1 = u8x16(_mm_and_si128(_mm_srli_epi16(v, 4), lo_mask));
+        const float dv = f16(blk);
+        for (int m = 0; m < M; m++) {
+            const float *xb = x + m * ldx + b * 32;
+            __m512 s = _mm512_fmadd_ps(q1, _mm512_loadu_ps(xb + 16), _mm512_mul_ps(q0, _mm512_loadu_ps(xb)));
+            acc[m][0] = _mm512_fmadd_ps(s, _mm512_set1_ps(dv), acc[m][0]);
+            tail[m] += dv * xsum[m * nb + b];
+        }
+    }
+    for (int m = 0; m < M; m++) {
+        __m128 c = _mm_add_ps(corr[m], _mm_movehl_ps(corr[m], corr[m]));
+        float cs = _mm_cvtss_f32(c) + _mm_cvtss_f32(_mm_shuffle_ps(c, c, 1)) + tail[m];
+        out[m] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) - 8.0f * cs;
+    }
 }
 
 /* Q4_K: [d][dmin][12 bytes scales/mins][128 bytes nibbles]; x = d sc_j q - dmin m_j.
  * sum_i x_i y_i = sum_j (d sc_j) sum_{i in j} x_i q_i - (dmin m_j) sum_{i in j} x_i;
  * the per-sub-block sums of x (xsum) are computed once per call. */
-static void rows_q4_k(int M, const float *x, int64_t ldx, const float *xsum, const uint8_t *w, int64_t row_bytes, int rows,
-                      int64_t nb, float out[DOTS_GEMV_MAX_M][R]) {
-    __m512 acc[DOTS_GEMV_MAX_M][R];
-    float macc[DOTS_GEMV_MAX_M][R];
+static void row_q4_k(int M, const float *x, int64_t ldx, const float *xsum, const uint8_t *r, int64_t nb, float *out) {
+    __m512 acc[DOTS_GEMV_MAX_M][2];
+    float macc[DOTS_GEMV_MAX_M] = {0};
     const __m256i lo_mask = _mm256_set1_epi8(0x0F);
-    for (int m = 0; m < M; m++)
-        for (int r = 0; r < R; r++) acc[m][r] = _mm512_setzero_ps(), macc[m][r] = 0.0f;
+    for (int m = 0; m < M; m++) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        for (int r = 0; r < rows; r++) {
-            const uint8_t *blk = w + r * row_bytes + b * 144;
-            _mm_prefetch((const char *)blk + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)blk + PF_BYTES + 64, _MM_HINT_T0);
-            const float d = f16(blk), dmin = f16(blk + 2);
-            const uint8_t *s = blk + 4;
-            float sc[8], mn[8];
-            for (int j = 0; j < 4; j++) {
-                sc[j] = d * (float)(s[j] & 63);
-                mn[j] = dmin * (float)(s[j + 4] & 63);
-                sc[j + 4] = d * (float)((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
-                mn[j + 4] = dmin * (float)((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-            }
-            for (int g = 0; g < 4; g++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * g));
-                const __m256i lo = _mm256_and_si256(v, lo_mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo_mask);
-                const __m512 a0 = u8x16(_mm256_castsi256_si128(lo)), a1 = u8x16(_mm256_extracti128_si256(lo, 1));
-                const __m512 b0 = u8x16(_mm256_castsi256_si128(hi)), b1 = u8x16(_mm256_extracti128_si256(hi, 1));
-                const __m512 sa = _mm512_set1_ps(sc[2 * g]), sb = _mm512_set1_ps(sc[2 * g + 1]);
-                for (int m = 0; m < M; m++) {
-                    const float *xb = x + m * ldx + b * 256 + 64 * g;
-                    __m512 ta = _mm512_mul_ps(a0, _mm512_loadu_ps(xb));
-                    ta = _mm512_fmadd_ps(a1, _mm512_loadu_ps(xb + 16), ta);
-                    __m512 tb = _mm512_mul_ps(b0, _mm512_loadu_ps(xb + 32));
-                    tb = _mm512_fmadd_ps(b1, _mm512_loadu_ps(xb + 48), tb);
-                    acc[m][r] = _mm512_fmadd_ps(ta, sa, acc[m][r]);
-                    acc[m][r] = _mm512_fmadd_ps(tb, sb, acc[m][r]);
-                }
-            }
+        const uint8_t *blk = r + b * 144;
+        _mm_prefetch((const char *)blk + PF_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)blk + PF_BYTES + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)blk + PF_BYTES + 128, _MM_HINT_T0);
+        const float d = f16(blk), dmin = f16(blk + 2);
+        const uint8_t *s = blk + 4;
+        float sc[8], mn[8];
+        for (int j = 0; j < 4; j++) {
+            sc[j] = d * (float)(s[j] & 63);
+            mn[j] = dmin * (float)(s[j + 4] & 63);
+            sc[j + 4] = d * (float)((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
+            mn[j + 4] = dmin * (float)((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
+        }
+        for (int g = 0; g < 4; g++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * g));
+            const __m256i lo = _mm256_and_si256(v, lo_mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo_mask);
+            const __m512 a0 = u8x16(_mm256_castsi256_si128(lo)), a1 = u8x16(_mm256_extracti128_si256(lo, 1));
+            const __m512 b0 = u8x16(_mm256_castsi256_si128(hi)), b1 = u8x16(_mm256_extracti128_si256(hi, 1));
+            const __m512 sa = _mm512_set1_ps(sc[2 * g]), sb = _mm512_set1_ps(sc[2 * g + 1]);
             for (int m = 0; m < M; m++) {
-                const float *xs = xsum + m * (nb * 8) + b * 8;
-                float t = 0.0f;
-                for (int j = 0; j < 8; j++) t += mn[j] * xs[j];
-                macc[m][r] += t;
+                const float *xb = x + m * ldx + b * 256 + 64 * g;
+                __m512 ta = _mm512_fmadd_ps(a1, _mm512_loadu_ps(xb + 16), _mm512_mul_ps(a0, _mm512_loadu_ps(xb)));
+                __m512 tb = _mm512_fmadd_ps(b1, _mm512_loadu_ps(xb + 48), _mm512_mul_ps(b0, _mm512_loadu_ps(xb + 32)));
+                acc[m][0] = _mm512_fmadd_ps(ta, sa, acc[m][0]);
+                acc[m][1] = _mm512_fmadd_ps(tb, sb, acc[m][1]);
             }
         }
+        for (int m = 0; m < M; m++) {
+            const float *xs = xsum + m * (nb * 8) + b * 8;
+            float t = 0.0f;
+            for (int j = 0; j < 8; j++) t += mn[j] * xs[j];
+            macc[m] += t;
+        }
     }
-    for (int m = 0; m < M; m++)
-        for (int r = 0; r < rows; r++) out[m][r] = _mm512_reduce_add_ps(acc[m][r]) - macc[m][r];
+    for (int m = 0; m < M; m++) out[m] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) - macc[m];
 }
 
 void dots_gemv_rows_quant_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
                                  int64_t n0, int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias) {
     const int64_t row_bytes = dots_dtype_bytes(wt, ldw), nb = K / dots_dtype_block(wt);
-    /* sums of x over each 32-element sub-block, for the Q4_K min terms */
-    float xsum[DOTS_GEMV_MAX_M * 8 * 64];
-    if (wt == DOTS_DTYPE_Q4_K) {
-        if (nb * 8 > 8 * 64) { /* rows over 16384: the portable path */
+    /* sums of x over each 32-element block, for the Q4_0 offset and Q4_K min terms */
+    float xsum[DOTS_GEMV_MAX_M * 512] = {0};
+    if (wt != DOTS_DTYPE_Q8_0) {
+        if (K / 32 > 512) { /* rows over 16384: the portable path */
             dots_gemv_rows_generic(M, x, ldx, w, wt, ldw, n0, n1, K, y, ldy, bias);
             return;
         }
         for (int m = 0; m < M; m++)
-            for (int64_t s = 0; s < nb * 8; s++) {
+            for (int64_t s = 0; s < K / 32; s++) {
                 __m512 v = _mm512_add_ps(_mm512_loadu_ps(x + m * ldx + 32 * s), _mm512_loadu_ps(x + m * ldx + 32 * s + 16));
-                xsum[m * nb * 8 + s] = _mm512_reduce_add_ps(v);
+                xsum[m * (K / 32) + s] = _mm512_reduce_add_ps(v);
             }
     }
-    float out[DOTS_GEMV_MAX_M][R];
-    for (int64_t n = n0; n < n1; n += R) {
-        int rows = n1 - n < R ? (int)(n1 - n) : R;
-        const uint8_t *wr = (const uint8_t *)w + n * row_bytes;
+    float out[DOTS_GEMV_MAX_M];
+    for (int64_t n = n0; n < n1; n++) {
+        const uint8_t *r = (const uint8_t *)w + n * row_bytes;
         if (wt == DOTS_DTYPE_Q8_0)
-            rows_q8_0(M, x, ldx, wr, row_bytes, rows, nb, out);
+            row_q8_0(M, x, ldx, r, nb, out);
         else if (wt == DOTS_DTYPE_Q4_0)
-            rows_q4_0(M, x, ldx, wr, row_bytes, rows, nb, out);
+            row_q4_0(M, x, ldx, xsum, r, nb, out);
         else
-            rows_q4_k(M, x, ldx, xsum, wr, row_bytes, rows, nb, out);
-        for (int m = 0; m < M; m++)
-            for (int r = 0; r < rows; r++) y[m * ldy + n + r] = out[m][r] + (bias ? bias[n + r] : 0.0f);
+            row_q4_k(M, x, ldx, xsum, r, nb, out);
+        for (int m = 0; m < M; m++) y[m * ldy + n] = out[m] + (bias ? bias[n] : 0.0f);
     }
 }
 #else
