@@ -220,6 +220,9 @@ typedef struct dots_model_info {
     int64_t n_params_vision;
     int64_t n_params_lm;
     int64_t bytes_by_dtype[DOTS_DTYPE_COUNT]; /* bound tensors' bytes per dtype */
+    int64_t bytes_lm;         /* bytes of the language model's tensors */
+    int64_t bytes_lm_embed;   /* of which the embedding table (one row is read per token) */
+    dots_dtype lm_matrix_dtype; /* the type of the language model's layer matrices (q_proj of layer 0) */
     int64_t mapped_bytes;     /* total size of the mapped weight files */
     int32_t n_files;          /* weight files (shards) */
 } dots_model_info;

@@ -11,6 +11,7 @@
 #include "vision/vision.h"
 
 #include <getopt.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,8 @@
 #include <unistd.h>
 
 static const char help_bench[] =
-    "usage: dotsocr bench --model DIR [--image WxH] [--threads N] [--decode N] [--precision fp32|bf16] [--json] [--lock]\n"
+    "usage: dotsocr bench --model DIR|FILE.gguf [--image WxH] [--threads N] [--decode N] [--precision fp32|bf16]\n"
+    "                     [--json] [--lock]\n"
     "  Makes the weights resident, measures this machine's bf16 dot peak and DRAM\n"
     "  read bandwidth, then runs one synthetic WxH page (default 448x448) through the\n"
     "  vision encoder, prefill and N decode steps (default 32, forced tokens, so the\n"
@@ -27,7 +29,8 @@ static const char help_bench[] =
     "  weights streamed, peak RSS, and each as a percentage of its limit. --json\n"
     "  prints one object: vision_s vision_gflops vision_pct_peak prefill_tok_s\n"
     "  prefill_pct_peak decode_tok_s decode_gbps decode_pct_bw peak_rss_mb\n"
-    "  peak_bf16_gflops dram_gbps threads weights. --lock also mlock()s the weights.\n";
+    "  peak_bf16_gflops dram_gbps threads weights (the LM matrices' type: bf16,\n"
+    "  q8_0, ...). --lock also mlock()s the weights.\n";
 
 static double prefill_flops(const dots_config *c, int64_t n) {
     const dots_text_config *t = &c->text;
@@ -147,13 +150,15 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
     double p_tok_s = res.n_prompt_tokens / res.prefill_s;
     double p_gflops = prefill_flops(cfg, res.n_prompt_tokens) / 1e9 / res.prefill_s;
     double d_tok_s = res.n_tokens / res.decode_s;
-    /* bytes streamed per token: every LM weight but the embedding table (one row is read) */
-    double bytes_per_param = info.bytes_by_dtype[DOTS_DTYPE_BF16] + info.bytes_by_dtype[DOTS_DTYPE_F16] + info.bytes_by_dtype[DOTS_DTYPE_F32];
-    bytes_per_param /= (double)info.n_params;
-    double lm_bytes = ((double)info.n_params_lm - (double)cfg->text.vocab_size * cfg->text.hidden_size) * bytes_per_param;
+    /* bytes streamed per token: every LM tensor as stored, but the embedding
+     * table (one row is read); a tied output projection is the table itself */
+    double lm_bytes = (double)info.bytes_lm - (double)info.bytes_lm_embed;
+    if (cfg->text.tie_word_embeddings) lm_bytes += (double)info.bytes_lm_embed;
     double d_gbps = lm_bytes * d_tok_s / 1e9;
     double rss = dots_peak_rss_mb();
-    const char *weights = bytes_per_param >= 4 ? "f32" : "bf16";
+    char weights[16];
+    snprintf(weights, sizeof weights, "%s", dots_dtype_name(info.lm_matrix_dtype));
+    for (char *q = weights; *q; q++) *q = (char)tolower((unsigned char)*q);
     if (json) {
         printf("{\"vision_s\": %.4f, \"vision_gflops\": %.2f, \"vision_pct_peak\": %.2f, \"prefill_tok_s\": %.2f, "
                "\"prefill_pct_peak\": %.2f, \"decode_tok_s\": %.3f, \"decode_gbps\": %.2f, \"decode_pct_bw\": %.2f, "
@@ -163,7 +168,8 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
     } else {
         printf("machine: bf16 dot peak %.0f GFLOP/s, DRAM read %.1f GB/s (%d threads, measured now); %s products\n", peak, dram,
                n_threads, bf16 ? "bf16" : "fp32");
-        printf("weights: %s, %.2f GB made resident%s\n", weights, resident / 1e9, lock ? " and locked" : "");
+        printf("weights: %s (language model matrices), %.2f GB made resident%s; %.2f GB streamed per decoded token\n", weights,
+               resident / 1e9, lock ? " and locked" : "", lm_bytes / 1e9);
         printf("vision:  %dx%d -> %lld patches: %.2f s, %.1f GFLOP/s (%.1f%% of peak)\n", w, h, (long long)n_patches, res.vision_s,
                v_gflops, peak > 0 ? 100 * v_gflops / peak : 0);
         printf("prefill: %lld tokens: %.2f s, %.1f tok/s, %.1f GFLOP/s (%.1f%% of peak)\n", (long long)res.n_prompt_tokens,

@@ -204,17 +204,16 @@ static void bf16_pack_w_task(void *arg, int64_t p, int worker) {
     uint32_t *dst = j->wp + p * j->K2 * DOTS_GEMM_NR;
     int64_t n0 = p * DOTS_GEMM_NR, nc = j->N - n0 < DOTS_GEMM_NR ? j->N - n0 : DOTS_GEMM_NR;
     if (j->wt != DOTS_DTYPE_BF16) {
-        if (nc < DOTS_GEMM_NR) memset(dst, 0, sizeof(uint32_t) * (size_t)(j->K2 * DOTS_GEMM_NR));
+        /* block formats: decode a k-slice of the 32 rows to fp32, then round and
+         * transpose it into the panel with the vector packer of X */
         const int64_t bs = dots_dtype_block(j->wt), row_bytes = dots_dtype_bytes(j->wt, j->ldw);
-        float blk[256];
-        for (int64_t c = 0; c < nc; c++) {
-            const uint8_t *row = (const uint8_t *)j->w + (n0 + c) * row_bytes;
-            for (int64_t k0 = 0; k0 < j->K; k0 += bs) { /* blocks are even: pairs never straddle them */
-                dots_dequantize_row(j->wt, row + k0 / bs * dots_dtype_block_bytes(j->wt), blk, bs);
-                for (int64_t k = 0; k < bs; k += 2)
-                    dst[(k0 + k) / 2 * DOTS_GEMM_NR + c] =
-                        (uint32_t)dots_f32_to_bf16(blk[k]) | (uint32_t)dots_f32_to_bf16(blk[k + 1]) << 16;
-            }
+        const int64_t step = j->K % 256 == 0 ? 256 : bs;
+        float slice[DOTS_GEMM_NR * 256];
+        for (int64_t k0 = 0; k0 < j->K; k0 += step) {
+            for (int64_t c = 0; c < nc; c++)
+                dots_dequantize_row(j->wt, (const uint8_t *)j->w + (n0 + c) * row_bytes + k0 / bs * dots_dtype_block_bytes(j->wt),
+                                    slice + c * step, step);
+            dots_pack_xt_bf16(slice, step, nc, step, step / 2, dst + k0 / 2 * DOTS_GEMM_NR);
         }
         return;
     }

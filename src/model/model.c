@@ -107,6 +107,9 @@ static void count_bound(dots_model *m, const dots_expected_tensor *e, const dots
     } else {
         m->info.n_tensors_lm++;
         m->info.n_params_lm += t->n_elements;
+        m->info.bytes_lm += nbytes;
+        if (e->slot == (const dots_tensor **)&m->weights.lm.embed) m->info.bytes_lm_embed = nbytes;
+        if (m->weights.lm.layers && e->slot == (const dots_tensor **)&m->weights.lm.layers[0].q_w) m->info.lm_matrix_dtype = t->dtype;
     }
 }
 

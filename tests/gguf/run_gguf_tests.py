@@ -409,7 +409,7 @@ def case_quality(args):
     tf = os.path.join(args.tmp, "q_ref", "tokens.npy")
     rows = []
     for t in ("q8_0", "q4_0", "q4_k"):
-        d = dumps(args, convert(args, t), os.path.join(args.tmp, f"q_{t}"), extra=("--teacher-force", tf))
+        d = dumps(args, convert(args, t), os.path.join(args.tmp, f"q_{t}"), args.precision, extra=("--teacher-force", tf))
         cv = cosine(ref["vision_embeds.npy"], d["vision_embeds.npy"])
         cl = cosine(ref["logits_prefill.npy"], d["logits_prefill.npy"])
         agree = float(np.mean(d["logits_teacher.npy"][:-1].argmax(axis=1) == ref["tokens.npy"][1:]))
@@ -507,9 +507,12 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--image", required=True)
     ap.add_argument("--tmp", required=True)
+    ap.add_argument("--reuse", action="store_true", help="keep --tmp and the model_TYPE.gguf files already in it")
+    ap.add_argument("--precision", default="fp32", help="quality: the precision of the quantized runs")
     args = ap.parse_args()
-    shutil.rmtree(args.tmp, ignore_errors=True)
-    os.makedirs(args.tmp)
+    if not args.reuse:
+        shutil.rmtree(args.tmp, ignore_errors=True)
+    os.makedirs(args.tmp, exist_ok=True)
     {"format": case_format, "roundtrip": case_roundtrip, "quality": case_quality, "malformed": case_malformed}[args.case](args)
     print("ok")
 
