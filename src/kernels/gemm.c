@@ -354,14 +354,23 @@ static void multi_task(void *arg, int64_t t, int worker) {
     gemv_task(&g, t - j->first_task[i], worker);
 }
 
+/* Weight rows per matrix-vector task: ~512 kB of weights, so that the
+ * threads finish a hand-off within a few microseconds of each other, but at
+ * least 4 tasks per thread and never under 8 rows. */
+static int64_t gemv_rows_per_task(int64_t N, int64_t row_bytes, int threads) {
+    int64_t rows = (512 << 10) / (row_bytes > 0 ? row_bytes : 1);
+    int64_t most = N / (4 * threads);
+    if (rows > most) rows = most;
+    return rows < 8 ? 8 : rows;
+}
+
 void dots_gemm_multi(const dots_kernels *k, const float *x, int64_t ldx, int64_t M, int64_t K, const dots_gemm_item *items,
                      int n_items) {
     if (M <= DOTS_GEMV_MAX_M && n_items <= DOTS_GEMM_MAX_ITEMS) {
         int threads = dots_pool_size(k ? k->pool : NULL);
         int64_t total = 0;
         for (int i = 0; i < n_items; i++) total += items[i].N;
-        int64_t rows = (total / (4 * threads) + 7) / 8 * 8;
-        rows = rows < 32 ? 32 : rows > 512 ? 512 : rows;
+        int64_t rows = gemv_rows_per_task(total, dots_dtype_bytes(items[0].wt, K), threads);
         multi_job j = {items, n_items, (int)M, x, ldx, K, k ? k->isa : DOTS_ISA_GENERIC, rows, {0}};
         for (int i = 0; i < n_items; i++) j.first_task[i + 1] = j.first_task[i] + (items[i].N + rows - 1) / rows;
         dots_pool_run(k ? k->pool : NULL, j.first_task[n_items], multi_task, &j);
@@ -382,11 +391,8 @@ void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int
             return;
     }
     if (M <= DOTS_GEMV_MAX_M) { /* decode: stream the weights once, no packing */
-        /* big tasks stream better (fewer, longer runs per thread); at least
-         * 4 per thread so the threads finish together */
         int threads = dots_pool_size(k ? k->pool : NULL);
-        int64_t rows = (N / (4 * threads) + 7) / 8 * 8;
-        rows = rows < 32 ? 32 : rows > 512 ? 512 : rows;
+        int64_t rows = gemv_rows_per_task(N, dots_dtype_bytes(wt, ldw), threads);
         gemv_job g = {(int)M, x, ldx, w, wt, ldw, N, K, y, ldy, bias, k ? k->isa : DOTS_ISA_GENERIC, rows};
         dots_pool_run(k ? k->pool : NULL, (N + rows - 1) / rows, gemv_task, &g);
         return;

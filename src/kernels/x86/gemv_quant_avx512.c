@@ -86,7 +86,8 @@ static void row_q4_0(int M, const float *x, int64_t ldx, const float *xsum, cons
             __m512 sb = _mm512_fmadd_ps(qb1, _mm512_loadu_ps(xb + 48), _mm512_mul_ps(qb0, _mm512_loadu_ps(xb + 32)));
             acc[m][0] = _mm512_fmadd_ps(sa, da, acc[m][0]);
             acc[m][1] = _mm512_fmadd_ps(sb, db, acc[m][1]);
-            corr[m] = _mm_fmadd_ps(dd, _mm_castpd_ps(_mm_load_sd((const double *)(const void *)(xsum + m * nb + b))), corr[m]);
+            const float *xs = xsum + m * nb + b;
+            corr[m] = _mm_fmadd_ps(dd, _mm_set_ps(0.0f, 0.0f, xs[1], xs[0]), corr[m]);
         }
     }
     float tail[DOTS_GEMV_MAX_M] = {0};
