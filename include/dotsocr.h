@@ -235,6 +235,15 @@ dots_status dots_model_get_info(const dots_model *model, dots_model_info *out);
  * Returns the bytes touched in *bytes (may be NULL). */
 dots_status dots_model_make_resident(dots_ctx *ctx, const dots_model *model, bool lock, int64_t *bytes);
 
+/* Copies every weight into one anonymous allocation backed by huge pages
+ * where the kernel allows (madvise), points the tensors at the copy and
+ * drops the file mappings' pages (the files stay mapped, untouched). Costs
+ * one copy of the weights at load (~1 s per 6 GB), saves no memory, and
+ * streams faster: on this VM the matrix-vector kernel reads page-cache
+ * pages at ~20 GB/s and the same bytes in anonymous memory at ~40 GB/s.
+ * Call before the model is shared between threads. */
+dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *model);
+
 /* Path of weight file i (0 <= i < n_files), or NULL. Borrowed. */
 const char *dots_model_file_path(const dots_model *model, int32_t i);
 /* Path of the model directory. Borrowed. */

@@ -23,6 +23,8 @@
 
 struct dots_model {
     char *dir;                /* the checkpoint directory, or the .gguf file */
+    void *ram;                /* dots_model_load_to_ram: the weights' copy */
+    size_t ram_bytes;
     dots_config config;
     bool is_gguf;
     dots_gguf gguf;           /* is_gguf: the mapped file, configs and tensors in it */
@@ -45,6 +47,7 @@ void dots_model_close(dots_model *m) {
     dots_weights_free(&m->weights);
     dots_store_close(&m->store);
     dots_gguf_close(&m->gguf);
+    if (m->ram) munmap(m->ram, m->ram_bytes);
     for (int i = 0; i < DOTS_SOURCE_JSON_COUNT; i++) free(m->json[i]);
     free(m->dir);
     free(m);
@@ -333,6 +336,12 @@ dots_status dots_model_open(dots_ctx *ctx, const char *path, dots_model **out) {
 dots_status dots_model_make_resident(dots_ctx *ctx, const dots_model *m, bool lock, int64_t *bytes) {
     dots_ctx_begin_call(ctx);
     if (!m) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_model_make_resident: NULL model");
+    if (m->ram) { /* copied to anonymous memory: already touched */
+        if (lock && mlock(m->ram, m->ram_bytes) != 0)
+            dots_log(ctx, DOTS_LOG_WARN, "mlock of the weights failed (%s)", strerror(errno));
+        if (bytes) *bytes = (int64_t)m->ram_bytes;
+        return DOTS_OK;
+    }
     int64_t total = 0;
     volatile uint64_t sink = 0;
     int32_t n_files = m->is_gguf ? 1 : m->store.n_files;
@@ -356,5 +365,64 @@ dots_status dots_model_make_resident(dots_ctx *ctx, const dots_model *m, bool lo
     }
     (void)sink;
     if (bytes) *bytes = total;
+    return DOTS_OK;
+}
+
+/* Whether [p, p + n) lies in one of the model's mapped files (not in a heap
+ * copy of a misaligned tensor, whose pages must never be dropped). */
+static bool in_mapped_file(const dots_model *m, const void *p, size_t n) {
+    int32_t n_files = m->is_gguf ? 1 : m->store.n_files;
+    for (int32_t f = 0; f < n_files; f++) {
+        const dots_mapped_file *mf = m->is_gguf ? &m->gguf.file : &m->store.files[f];
+        const uint8_t *q = p;
+        if (mf->data && q >= mf->data && q + n <= mf->data + mf->size) return true;
+    }
+    return false;
+}
+
+dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
+    dots_ctx_begin_call(ctx);
+    if (!m) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_model_load_to_ram: NULL model");
+    if (m->ram) return DOTS_OK;
+    const size_t huge = 2u << 20;
+    size_t total = 0;
+    for (int64_t i = 0; i < m->n_bound; i++) {
+        const dots_tensor *t = &m->tensors[i];
+        total += ((size_t)dots_dtype_bytes(t->dtype, t->n_elements) + 63) / 64 * 64;
+    }
+    size_t bytes = (total + huge - 1) / huge * huge;
+    /* one extra huge page so the region can start on a 2 MB boundary */
+    uint8_t *raw = mmap(NULL, bytes + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes for the weights", bytes);
+    uint8_t *base = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+    if (base > raw) munmap(raw, (size_t)(base - raw));
+    size_t tail = (size_t)(raw + bytes + huge - (base + bytes));
+    if (tail) munmap(base + bytes, tail);
+    madvise(base, bytes, MADV_HUGEPAGE); /* advisory: fine if the kernel says no */
+    size_t off = 0;
+    const uintptr_t page = 4096;
+    for (int64_t i = 0; i < m->n_bound; i++) {
+        dots_tensor *t = &m->tensors[i];
+        size_t n = (size_t)dots_dtype_bytes(t->dtype, t->n_elements);
+        memcpy(base + off, t->data, n);
+        /* drop the source pages at once, so the peak RSS is one copy, not two
+         * (a page shared with the next tensor is simply read again) */
+        uintptr_t b = (uintptr_t)t->data & ~(page - 1), e = ((uintptr_t)t->data + n + page - 1) & ~(page - 1);
+        if (in_mapped_file(m, t->data, n)) madvise((void *)b, (size_t)(e - b), MADV_DONTNEED);
+        t->data = base + off;
+        off += (n + 63) / 64 * 64;
+    }
+    /* the copies of misaligned tensors are no longer referenced */
+    for (int64_t i = 0; i < m->n_copies; i++) free(m->copies[i]);
+    m->n_copies = 0;
+    /* drop this process's pages of the files (the page cache keeps them) */
+    int32_t n_files = m->is_gguf ? 1 : m->store.n_files;
+    for (int32_t f = 0; f < n_files; f++) {
+        const dots_mapped_file *mf = m->is_gguf ? &m->gguf.file : &m->store.files[f];
+        if (mf->size) madvise((void *)mf->data, (size_t)mf->size, MADV_DONTNEED);
+    }
+    m->ram = base;
+    m->ram_bytes = bytes;
+    dots_log(ctx, DOTS_LOG_INFO, "weights copied to %zu bytes of anonymous memory", bytes);
     return DOTS_OK;
 }

@@ -379,11 +379,11 @@ def case_format(args):
         print(f"{t}: {len(tensors)} tensors match the reference encodings; types {counts}")
 
 
-def dumps(args, model, out, precision="fp32", extra=()):
+def dumps(args, model, out, precision="fp32", extra=(), load=()):
     os.makedirs(out, exist_ok=True)
-    run(args, "vision", "-q", "--model", model, "--precision", precision, "--dump", out, args.image)
+    run(args, "vision", "-q", "--model", model, "--precision", precision, "--dump", out, *load, args.image)
     run(args, "run", "-q", "--model", model, "--precision", precision, "--max-new-tokens", "24", "--dump", out,
-        *extra, args.image)
+        *load, *extra, args.image)
     return {f: np.load(os.path.join(out, f)) for f in os.listdir(out) if f.endswith(".npy")}
 
 
@@ -392,10 +392,13 @@ def case_roundtrip(args):
     for prec in ("fp32", "bf16"):
         a = dumps(args, args.model, os.path.join(args.tmp, f"dir_{prec}"), prec)
         b = dumps(args, g, os.path.join(args.tmp, f"gguf_{prec}"), prec)
+        c = dumps(args, g, os.path.join(args.tmp, f"gguf_ram_{prec}"), prec, load=("--no-mmap",))
         for k in sorted(a):
             if a[k].tobytes() != b[k].tobytes() or a[k].shape != b[k].shape:
                 fail(f"{prec}: {k} differs between the directory and its bf16 GGUF")
-        print(f"{prec}: {', '.join(sorted(a))} bit-identical")
+            if a[k].tobytes() != c[k].tobytes():
+                fail(f"{prec}: {k} differs with the weights copied to memory (--no-mmap)")
+        print(f"{prec}: {', '.join(sorted(a))} bit-identical (directory, GGUF, GGUF --no-mmap)")
 
 
 def cosine(a, b):
