@@ -102,7 +102,11 @@ static void print_info_text(const dots_model *m, const dots_model_info *info, do
     const dots_vision_config *v = &c->vision;
     char a[40], b[40], d[40];
     printf("model: %s\n", dots_model_dir(m));
-    printf("files:\n  config.json\n");
+    struct stat sb;
+    if (stat(dots_model_dir(m), &sb) == 0 && !S_ISDIR(sb.st_mode))
+        printf("files (inside the GGUF file):\n  config.json\n");
+    else
+        printf("files:\n  config.json\n");
     printf("  generation_config.json%s\n", c->has_generation_config ? "" : " (absent: official defaults)");
     printf("  preprocessor_config.json%s\n", c->has_preprocessor_config ? "" : " (absent: official defaults)");
     for (int32_t i = 0; i < info->n_files; i++) printf("  %s\n", dots_model_file_path(m, i));
