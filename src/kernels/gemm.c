@@ -435,6 +435,8 @@ void dots_gemv_rows_quant(dots_isa isa, int M, const float *x, int64_t ldx, cons
                           int64_t n0, int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias) {
     if (isa >= DOTS_ISA_AVX512)
         dots_gemv_rows_quant_avx512(M, x, ldx, w, wt, ldw, n0, n1, K, y, ldy, bias);
+    else if (isa >= DOTS_ISA_AVX2)
+        dots_gemv_rows_quant_avx2(M, x, ldx, w, wt, ldw, n0, n1, K, y, ldy, bias);
     else
         dots_gemv_rows_generic(M, x, ldx, w, wt, ldw, n0, n1, K, y, ldy, bias);
 }

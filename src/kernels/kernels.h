@@ -153,11 +153,13 @@ void dots_gemv_rows_avx512(int M, const float *x, int64_t ldx, const void *w, do
 void dots_gemv_rows_avx2(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                          int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
 
-/* The block formats (Q8_0, Q4_0, Q4_K) at the given level: AVX-512 (with
- * VNNI when present) or the generic per-block path. */
+/* The block formats (Q8_0, Q4_0, Q4_K) at the given level: AVX-512, AVX2 +
+ * FMA, or the generic per-block path. */
 void dots_gemv_rows_quant(dots_isa isa, int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
                           int64_t n0, int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
 void dots_gemv_rows_quant_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
                                  int64_t n0, int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
+void dots_gemv_rows_quant_avx2(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
+                               int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
 
 #endif
