@@ -210,9 +210,9 @@ static void bf16_pack_w_task(void *arg, int64_t p, int worker) {
         const int64_t step = j->K % 256 == 0 ? 256 : bs;
         float slice[DOTS_GEMM_NR * 256];
         for (int64_t k0 = 0; k0 < j->K; k0 += step) {
-            for (int64_t c = 0; c < nc; c++)
-                dots_dequantize_row(j->wt, (const uint8_t *)j->w + (n0 + c) * row_bytes + k0 / bs * dots_dtype_block_bytes(j->wt),
-                                    slice + c * step, step);
+            for (int64_t c = 0; c < nc; c++) /* this path runs only where AVX-512 (BF16) is */
+                dots_dequantize_row_avx512(j->wt, (const uint8_t *)j->w + (n0 + c) * row_bytes + k0 / bs * dots_dtype_block_bytes(j->wt),
+                                           slice + c * step, step);
             dots_pack_xt_bf16(slice, step, nc, step, step / 2, dst + k0 / 2 * DOTS_GEMM_NR);
         }
         return;

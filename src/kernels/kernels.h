@@ -159,6 +159,8 @@ void dots_gemv_rows_quant(dots_isa isa, int M, const float *x, int64_t ldx, cons
                           int64_t n0, int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
 void dots_gemv_rows_quant_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
                                  int64_t n0, int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
+/* dots_dequantize_row (kernels/quant.h) with AVX-512: the same values. */
+void dots_dequantize_row_avx512(dots_dtype t, const void *src, float *y, int64_t n);
 void dots_gemv_rows_quant_avx2(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                                int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
 

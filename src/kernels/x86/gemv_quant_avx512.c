@@ -9,6 +9,7 @@
  * instructions (the 4-bit formats need more per byte than Q8_0).
  */
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -187,7 +188,50 @@ void dots_gemv_rows_quant_avx512(int M, const float *x, int64_t ldx, const void 
         for (int m = 0; m < M; m++) y[m * ldy + n] = out[m] + (bias ? bias[n] : 0.0f);
     }
 }
+/* Blocks -> fp32, the same values as dots_dequantize_row (each one product,
+ * or a product and a difference, rounded once, as the reference does). */
+void dots_dequantize_row_avx512(dots_dtype t, const void *src, float *y, int64_t n) {
+    const uint8_t *b = src;
+    if (t == DOTS_DTYPE_Q8_0) {
+        for (int64_t i = 0; i < n / 32; i++, b += 34, y += 32) {
+            const __m512 d = _mm512_set1_ps(f16(b));
+            _mm512_storeu_ps(y, _mm512_mul_ps(d, i8x16(b + 2)));
+            _mm512_storeu_ps(y + 16, _mm512_mul_ps(d, i8x16(b + 18)));
+        }
+    } else if (t == DOTS_DTYPE_Q4_0) {
+        const __m128i lo_mask = _mm_set1_epi8(0x0F);
+        const __m512 eight = _mm512_set1_ps(8.0f);
+        for (int64_t i = 0; i < n / 32; i++, b += 18, y += 32) {
+            const __m512 d = _mm512_set1_ps(f16(b));
+            const __m128i v = _mm_loadu_si128((const __m128i *)(b + 2));
+            /* q - 8 is exact in fp32, as the reference's integer difference */
+            _mm512_storeu_ps(y, _mm512_mul_ps(d, _mm512_sub_ps(u8x16(_mm_and_si128(v, lo_mask)), eight)));
+            _mm512_storeu_ps(y + 16, _mm512_mul_ps(d, _mm512_sub_ps(u8x16(_mm_and_si128(_mm_srli_epi16(v, 4), lo_mask)), eight)));
+        }
+    } else if (t == DOTS_DTYPE_Q4_K) {
+        const __m128i lo_mask = _mm_set1_epi8(0x0F);
+        for (int64_t i = 0; i < n / 256; i++, b += 144, y += 256) {
+            const float d = f16(b), dmin = f16(b + 2);
+            for (int g = 0; g < 4; g++) {
+                uint8_t sc0, m0, sc1, m1;
+                dots_q4k_scale_min(2 * g, b + 4, &sc0, &m0);
+                dots_q4k_scale_min(2 * g + 1, b + 4, &sc1, &m1);
+                const __m512 d0 = _mm512_set1_ps(d * sc0), mm0 = _mm512_set1_ps(dmin * m0);
+                const __m512 d1 = _mm512_set1_ps(d * sc1), mm1 = _mm512_set1_ps(dmin * m1);
+                for (int h = 0; h < 2; h++) {
+                    const __m128i v = _mm_loadu_si128((const __m128i *)(b + 16 + 32 * g + 16 * h));
+                    const __m512 ql = u8x16(_mm_and_si128(v, lo_mask)), qh = u8x16(_mm_and_si128(_mm_srli_epi16(v, 4), lo_mask));
+                    _mm512_storeu_ps(y + 64 * g + 16 * h, _mm512_sub_ps(_mm512_mul_ps(d0, ql), mm0));
+                    _mm512_storeu_ps(y + 64 * g + 32 + 16 * h, _mm512_sub_ps(_mm512_mul_ps(d1, qh), mm1));
+                }
+            }
+        }
+    } else {
+        dots_dequantize_row(t, src, y, n);
+    }
+}
 #else
+void dots_dequantize_row_avx512(dots_dtype t, const void *src, float *y, int64_t n) { dots_dequantize_row(t, src, y, n); }
 void dots_gemv_rows_quant_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
                                  int64_t n0, int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias) {
     dots_gemv_rows_generic(M, x, ldx, w, wt, ldw, n0, n1, K, y, ldy, bias);
