@@ -257,7 +257,10 @@ typedef struct xt_job {
     int64_t ldy;
     const float *x;
     int64_t ldx;
-    const uint16_t *w;
+    const uint16_t *w;     /* bf16 weights, or NULL with wq */
+    const uint8_t *wq;     /* block-format weights: each task decodes its rows to bf16 first */
+    dots_dtype wt;
+    dots_scratch *ws;      /* per worker: 64 decoded rows + one fp32 row */
     int64_t ldw;
     const float *bias;
     int64_t M, N, K, K2;
@@ -273,11 +276,24 @@ static void xt_pack_task(void *arg, int64_t p, int worker) {
 }
 
 static void xt_compute_task(void *arg, int64_t t, int worker) {
-    (void)worker;
     xt_job *j = arg;
     int64_t wb = t % j->n_wblocks, g = t / j->n_wblocks;
     int64_t n0 = wb * WB, n1 = n0 + WB < j->N ? n0 + WB : j->N;
     int64_t p0 = g * j->per_group, p1 = p0 + j->per_group < j->n_xpanels ? p0 + j->per_group : j->n_xpanels;
+    const uint16_t *w = j->w;
+    int64_t ldw = j->ldw, base = 0;
+    if (j->wq) { /* decode this task's weight rows once, reuse them for every panel */
+        uint16_t *rows16 = j->ws[worker].buf;
+        float *row32 = (float *)(void *)(rows16 + WB * j->K);
+        const int64_t row_bytes = dots_dtype_bytes(j->wt, j->ldw);
+        for (int64_t n = n0; n < n1; n++) {
+            dots_dequantize_row_avx512(j->wt, j->wq + n * row_bytes, row32, j->K);
+            dots_pack_x_bf16(row32, j->K, 1, j->K, (uint32_t *)(void *)(rows16 + (n - n0) * j->K), j->K / 2);
+        }
+        w = rows16;
+        ldw = j->K;
+        base = n0;
+    }
     for (int64_t p = p0; p < p1; p++) {
         const uint32_t *panel = j->xp + p * j->K2 * DOTS_GEMM_NR;
         int64_t m0 = p * DOTS_GEMM_NR;
@@ -285,16 +301,27 @@ static void xt_compute_task(void *arg, int64_t t, int worker) {
         for (int64_t n = n0; n < n1; n += DOTS_GEMM_MR) {
             int rows = (int)(n1 - n < DOTS_GEMM_MR ? n1 - n : DOTS_GEMM_MR);
             /* the first panel meets each weight row fresh from memory: fetch the next 8 meanwhile */
-            const uint32_t *next = p == p0 && n + 2 * DOTS_GEMM_MR <= n1 ? (const uint32_t *)(const void *)(j->w + (n + DOTS_GEMM_MR) * j->ldw) : NULL;
-            dots_gemm_micro_bf16_t(rows, cols, j->K2, (const uint32_t *)(const void *)(j->w + n * j->ldw), j->ldw / 2, panel, next,
+            const uint32_t *next = !j->wq && p == p0 && n + 2 * DOTS_GEMM_MR <= n1
+                                       ? (const uint32_t *)(const void *)(w + (n - base + DOTS_GEMM_MR) * ldw)
+                                       : NULL;
+            dots_gemm_micro_bf16_t(rows, cols, j->K2, (const uint32_t *)(const void *)(w + (n - base) * ldw), ldw / 2, panel, next,
                                    j->y + m0 * j->ldy + n, j->ldy, j->bias ? j->bias + n : NULL);
         }
     }
 }
 
-static bool gemm_bf16_xt(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const uint16_t *w,
-                         int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
-    xt_job j = {y, ldy, x, ldx, w, ldw, bias, M, N, K, K / 2, NULL, 0, 0, 0, 0};
+static bool gemm_bf16_xt(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
+                         dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
+    xt_job j = {y, ldy, x, ldx, NULL, NULL, wt, k->worker_scratch, ldw, bias, M, N, K, K / 2, NULL, 0, 0, 0, 0};
+    if (wt == DOTS_DTYPE_BF16) {
+        j.w = w;
+    } else {
+        /* every worker's room for its decoded rows, reserved before the hand-off */
+        j.wq = w;
+        size_t need = (size_t)(WB * K) * 2 + (size_t)K * 4 + 64;
+        for (int i = 0; i < dots_pool_size(k->pool); i++)
+            if (!dots_scratch_get(&k->worker_scratch[i], need)) return false;
+    }
     j.n_xpanels = (M + DOTS_GEMM_NR - 1) / DOTS_GEMM_NR;
     j.n_wblocks = (N + WB - 1) / WB;
     /* each group of X panels reads the weights from memory once more: few,
@@ -385,8 +412,8 @@ void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int
     if (M <= 0 || N <= 0) return;
     if (k && k->bf16 && k->isa >= DOTS_ISA_AVX512BF16 && M > DOTS_GEMV_MAX_M) {
         /* pack whichever operand is smaller: X for a prompt (M < N), W for the vision encoder */
-        if (wt == DOTS_DTYPE_BF16 && M < N && K % 2 == 0 && ldw % 2 == 0 && gemm_bf16_xt(k, y, ldy, x, ldx, w, ldw, bias, M, N, K))
-            return;
+        bool xt_ok = wt == DOTS_DTYPE_BF16 ? K % 2 == 0 && ldw % 2 == 0 : dots_dtype_is_quant(wt) && k->worker_scratch && ldw == K;
+        if (M < N && xt_ok && gemm_bf16_xt(k, y, ldy, x, ldx, w, wt, ldw, bias, M, N, K)) return;
         if ((wt == DOTS_DTYPE_BF16 || dots_dtype_is_quant(wt)) && gemm_bf16(k, y, ldy, x, ldx, w, wt, ldw, bias, M, N, K))
             return;
     }

@@ -248,9 +248,12 @@ static void test_gemm_quant(void **state) {
                 for (int64_t i = 0; i < N; i++) b[i] = frand();
                 for (int bf = 0; bf < 2; bf++) {
                     for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
-                    dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1, NULL};
+                    dots_scratch ws[4] = {{0}};
+                    /* with per-worker scratch, M < N takes the path that decodes rows per task */
+                    dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1, (ti + (size_t)l) & 1 ? ws : NULL};
                     dots_gemm(&k, y, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
                     dots_gemm_ref(r, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
+                    for (int i = 0; i < 4; i++) dots_scratch_free(&ws[i]);
                     /* |w| <= 8: 8 times the fp32 bound; the bf16 path (M > 4) rounds X and W to bf16 */
                     double tol = bf && M > DOTS_GEMV_MAX_M && levels[l] >= DOTS_ISA_AVX512BF16
                                      ? 0.03 * sqrt((double)K) * 8
@@ -272,6 +275,45 @@ static void test_gemm_quant(void **state) {
                 free(r);
             }
     }
+    /* a prompt (4 < M < N) in bf16 with per-worker scratch: each task decodes its
+     * weight rows to bf16 once and reads them for every panel of X */
+    if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16)
+        for (size_t ti = 0; ti < 3; ti++) {
+            dots_dtype dt = types[ti];
+            const int64_t M = 37, N = 133, K = 2 * dots_dtype_block(dt), ldx = K + 1, ldy = N + 3;
+            float *x = malloc(sizeof(float) * (size_t)(M * ldx)), *row = malloc(sizeof(float) * (size_t)K);
+            uint8_t *w = malloc((size_t)dots_dtype_bytes(dt, N * K));
+            float *y = malloc(sizeof(float) * (size_t)(M * ldy)), *r = malloc(sizeof(float) * (size_t)(M * ldy));
+            for (int64_t i = 0; i < M * ldx; i++) x[i] = frand();
+            for (int64_t n = 0; n < N; n++) {
+                for (int64_t i = 0; i < K; i++) row[i] = frand();
+                dots_quantize_row(dt, row, w + n * dots_dtype_bytes(dt, K), K);
+            }
+            dots_scratch ws[4] = {{0}};
+            for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
+            dots_kernels k = {DOTS_ISA_AVX512BF16, pool, NULL, true, ws};
+            dots_gemm(&k, y, ldy, x, ldx, w, dt, K, NULL, M, N, K);
+            dots_gemm_ref(r, ldy, x, ldx, w, dt, K, NULL, M, N, K);
+            assert_non_null(ws[0].buf); /* the decoding path ran */
+            double num = 0, den = 0;
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t n = 0; n < ldy; n++) {
+                    float got = y[m * ldy + n], want = r[m * ldy + n];
+                    if (n >= N) {
+                        if (got != GUARD) fail_msg("%s prompt gemm wrote past the row end", dots_dtype_name(dt));
+                        continue;
+                    }
+                    num += (double)(got - want) * (got - want);
+                    den += (double)want * want;
+                }
+            if (!(sqrt(num / den) < 1e-2)) fail_msg("%s prompt gemm: relative error %g", dots_dtype_name(dt), sqrt(num / den));
+            for (int i = 0; i < 4; i++) dots_scratch_free(&ws[i]);
+            free(x);
+            free(row);
+            free(w);
+            free(y);
+            free(r);
+        }
     dots_pool_free(pool);
 }
 
