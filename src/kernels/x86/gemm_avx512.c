@@ -59,9 +59,6 @@ static void gemv_rows_seq(int M, const float *x, int64_t ldx, const void *w, dot
                           int64_t K, float *y, int64_t ldy, const float *bias) {
     const int64_t es = wt == DOTS_DTYPE_F32 ? 4 : 2;
     const int64_t K64 = K & ~(int64_t)63;
-    /* the loop prefetches GEMV_PF_BYTES ahead of itself: cover the task's first bytes too */
-    for (int64_t b = 0; b < GEMV_PF_BYTES && b < (n1 - n0) * ldw * es; b += 64)
-        _mm_prefetch((const char *)w + n0 * ldw * es + b, _MM_HINT_T0);
     for (int64_t n = n0; n < n1; n++) {
         const uint8_t *r = (const uint8_t *)w + n * ldw * es;
         __m512 a[DOTS_GEMV_MAX_M][4];

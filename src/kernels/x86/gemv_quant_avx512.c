@@ -174,9 +174,6 @@ void dots_gemv_rows_quant_avx512(int M, const float *x, int64_t ldx, const void 
             }
     }
     float out[DOTS_GEMV_MAX_M];
-    /* the row loops prefetch PF_BYTES ahead of themselves: cover the task's first bytes too */
-    for (int64_t b = 0; b < PF_BYTES && b < (n1 - n0) * row_bytes; b += 64)
-        _mm_prefetch((const char *)w + n0 * row_bytes + b, _MM_HINT_T0);
     for (int64_t n = n0; n < n1; n++) {
         const uint8_t *r = (const uint8_t *)w + n * row_bytes;
         if (wt == DOTS_DTYPE_Q8_0)
