@@ -28,9 +28,10 @@ static dots_isa detect(void) {
     if (!avx2) return DOTS_ISA_GENERIC;
     bool avx512 = (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31)); /* F, BW, VL */
     if (!avx512 || (xcr0 & 0xe6) != 0xe6) return DOTS_ISA_AVX2;     /* OS saves opmask and ZMM */
+    if (!(c & (1u << 11))) return DOTS_ISA_AVX512; /* AVX512_VNNI */
     unsigned int a1 = 0, b1, c1, d1;
     __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1);
-    return (a1 & (1u << 5)) ? DOTS_ISA_AVX512BF16 : DOTS_ISA_AVX512;
+    return (a1 & (1u << 5)) ? DOTS_ISA_AVX512BF16 : DOTS_ISA_AVX512VNNI;
 }
 #else
 static dots_isa detect(void) { return DOTS_ISA_GENERIC; }
@@ -40,6 +41,7 @@ const char *dots_isa_name(dots_isa isa) {
     switch (isa) {
     case DOTS_ISA_AVX2: return "avx2";
     case DOTS_ISA_AVX512: return "avx512";
+    case DOTS_ISA_AVX512VNNI: return "avx512vnni";
     case DOTS_ISA_AVX512BF16: return "avx512bf16";
     default: return "generic";
     }

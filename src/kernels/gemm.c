@@ -165,13 +165,19 @@ typedef struct gemv_job {
     const float *bias;
     dots_isa isa;
     int64_t rows_per_task;
+    const dots_act_q8 *xq8; /* X as int8 blocks (block-format weights, precision bf16, VNNI), or NULL */
+    const uint16_t *xbf;    /* X as bf16, ld K (bf16 weights, precision bf16, AVX512_BF16), or NULL */
 } gemv_job;
 
 static void gemv_task(void *arg, int64_t t, int worker) {
     (void)worker;
     gemv_job *j = arg;
     int64_t n0 = t * j->rows_per_task, n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
-    if (dots_dtype_is_quant(j->wt))
+    if (j->xbf && j->wt == DOTS_DTYPE_BF16)
+        dots_gemv_rows_bf16dp(j->M, j->xbf, j->K, j->w, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
+    else if (j->xq8 && dots_dtype_is_quant(j->wt))
+        dots_gemv_rows_q8act_avx512vnni(j->xq8, j->w, j->wt, j->ldw, n0, n1, j->y, j->ldy, j->bias);
+    else if (dots_dtype_is_quant(j->wt))
         dots_gemv_rows_quant(j->isa, j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
     else if (j->isa >= DOTS_ISA_AVX512)
         dots_gemv_rows_avx512(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
@@ -368,6 +374,8 @@ typedef struct multi_job {
     int64_t ldx, K;
     dots_isa isa;
     int64_t rows_per_task;
+    const dots_act_q8 *xq8;
+    const uint16_t *xbf;
     int64_t first_task[DOTS_GEMM_MAX_ITEMS + 1];
 } multi_job;
 
@@ -377,8 +385,45 @@ static void multi_task(void *arg, int64_t t, int worker) {
     int i = 0;
     while (t >= j->first_task[i + 1]) i++;
     const dots_gemm_item *it = &j->items[i];
-    gemv_job g = {j->M, j->x, j->ldx, it->w, it->wt, j->K, it->N, j->K, it->y, it->ldy, it->bias, j->isa, j->rows_per_task};
+    gemv_job g = {j->M, j->x, j->ldx, it->w, it->wt, j->K, it->N, j->K, it->y, it->ldy, it->bias, j->isa, j->rows_per_task, j->xq8, j->xbf};
     gemv_task(&g, t - j->first_task[i], worker);
+}
+
+/* Decode at precision bf16: X converted once per call for the weights'
+ * kernel, in k's scratch (the caller's thread owns it; packing does not run
+ * on this path) or in *own, which the caller frees. Block formats with VNNI:
+ * int8 blocks (*xq8); bf16 weights with AVX512_BF16: bf16 rows (*xbf). Both
+ * stay NULL for the fp32 path (fp32 precision, older CPUs, odd shapes, no
+ * memory). */
+typedef struct act_prep {
+    dots_act_q8 q8;
+    const dots_act_q8 *xq8;
+    const uint16_t *xbf;
+    void *own;
+} act_prep;
+
+static void act_prepare(const dots_kernels *k, const float *x, int64_t ldx, int64_t M, int64_t K, bool all_quant, bool all_bf16,
+                        act_prep *a) {
+    a->xq8 = NULL, a->xbf = NULL, a->own = NULL;
+    if (!k || !k->bf16 || M > DOTS_GEMV_MAX_M) return;
+    bool q8 = all_quant && k->isa >= DOTS_ISA_AVX512VNNI && K % 32 == 0;
+    bool bf = all_bf16 && k->isa >= DOTS_ISA_AVX512BF16 && K % 2 == 0;
+    if (!q8 && !bf) return;
+    size_t nx = (size_t)(M * (K / 32)), qbytes = (size_t)(M * K + 64) / 64 * 64;
+    size_t bytes = q8 ? qbytes + nx * (sizeof(float) + sizeof(int32_t)) : (size_t)(M * K) * sizeof(uint16_t) + 64;
+    void *buf = k->scratch ? dots_scratch_get(k->scratch, bytes) : (a->own = malloc(bytes));
+    if (!buf) return;
+    if (bf) {
+        dots_pack_x_bf16(x, ldx, M, K, buf, K / 2);
+        a->xbf = buf;
+        return;
+    }
+    int8_t *q = buf;
+    float *d = (float *)(void *)(q + qbytes);
+    int32_t *sum = (int32_t *)(void *)(d + nx);
+    dots_quantize_act_q8(x, ldx, (int)M, K, q, d, sum);
+    a->q8 = (dots_act_q8){q, d, sum, (int)M, K};
+    a->xq8 = &a->q8;
 }
 
 /* Weight rows per matrix-vector task: ~512 kB of weights, so that the
@@ -398,9 +443,17 @@ void dots_gemm_multi(const dots_kernels *k, const float *x, int64_t ldx, int64_t
         int64_t total = 0;
         for (int i = 0; i < n_items; i++) total += items[i].N;
         int64_t rows = gemv_rows_per_task(total, dots_dtype_bytes(items[0].wt, K), threads);
-        multi_job j = {items, n_items, (int)M, x, ldx, K, k ? k->isa : DOTS_ISA_GENERIC, rows, {0}};
+        bool all_quant = true, all_bf16 = true;
+        for (int i = 0; i < n_items; i++) {
+            all_quant = all_quant && dots_dtype_is_quant(items[i].wt);
+            all_bf16 = all_bf16 && items[i].wt == DOTS_DTYPE_BF16;
+        }
+        act_prep a;
+        act_prepare(k, x, ldx, M, K, all_quant, all_bf16, &a);
+        multi_job j = {items, n_items, (int)M, x, ldx, K, k ? k->isa : DOTS_ISA_GENERIC, rows, a.xq8, a.xbf, {0}};
         for (int i = 0; i < n_items; i++) j.first_task[i + 1] = j.first_task[i] + (items[i].N + rows - 1) / rows;
         dots_pool_run(k ? k->pool : NULL, j.first_task[n_items], multi_task, &j);
+        free(a.own);
         return;
     }
     for (int i = 0; i < n_items; i++)
@@ -420,8 +473,11 @@ void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int
     if (M <= DOTS_GEMV_MAX_M) { /* decode: stream the weights once, no packing */
         int threads = dots_pool_size(k ? k->pool : NULL);
         int64_t rows = gemv_rows_per_task(N, dots_dtype_bytes(wt, ldw), threads);
-        gemv_job g = {(int)M, x, ldx, w, wt, ldw, N, K, y, ldy, bias, k ? k->isa : DOTS_ISA_GENERIC, rows};
+        act_prep a;
+        act_prepare(k, x, ldx, M, K, dots_dtype_is_quant(wt), wt == DOTS_DTYPE_BF16, &a);
+        gemv_job g = {(int)M, x, ldx, w, wt, ldw, N, K, y, ldy, bias, k ? k->isa : DOTS_ISA_GENERIC, rows, a.xq8, a.xbf};
         dots_pool_run(k ? k->pool : NULL, (N + rows - 1) / rows, gemv_task, &g);
+        free(a.own);
         return;
     }
     gemm_job j = {y, ldy, x, ldx, w, wt, ldw, bias, M, N, K, NULL, 0, 0, 0, DOTS_ISA_GENERIC};

@@ -159,6 +159,34 @@ void dots_gemv_rows_quant(dots_isa isa, int M, const float *x, int64_t ldx, cons
                           int64_t n0, int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
 void dots_gemv_rows_quant_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
                                  int64_t n0, int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
+/* Decode on bf16 weights at precision bf16 (needs AVX512_BF16): xb holds M
+ * rows of X rounded to bf16 (ld ldxb elements, from dots_pack_x_bf16); the
+ * products are vdpbf16ps, fp32 sums. */
+void dots_gemv_rows_bf16dp(int M, const uint16_t *xb, int64_t ldxb, const uint16_t *w, int64_t ldw, int64_t n0, int64_t n1,
+                           int64_t K, float *y, int64_t ldy, const float *bias);
+
+/* ---- decode on block formats with int8 activations (precision "bf16") ----
+ * llama.cpp's scheme: each activation row is quantized per 32 values like a
+ * Q8_0 block (d = max|x| / 127, q = round(x / d)), so a weight block times
+ * an activation block is one integer dot product (vpdpbusd), scaled once in
+ * fp32. The only error beyond fp32 summation is the activations' rounding
+ * (relative ~1/254 per block), which the quality test measures per format. */
+typedef struct dots_act_q8 {
+    const int8_t *q;     /* [M][K] */
+    const float *d;      /* [M][K / 32] */
+    const int32_t *sum;  /* [M][K / 32]: sum of each block's q (offset and min terms) */
+    int M;               /* rows, <= DOTS_GEMV_MAX_M */
+    int64_t K;           /* a multiple of 32 */
+} dots_act_q8;
+/* Quantizes M rows of x (K a multiple of 32) into q, d, sum (sized as above). */
+void dots_quantize_act_q8(const float *x, int64_t ldx, int M, int64_t K, int8_t *q, float *d, int32_t *sum);
+/* y[m, n] = x[m] . w[n] (+ bias[n]) for n in [n0, n1); reference: integer dot
+ * per block, then scales in block order. */
+void dots_gemv_rows_q8act_ref(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,
+                              float *y, int64_t ldy, const float *bias);
+void dots_gemv_rows_q8act_avx512vnni(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
+                                     int64_t n1, float *y, int64_t ldy, const float *bias);
+
 /* dots_dequantize_row (kernels/quant.h) with AVX-512: the same values. */
 void dots_dequantize_row_avx512(dots_dtype t, const void *src, float *y, int64_t n);
 void dots_gemv_rows_quant_avx2(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,

@@ -107,13 +107,16 @@ static void test_gemm_shapes(void **state) {
 }
 
 /* The bf16 path rounds X to bf16; with X already bf16-exact it must match
- * the reference up to summation order, like the fp32 paths. */
+ * the reference up to summation order, like the fp32 paths (the products of
+ * two bf16 values are exact in fp32). */
 static void test_gemm_bf16(void **state) {
     (void)state;
     if (dots_cpu_isa() < DOTS_ISA_AVX512BF16) skip();
     dots_pool *pool = dots_pool_create(2);
     dots_scratch sc = {0};
-    const int64_t shapes[][3] = {{5, 7, 3}, {8, 32, 64}, {9, 33, 65}, {64, 96, 1536}, {67, 130, 17}, {200, 1537, 96}};
+    /* M <= 4: decode's vdpbf16ps GEMV, with K tails of every length class */
+    const int64_t shapes[][3] = {{5, 7, 3},      {8, 32, 64},  {9, 33, 65},   {64, 96, 1536}, {67, 130, 17}, {200, 1537, 96},
+                                 {1, 37, 1536}, {2, 7, 130},  {3, 9, 2050},  {4, 19, 300},   {1, 3, 18},    {2, 65, 256}};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ldx = K + 1, ldw = K + 2, ldy = N + 3;
         float *x = malloc(sizeof(float) * (size_t)(M * ldx));
@@ -219,6 +222,84 @@ static void test_ops(void **state) {
     assert_true(r[0] == -3 && r[2] == 1 && r[1] == 2 && r[3] == 4);
 }
 
+/* The int8-activation reference of a whole product (kernels.h, dots_act_q8). */
+static void q8act_ref(float *r, int64_t ldy, const float *x, int64_t ldx, const void *w, dots_dtype dt, const float *bias,
+                      int64_t M, int64_t N, int64_t K) {
+    int8_t *q = malloc((size_t)(M * K));
+    float *d = malloc(sizeof(float) * (size_t)(M * K / 32));
+    int32_t *sum = malloc(sizeof(int32_t) * (size_t)(M * K / 32));
+    dots_quantize_act_q8(x, ldx, (int)M, K, q, d, sum);
+    dots_act_q8 a = {q, d, sum, (int)M, K};
+    dots_gemv_rows_q8act_ref(&a, w, dt, K, 0, N, r, ldy, bias);
+    free(q);
+    free(d);
+    free(sum);
+}
+
+/* Int8 activations: the quantizer keeps |x - d q| <= d / 2; the VNNI kernel
+ * matches the integer reference up to fp32 summation order; and the
+ * reference stays within the activations' rounding of the exact fp32
+ * product: |dy| <= sum_i |w_i| d_b(i) / 2 (plus fp32 summation). */
+static void test_gemv_q8act(void **state) {
+    (void)state;
+    const dots_dtype types[] = {DOTS_DTYPE_Q8_0, DOTS_DTYPE_Q4_0, DOTS_DTYPE_Q4_K};
+    for (size_t ti = 0; ti < 3; ti++)
+        for (int M = 1; M <= DOTS_GEMV_MAX_M; M++) {
+            dots_dtype dt = types[ti];
+            const int64_t bs = dots_dtype_block(dt), K = bs * (ti == 2 ? M : 2 * M + 1), N = 5 + 7 * M, ldx = K + 5, ldy = N + 1;
+            float *x = malloc(sizeof(float) * (size_t)(M * ldx)), *row = malloc(sizeof(float) * (size_t)K);
+            float *wf = malloc(sizeof(float) * (size_t)(N * K));
+            uint8_t *w = malloc((size_t)dots_dtype_bytes(dt, N * K));
+            for (int64_t i = 0; i < M * ldx; i++) x[i] = frand() * (1 + (float)(i % 13)); /* uneven block scales */
+            for (int64_t i = 0; i < 32; i++) x[i] = 0.0f;                                    /* a zero block: d = 0 */
+            for (int64_t n = 0; n < N; n++) {
+                for (int64_t i = 0; i < K; i++) row[i] = frand();
+                dots_quantize_row(dt, row, w + n * dots_dtype_bytes(dt, K), K);
+                dots_dequantize_row(dt, w + n * dots_dtype_bytes(dt, K), wf + n * K, K);
+            }
+            int8_t *q = malloc((size_t)(M * K));
+            float *d = malloc(sizeof(float) * (size_t)(M * K / 32));
+            int32_t *sum = malloc(sizeof(int32_t) * (size_t)(M * K / 32));
+            dots_quantize_act_q8(x, ldx, M, K, q, d, sum);
+            for (int m = 0; m < M; m++)
+                for (int64_t b = 0; b < K / 32; b++) {
+                    int32_t s = 0;
+                    for (int i = 0; i < 32; i++) {
+                        float xv = x[m * ldx + 32 * b + i], qd = d[m * (K / 32) + b] * q[m * K + 32 * b + i];
+                        assert_true(q[m * K + 32 * b + i] >= -127);
+                        assert_true(fabsf(xv - qd) <= d[m * (K / 32) + b] * 0.5f * (1 + 1e-5f) + 1e-30f);
+                        s += q[m * K + 32 * b + i];
+                    }
+                    assert_int_equal(s, sum[m * (K / 32) + b]);
+                }
+            assert_true(d[0] == 0.0f && sum[0] == 0);
+            dots_act_q8 a = {q, d, sum, M, K};
+            float *bias = malloc(sizeof(float) * (size_t)N), *y = malloc(sizeof(float) * (size_t)(M * ldy)),
+                  *r = malloc(sizeof(float) * (size_t)(M * ldy)), *e = malloc(sizeof(float) * (size_t)(M * ldy));
+            for (int64_t i = 0; i < N; i++) bias[i] = frand();
+            for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
+            dots_gemv_rows_q8act_ref(&a, w, dt, K, 0, N, r, ldy, bias);
+            dots_gemv_rows_q8act_avx512vnni(&a, w, dt, K, 1, N, y, ldy, bias); /* from row 1: row 0 keeps its guard */
+            dots_gemm_ref(e, ldy, x, ldx, w, dt, K, bias, M, N, K);
+            for (int m = 0; m < M; m++) {
+                assert_true(y[m * ldy] == GUARD && y[m * ldy + N] == GUARD);
+                for (int64_t n = 1; n < N; n++) {
+                    double mag = 0, bound = 0;
+                    for (int64_t i = 0; i < K; i++) {
+                        mag += fabs((double)wf[n * K + i] * x[m * ldx + i]);
+                        bound += fabs((double)wf[n * K + i]) * d[m * (K / 32) + i / 32] * 0.5;
+                    }
+                    double got = y[m * ldy + n], want = r[m * ldy + n], exact = e[m * ldy + n];
+                    if (!(fabs(got - want) <= 1e-5 * (mag + 1)))
+                        fail_msg("%s vnni M%d n%lld: %g, reference %g", dots_dtype_name(dt), m, (long long)n, got, want);
+                    if (!(fabs(want - exact) <= bound * (1 + 1e-4) + 1e-5 * (mag + 1)))
+                        fail_msg("%s int8 M%d n%lld: %g, fp32 %g, bound %g", dots_dtype_name(dt), m, (long long)n, want, exact, bound);
+                }
+            }
+            free(x), free(row), free(wf), free(w), free(q), free(d), free(sum), free(bias), free(y), free(r), free(e);
+        }
+}
+
 /* The block formats: GEMV (decode, M <= 4) and GEMM (M > 4) at every level
  * and precision, against the reference on the same blocks (which decodes
  * each weight). Rows are whole blocks, as in the model. */
@@ -226,6 +307,7 @@ static void test_gemm_quant(void **state) {
     (void)state;
     dots_isa levels[5];
     int nl = n_levels(levels);
+    if (dots_cpu_isa() >= DOTS_ISA_AVX512VNNI) levels[nl++] = DOTS_ISA_AVX512VNNI;
     if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16) levels[nl++] = DOTS_ISA_AVX512BF16;
     dots_pool *pool = dots_pool_create(3);
     const dots_dtype types[] = {DOTS_DTYPE_Q8_0, DOTS_DTYPE_Q4_0, DOTS_DTYPE_Q4_K};
@@ -252,7 +334,12 @@ static void test_gemm_quant(void **state) {
                     /* with per-worker scratch, M < N takes the path that decodes rows per task */
                     dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1, (ti + (size_t)l) & 1 ? ws : NULL};
                     dots_gemm(&k, y, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
-                    dots_gemm_ref(r, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
+                    /* decode at precision bf16 with VNNI quantizes X to int8 blocks: its reference does too */
+                    bool int8_act = bf && M <= DOTS_GEMV_MAX_M && levels[l] >= DOTS_ISA_AVX512VNNI;
+                    if (int8_act)
+                        q8act_ref(r, ldy, x, ldx, w, dt, (mi & 2) ? b : NULL, M, N, K);
+                    else
+                        dots_gemm_ref(r, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
                     for (int i = 0; i < 4; i++) dots_scratch_free(&ws[i]);
                     /* |w| <= 8: 8 times the fp32 bound; the bf16 path (M > 4) rounds X and W to bf16 */
                     double tol = bf && M > DOTS_GEMV_MAX_M && levels[l] >= DOTS_ISA_AVX512BF16
@@ -426,6 +513,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_bf16),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_gemm_quant),
+        cmocka_unit_test(test_gemv_q8act),
         cmocka_unit_test(test_quant_roundtrip),
         cmocka_unit_test(test_attention_bf16),
         cmocka_unit_test(test_ops),

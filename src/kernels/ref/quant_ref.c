@@ -4,6 +4,7 @@
  * gguf.md §3), so that our files hold the bytes llama.cpp's tools write.
  */
 #include "core/fp.h"
+#include "kernels/kernels.h"
 #include "kernels/quant.h"
 
 #include <math.h>
@@ -200,6 +201,73 @@ void dots_dequantize_row(dots_dtype t, const void *src, float *y, int64_t n) {
                     y[64 * g + 32 + l] = d1 * (float)(q[l] >> 4) - mm1;
                 }
             }
+        }
+    }
+}
+
+/* ---- int8 activations (kernels.h, dots_act_q8) ---- */
+
+void dots_quantize_act_q8(const float *x, int64_t ldx, int M, int64_t K, int8_t *q, float *d, int32_t *sum) {
+    for (int m = 0; m < M; m++)
+        for (int64_t b = 0; b < K / 32; b++) {
+            const float *xb = x + m * ldx + 32 * b;
+            float amax = 0.0f;
+            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(xb[i]));
+            const float db = amax / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
+            int8_t *qb = q + m * K + 32 * b;
+            int32_t s = 0;
+            for (int i = 0; i < 32; i++) {
+                /* |x id| <= 127 up to rounding of id: clamp so that rounding never wraps */
+                float v = roundf(xb[i] * id);
+                qb[i] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
+                s += qb[i];
+            }
+            d[m * (K / 32) + b] = db;
+            sum[m * (K / 32) + b] = s;
+        }
+}
+
+void dots_gemv_rows_q8act_ref(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,
+                              float *y, int64_t ldy, const float *bias) {
+    const int64_t row_bytes = dots_dtype_bytes(wt, ldw), nx = x->K / 32;
+    for (int64_t n = n0; n < n1; n++) {
+        const uint8_t *r = (const uint8_t *)w + n * row_bytes;
+        for (int m = 0; m < x->M; m++) {
+            const int8_t *xq = x->q + m * x->K;
+            const float *xd = x->d + m * nx;
+            const int32_t *xs = x->sum + m * nx;
+            float acc = 0.0f;
+            if (wt == DOTS_DTYPE_Q8_0 || wt == DOTS_DTYPE_Q4_0) {
+                for (int64_t b = 0; b < nx; b++) {
+                    int32_t dot = 0;
+                    if (wt == DOTS_DTYPE_Q8_0) {
+                        const uint8_t *blk = r + 34 * b;
+                        for (int i = 0; i < 32; i++) dot += (int8_t)blk[2 + i] * xq[32 * b + i];
+                        acc += get_f16(blk) * xd[b] * (float)dot;
+                    } else {
+                        const uint8_t *blk = r + 18 * b;
+                        for (int i = 0; i < 16; i++)
+                            dot += (blk[2 + i] & 0xF) * xq[32 * b + i] + (blk[2 + i] >> 4) * xq[32 * b + 16 + i];
+                        acc += get_f16(blk) * xd[b] * (float)(dot - 8 * xs[b]);
+                    }
+                }
+            } else { /* Q4_K: 8 sub-blocks of 32 per 256 */
+                for (int64_t sb = 0; sb < nx / 8; sb++) {
+                    const uint8_t *blk = r + 144 * sb;
+                    const float d = get_f16(blk), dmin = get_f16(blk + 2);
+                    for (int j = 0; j < 8; j++) {
+                        uint8_t sc, mn;
+                        dots_q4k_scale_min(j, blk + 4, &sc, &mn);
+                        const uint8_t *qs = blk + 16 + 32 * (j / 2);
+                        const int shift = 4 * (j & 1);
+                        const int64_t b = 8 * sb + j;
+                        int32_t dot = 0;
+                        for (int i = 0; i < 32; i++) dot += ((qs[i] >> shift) & 0xF) * xq[32 * b + i];
+                        acc += d * (float)sc * xd[b] * (float)dot - dmin * (float)mn * xd[b] * (float)xs[b];
+                    }
+                }
+            }
+            y[m * ldy + n] = acc + (bias ? bias[n] : 0.0f);
         }
     }
 }

@@ -1,0 +1,190 @@
+/*
+ * gemv_q8act_avx512vnni.c - decode's matrix-vector product on the block
+ * formats with int8 activations (kernels.h, dots_act_q8) on vpdpbusd.
+ *
+ * Widening every 4-bit weight to fp32 costs more instructions per byte than
+ * DRAM delivers bytes (the fp32 path streams Q4_0 at ~17 GB/s here); one
+ * vpdpbusd instead multiplies 64 weight bytes by 64 activation bytes and
+ * sums them in fours, leaving a convert and one FMA per two blocks.
+ *
+ * vpdpbusd multiplies unsigned by signed bytes, so weights go in unsigned:
+ * Q4_0's nibbles as they are (the -8 offset moves to the activations' block
+ * sums), Q8_0's int8 plus 128 (likewise). Those offset terms are exact
+ * integers and start the accumulator, spread evenly over the 8 dword lanes of
+ * a block: -sum for Q4_0 (8 lanes x 1 x 8), -16 sum for Q8_0 (8 x 16 = 128).
+ * Each zmm holds two 32-byte blocks, lanes 0-7 the first, 8-15 the second.
+ */
+#include "kernels/kernels.h"
+#include "kernels/quant.h"
+
+#if defined(__AVX512F__) && defined(__AVX512VNNI__)
+#include <immintrin.h>
+#include <string.h>
+
+#define PF_BYTES 8192 /* software prefetch distance within the weight stream */
+
+static inline uint32_t rd16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+/* (a, b) -> [a] x 8, [b] x 8 */
+static inline __m512 pair_lanes(__m128 ab) {
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_castps128_ps512(ab));
+}
+static inline __m512i pair_lanes_i(const int32_t *s) {
+    return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                                    _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)s)));
+}
+/* two fp16 scales at a and b -> (a, b, 0, 0) */
+static inline __m128 two_f16(const uint8_t *a, const uint8_t *b) {
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)(rd16(a) | rd16(b) << 16)));
+}
+
+/* Q8_0 and Q4_0: two blocks per step; `q4` selects the format. */
+static void rows_q8_q4(const dots_act_q8 *x, const uint8_t *w, bool q4, int64_t row_bytes, int64_t n0, int64_t n1, float *y,
+                       int64_t ldy, const float *bias) {
+    const int64_t nx = x->K / 32, bb = q4 ? 18 : 34;
+    const int M = x->M;
+    const __m512i lo4 = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x80);
+    /* 16-bit shift counts: 0 for the low-nibble 128-bit lanes (0, 2), 4 for the high ones */
+    const __m512i shifts = _mm512_setr_epi64(0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0, 0, 0x0004000400040004LL,
+                                             0x0004000400040004LL);
+    for (int64_t n = n0; n < n1; n++) {
+        const uint8_t *r = w + n * row_bytes;
+        __m512 acc[DOTS_GEMV_MAX_M];
+        for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+        int64_t b = 0;
+        for (; b + 2 <= nx; b += 2) {
+            const uint8_t *ba = r + b * bb, *bbk = ba + bb;
+            _mm_prefetch((const char *)ba + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)ba + PF_BYTES + 64, _MM_HINT_T0);
+            __m512i wu;
+            if (q4) { /* [a lo, a hi, b lo, b hi]: block a's elements 0-15, 16-31, then b's */
+                __m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 2))),
+                                                     _mm_loadu_si128((const __m128i *)(bbk + 2)), 1);
+                __m512i z = _mm512_castsi256_si512(ab);
+                z = _mm512_shuffle_i64x2(z, z, 0x50);
+                wu = _mm512_and_si512(_mm512_srlv_epi16(z, shifts), lo4);
+            } else {
+                __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ba + 2))),
+                                               _mm256_loadu_si256((const __m256i *)(bbk + 2)), 1);
+                wu = _mm512_xor_si512(z, flip);
+            }
+            const __m128 dw = two_f16(ba, bbk);
+            for (int m = 0; m < M; m++) {
+                const int64_t o = m * nx + b;
+                __m512i c = pair_lanes_i(x->sum + o);
+                c = _mm512_sub_epi32(_mm512_setzero_si512(), q4 ? c : _mm512_slli_epi32(c, 4));
+                const __m512i dot = _mm512_dpbusd_epi32(c, wu, _mm512_loadu_si512((const void *)(x->q + m * x->K + 32 * b)));
+                const __m512 s = pair_lanes(_mm_mul_ps(dw, _mm_castpd_ps(_mm_load_sd((const double *)(const void *)(x->d + o)))));
+                acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[m]);
+            }
+        }
+        float tail[DOTS_GEMV_MAX_M] = {0};
+        if (b < nx) { /* an odd last block: the 256-bit form */
+            const uint8_t *ba = r + b * bb;
+            __m256i wu;
+            if (q4) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(ba + 2));
+                wu = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
+                                      _mm256_set1_epi8(0x0F));
+            } else {
+                wu = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(ba + 2)), _mm256_set1_epi8((char)0x80));
+            }
+            const float dw = _cvtsh_ss((unsigned short)rd16(ba));
+            for (int m = 0; m < M; m++) {
+                const int64_t o = m * nx + b;
+                const __m256i c = _mm256_set1_epi32(q4 ? -x->sum[o] : -16 * x->sum[o]);
+                __m256i dot = _mm256_dpbusd_epi32(c, wu, _mm256_loadu_si256((const __m256i *)(x->q + m * x->K + 32 * b)));
+                __m128i h = _mm_add_epi32(_mm256_castsi256_si128(dot), _mm256_extracti128_si256(dot, 1));
+                h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+                h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+                tail[m] = dw * x->d[o] * (float)_mm_cvtsi128_si32(h);
+            }
+        }
+        for (int m = 0; m < M; m++) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]) + tail[m] + (bias ? bias[n] : 0.0f);
+    }
+}
+
+/* Q4_K: per 256 weights, group g's 32 bytes hold sub-block 2g in the low
+ * nibbles and 2g + 1 in the high ones; x = d sc q - dmin m per sub-block. */
+static void rows_q4_k(const dots_act_q8 *x, const uint8_t *w, int64_t row_bytes, int64_t n0, int64_t n1, float *y, int64_t ldy,
+                      const float *bias) {
+    const int64_t nx = x->K / 32, nsb = x->K / 256;
+    const int M = x->M;
+    const __m512i lo4 = _mm512_set1_epi8(0x0F);
+    const __m512i shifts = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL,
+                                             0x0004000400040004LL);
+    __m512i sel[4];
+    for (int g = 0; g < 4; g++)
+        sel[g] = _mm512_setr_epi32(2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g + 1, 2 * g + 1, 2 * g + 1,
+                                   2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1);
+    for (int64_t n = n0; n < n1; n++) {
+        const uint8_t *r = w + n * row_bytes;
+        __m512 acc[DOTS_GEMV_MAX_M];
+        __m256 macc[DOTS_GEMV_MAX_M];
+        for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps(), macc[m] = _mm256_setzero_ps();
+        for (int64_t sb = 0; sb < nsb; sb++) {
+            const uint8_t *blk = r + 144 * sb;
+            _mm_prefetch((const char *)blk + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)blk + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)blk + PF_BYTES + 128, _MM_HINT_T0);
+            /* the 6-bit scales and mins of the 8 sub-blocks, as bytes (quant.h's layout) */
+            uint32_t u[4];
+            memcpy(u, blk + 4, 12);
+            u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+            const uint32_t m03 = u[1] & 0x3f3f3f3f;
+            u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+            u[2] = m03;
+            u[0] &= 0x3f3f3f3f;
+            const __m128i scm = _mm_loadu_si128((const __m128i *)(const void *)u);
+            const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128((int)rd16(blk) | (int)(rd16(blk + 2) << 16)));
+            const __m256 sc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scm)), _mm256_broadcastss_ps(dd));
+            const __m256 mn = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(scm, 8))),
+                                            _mm256_broadcastss_ps(_mm_movehdup_ps(dd)));
+            __m512i wu[4];
+            for (int g = 0; g < 4; g++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * g));
+                const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
+                wu[g] = _mm512_and_si512(_mm512_srlv_epi16(z, shifts), lo4);
+            }
+            for (int m = 0; m < M; m++) {
+                const int64_t o = m * nx + 8 * sb;
+                const __m256 xd = _mm256_loadu_ps(x->d + o);
+                const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(sc, xd));
+                macc[m] = _mm256_fmadd_ps(_mm256_mul_ps(mn, xd), _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(x->sum + o))),
+                                          macc[m]);
+                const int8_t *xq = x->q + m * x->K + 256 * sb;
+                for (int g = 0; g < 4; g++) {
+                    const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wu[g], _mm512_loadu_si512((const void *)(xq + 64 * g)));
+                    acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(sel[g], s), acc[m]);
+                }
+            }
+        }
+        for (int m = 0; m < M; m++) {
+            __m128 t = _mm_add_ps(_mm256_castps256_ps128(macc[m]), _mm256_extractf128_ps(macc[m], 1));
+            t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+            t = _mm_add_ss(t, _mm_movehdup_ps(t));
+            y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]) - _mm_cvtss_f32(t) + (bias ? bias[n] : 0.0f);
+        }
+    }
+}
+
+void dots_gemv_rows_q8act_avx512vnni(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
+                                     int64_t n1, float *y, int64_t ldy, const float *bias) {
+    const int64_t row_bytes = dots_dtype_bytes(wt, ldw);
+    if (wt == DOTS_DTYPE_Q4_K)
+        rows_q4_k(x, w, row_bytes, n0, n1, y, ldy, bias);
+    else if (wt == DOTS_DTYPE_Q8_0 || wt == DOTS_DTYPE_Q4_0)
+        rows_q8_q4(x, w, wt == DOTS_DTYPE_Q4_0, row_bytes, n0, n1, y, ldy, bias);
+    else
+        dots_gemv_rows_q8act_ref(x, w, wt, ldw, n0, n1, y, ldy, bias);
+}
+#else
+void dots_gemv_rows_q8act_avx512vnni(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
+                                     int64_t n1, float *y, int64_t ldy, const float *bias) {
+    dots_gemv_rows_q8act_ref(x, w, wt, ldw, n0, n1, y, ldy, bias);
+}
+#endif
