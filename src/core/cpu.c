@@ -28,7 +28,7 @@ static dots_isa detect(void) {
     if (!avx2) return DOTS_ISA_GENERIC;
     bool avx512 = (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31)); /* F, BW, VL */
     if (!avx512 || (xcr0 & 0xe6) != 0xe6) return DOTS_ISA_AVX2;     /* OS saves opmask and ZMM */
-    if (!(c & (1u << 11))) return DOTS_ISA_AVX512; /* AVX512_VNNI */
+    if (!(c & (1u << 11)) || !(c & (1u << 1))) return DOTS_ISA_AVX512; /* AVX512_VNNI, AVX512_VBMI */
     unsigned int a1 = 0, b1, c1, d1;
     __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1);
     return (a1 & (1u << 5)) ? DOTS_ISA_AVX512BF16 : DOTS_ISA_AVX512VNNI;

@@ -11,8 +11,8 @@ typedef enum dots_isa {
     DOTS_ISA_GENERIC = 0, /* portable C */
     DOTS_ISA_AVX2,        /* AVX2 + FMA */
     DOTS_ISA_AVX512,      /* AVX-512 F/BW/VL + FMA */
-    DOTS_ISA_AVX512VNNI,  /* plus AVX512_VNNI (vpdpbusd: int8 dot products) */
-    DOTS_ISA_AVX512BF16,  /* plus AVX512_BF16 (vdpbf16ps); every such CPU has VNNI */
+    DOTS_ISA_AVX512VNNI,  /* plus AVX512_VNNI (vpdpbusd: int8 dot products) and _VBMI (vpermb) */
+    DOTS_ISA_AVX512BF16,  /* plus AVX512_BF16 (vdpbf16ps) */
 } dots_isa;
 
 /* The best level both CPU and OS support, capped by $DOTS_ISA. */

@@ -409,20 +409,15 @@ static void act_prepare(const dots_kernels *k, const float *x, int64_t ldx, int6
     bool q8 = all_quant && k->isa >= DOTS_ISA_AVX512VNNI && K % 32 == 0;
     bool bf = all_bf16 && k->isa >= DOTS_ISA_AVX512BF16 && K % 2 == 0;
     if (!q8 && !bf) return;
-    size_t nx = (size_t)(M * (K / 32)), qbytes = (size_t)(M * K + 64) / 64 * 64;
-    size_t bytes = q8 ? qbytes + nx * (sizeof(float) + sizeof(int32_t)) : (size_t)(M * K) * sizeof(uint16_t) + 64;
-    void *buf = k->scratch ? dots_scratch_get(k->scratch, bytes) : (a->own = malloc(bytes));
+    size_t bytes = q8 ? dots_act_q8_bytes((int)M, K) : (size_t)(M * K) * sizeof(uint16_t) + 64;
+    void *buf = k->scratch ? dots_scratch_get(k->scratch, bytes) : (a->own = aligned_alloc(64, (bytes + 63) / 64 * 64));
     if (!buf) return;
     if (bf) {
         dots_pack_x_bf16(x, ldx, M, K, buf, K / 2);
         a->xbf = buf;
         return;
     }
-    int8_t *q = buf;
-    float *d = (float *)(void *)(q + qbytes);
-    int32_t *sum = (int32_t *)(void *)(d + nx);
-    dots_quantize_act_q8(x, ldx, (int)M, K, q, d, sum);
-    a->q8 = (dots_act_q8){q, d, sum, (int)M, K};
+    dots_act_q8_init(&a->q8, buf, x, ldx, (int)M, K);
     a->xq8 = &a->q8;
 }
 

@@ -175,11 +175,18 @@ typedef struct dots_act_q8 {
     const int8_t *q;     /* [M][K] */
     const float *d;      /* [M][K / 32] */
     const int32_t *sum;  /* [M][K / 32]: sum of each block's q (offset and min terms) */
+    /* the same per pair of blocks, each value repeated over its block's 8
+     * dword lanes of a zmm: [M][K / 64][16] (the vector kernels' operands) */
+    const float *d_lanes;
+    const int32_t *neg_sum_lanes; /* -sum */
     int M;               /* rows, <= DOTS_GEMV_MAX_M */
     int64_t K;           /* a multiple of 32 */
 } dots_act_q8;
-/* Quantizes M rows of x (K a multiple of 32) into q, d, sum (sized as above). */
-void dots_quantize_act_q8(const float *x, int64_t ldx, int M, int64_t K, int8_t *q, float *d, int32_t *sum);
+/* Bytes of memory dots_act_q8_init needs for M rows of K. */
+size_t dots_act_q8_bytes(int M, int64_t K);
+/* Quantizes M rows of x (K a multiple of 32) into a, laid out in mem (64-byte
+ * aligned, dots_act_q8_bytes). */
+void dots_act_q8_init(dots_act_q8 *a, void *mem, const float *x, int64_t ldx, int M, int64_t K);
 /* y[m, n] = x[m] . w[n] (+ bias[n]) for n in [n0, n1); reference: integer dot
  * per block, then scales in block order. */
 void dots_gemv_rows_q8act_ref(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,

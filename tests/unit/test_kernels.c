@@ -225,15 +225,11 @@ static void test_ops(void **state) {
 /* The int8-activation reference of a whole product (kernels.h, dots_act_q8). */
 static void q8act_ref(float *r, int64_t ldy, const float *x, int64_t ldx, const void *w, dots_dtype dt, const float *bias,
                       int64_t M, int64_t N, int64_t K) {
-    int8_t *q = malloc((size_t)(M * K));
-    float *d = malloc(sizeof(float) * (size_t)(M * K / 32));
-    int32_t *sum = malloc(sizeof(int32_t) * (size_t)(M * K / 32));
-    dots_quantize_act_q8(x, ldx, (int)M, K, q, d, sum);
-    dots_act_q8 a = {q, d, sum, (int)M, K};
+    void *mem = aligned_alloc(64, (dots_act_q8_bytes((int)M, K) + 63) / 64 * 64);
+    dots_act_q8 a;
+    dots_act_q8_init(&a, mem, x, ldx, (int)M, K);
     dots_gemv_rows_q8act_ref(&a, w, dt, K, 0, N, r, ldy, bias);
-    free(q);
-    free(d);
-    free(sum);
+    free(mem);
 }
 
 /* Int8 activations: the quantizer keeps |x - d q| <= d / 2; the VNNI kernel
@@ -257,10 +253,18 @@ static void test_gemv_q8act(void **state) {
                 dots_quantize_row(dt, row, w + n * dots_dtype_bytes(dt, K), K);
                 dots_dequantize_row(dt, w + n * dots_dtype_bytes(dt, K), wf + n * K, K);
             }
-            int8_t *q = malloc((size_t)(M * K));
-            float *d = malloc(sizeof(float) * (size_t)(M * K / 32));
-            int32_t *sum = malloc(sizeof(int32_t) * (size_t)(M * K / 32));
-            dots_quantize_act_q8(x, ldx, M, K, q, d, sum);
+            void *mem = aligned_alloc(64, (dots_act_q8_bytes(M, K) + 63) / 64 * 64);
+            dots_act_q8 a;
+            dots_act_q8_init(&a, mem, x, ldx, M, K);
+            const int8_t *q = a.q;
+            const float *d = a.d;
+            const int32_t *sum = a.sum;
+            for (int m = 0; m < M; m++) /* the lane copies */
+                for (int64_t b = 0; b < K / 64 * 2; b++)
+                    for (int l = 0; l < 8; l++) {
+                        assert_true(a.d_lanes[(m * (K / 64) + b / 2) * 16 + 8 * (b % 2) + l] == d[m * (K / 32) + b]);
+                        assert_true(a.neg_sum_lanes[(m * (K / 64) + b / 2) * 16 + 8 * (b % 2) + l] == -sum[m * (K / 32) + b]);
+                    }
             for (int m = 0; m < M; m++)
                 for (int64_t b = 0; b < K / 32; b++) {
                     int32_t s = 0;
@@ -273,7 +277,6 @@ static void test_gemv_q8act(void **state) {
                     assert_int_equal(s, sum[m * (K / 32) + b]);
                 }
             assert_true(d[0] == 0.0f && sum[0] == 0);
-            dots_act_q8 a = {q, d, sum, M, K};
             float *bias = malloc(sizeof(float) * (size_t)N), *y = malloc(sizeof(float) * (size_t)(M * ldy)),
                   *r = malloc(sizeof(float) * (size_t)(M * ldy)), *e = malloc(sizeof(float) * (size_t)(M * ldy));
             for (int64_t i = 0; i < N; i++) bias[i] = frand();
@@ -296,7 +299,7 @@ static void test_gemv_q8act(void **state) {
                         fail_msg("%s int8 M%d n%lld: %g, fp32 %g, bound %g", dots_dtype_name(dt), m, (long long)n, want, exact, bound);
                 }
             }
-            free(x), free(row), free(wf), free(w), free(q), free(d), free(sum), free(bias), free(y), free(r), free(e);
+            free(x), free(row), free(wf), free(w), free(mem), free(bias), free(y), free(r), free(e);
         }
 }
 

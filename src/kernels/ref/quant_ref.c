@@ -207,9 +207,20 @@ void dots_dequantize_row(dots_dtype t, const void *src, float *y, int64_t n) {
 
 /* ---- int8 activations (kernels.h, dots_act_q8) ---- */
 
-void dots_quantize_act_q8(const float *x, int64_t ldx, int M, int64_t K, int8_t *q, float *d, int32_t *sum) {
+size_t dots_act_q8_bytes(int M, int64_t K) {
+    const size_t nx = (size_t)M * (size_t)(K / 32), np = (size_t)M * (size_t)(K / 64);
+    return ((size_t)M * (size_t)K + 63) / 64 * 64 + nx * (sizeof(float) + sizeof(int32_t)) + np * 16 * (sizeof(float) + sizeof(int32_t)) + 64;
+}
+
+void dots_act_q8_init(dots_act_q8 *a, void *mem, const float *x, int64_t ldx, int M, int64_t K) {
+    const int64_t nx = K / 32, np = K / 64;
+    int8_t *q = mem;
+    float *dl = (float *)(void *)(q + ((size_t)M * (size_t)K + 63) / 64 * 64); /* 64-byte aligned lanes first */
+    int32_t *cl = (int32_t *)(void *)(dl + M * np * 16);
+    float *d = (float *)(void *)(cl + M * np * 16);
+    int32_t *sum = (int32_t *)(void *)(d + M * nx);
     for (int m = 0; m < M; m++)
-        for (int64_t b = 0; b < K / 32; b++) {
+        for (int64_t b = 0; b < nx; b++) {
             const float *xb = x + m * ldx + 32 * b;
             float amax = 0.0f;
             for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(xb[i]));
@@ -222,9 +233,15 @@ void dots_quantize_act_q8(const float *x, int64_t ldx, int M, int64_t K, int8_t 
                 qb[i] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
                 s += qb[i];
             }
-            d[m * (K / 32) + b] = db;
-            sum[m * (K / 32) + b] = s;
+            d[m * nx + b] = db;
+            sum[m * nx + b] = s;
+            if (b / 2 < np)
+                for (int l = 0; l < 8; l++) {
+                    dl[(m * np + b / 2) * 16 + 8 * (b & 1) + l] = db;
+                    cl[(m * np + b / 2) * 16 + 8 * (b & 1) + l] = -s;
+                }
         }
+    *a = (dots_act_q8){q, d, sum, dl, cl, M, K};
 }
 
 void dots_gemv_rows_q8act_ref(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,

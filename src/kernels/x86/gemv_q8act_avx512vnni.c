@@ -17,7 +17,7 @@
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 
-#if defined(__AVX512F__) && defined(__AVX512VNNI__)
+#if defined(__AVX512F__) && defined(__AVX512VNNI__) && defined(__AVX512VBMI__)
 #include <immintrin.h>
 #include <string.h>
 
@@ -29,61 +29,60 @@ static inline uint32_t rd16(const uint8_t *p) {
     return h;
 }
 
-/* (a, b) -> [a] x 8, [b] x 8 */
-static inline __m512 pair_lanes(__m128 ab) {
-    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_castps128_ps512(ab));
-}
-static inline __m512i pair_lanes_i(const int32_t *s) {
-    return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
-                                    _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)s)));
-}
-/* two fp16 scales at a and b -> (a, b, 0, 0) */
-static inline __m128 two_f16(const uint8_t *a, const uint8_t *b) {
-    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)(rd16(a) | rd16(b) << 16)));
-}
-
-/* Q8_0 and Q4_0: two blocks per step; `q4` selects the format. */
-static void rows_q8_q4(const dots_act_q8 *x, const uint8_t *w, bool q4, int64_t row_bytes, int64_t n0, int64_t n1, float *y,
-                       int64_t ldy, const float *bias) {
-    const int64_t nx = x->K / 32, bb = q4 ? 18 : 34;
-    const int M = x->M;
+/* Q8_0 and Q4_0, two blocks per step. One 64-byte load at the pair's start
+ * holds both fp16 scales (Q8_0: and block a's quants; Q4_0: both blocks'
+ * nibbles, 36 bytes); vpermw spreads the scales over their lanes and vpermb
+ * lays Q4_0's nibble bytes out as [a, a, b, b] for a shift of lanes 1 and 3.
+ * M is a compile-time constant in each instance (always_inline), so the
+ * accumulators stay in registers. */
+static inline __attribute__((always_inline)) void rows_q8_q4_m(const int M, const dots_act_q8 *x, const uint8_t *w, bool q4,
+                                                               int64_t row_bytes, int64_t n0, int64_t n1, float *y, int64_t ldy,
+                                                               const float *bias) {
+    const int64_t nx = x->K / 32, np = x->K / 64, bb = q4 ? 18 : 34;
     const __m512i lo4 = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x80);
-    /* 16-bit shift counts: 0 for the low-nibble 128-bit lanes (0, 2), 4 for the high ones */
     const __m512i shifts = _mm512_setr_epi64(0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0, 0, 0x0004000400040004LL,
                                              0x0004000400040004LL);
+    /* fp16 scale words: block a's at word 0, b's at word 9 (Q4_0) or 17 (Q8_0) */
+    const short wb = q4 ? 9 : 17;
+    const __m512i scale_idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, wb, wb, wb, wb, wb, wb, wb, wb, 0,
+                                               0, 0, 0, 0, 0, 0, 0);
+    /* Q4_0 nibble bytes: a's at 2..17, b's at 20..35, each twice */
+    uint8_t nib[64];
+    for (int i = 0; i < 16; i++) nib[i] = nib[16 + i] = (uint8_t)(2 + i), nib[32 + i] = nib[48 + i] = (uint8_t)(20 + i);
+    const __m512i nib_idx = _mm512_loadu_si512((const void *)nib);
     for (int64_t n = n0; n < n1; n++) {
         const uint8_t *r = w + n * row_bytes;
-        __m512 acc[DOTS_GEMV_MAX_M];
-        for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
-        int64_t b = 0;
-        for (; b + 2 <= nx; b += 2) {
-            const uint8_t *ba = r + b * bb, *bbk = ba + bb;
-            _mm_prefetch((const char *)ba + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)ba + PF_BYTES + 64, _MM_HINT_T0);
-            __m512i wu;
-            if (q4) { /* [a lo, a hi, b lo, b hi]: block a's elements 0-15, 16-31, then b's */
-                __m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 2))),
-                                                     _mm_loadu_si128((const __m128i *)(bbk + 2)), 1);
-                __m512i z = _mm512_castsi256_si512(ab);
-                z = _mm512_shuffle_i64x2(z, z, 0x50);
-                wu = _mm512_and_si512(_mm512_srlv_epi16(z, shifts), lo4);
-            } else {
-                __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ba + 2))),
-                                               _mm256_loadu_si256((const __m256i *)(bbk + 2)), 1);
-                wu = _mm512_xor_si512(z, flip);
-            }
-            const __m128 dw = two_f16(ba, bbk);
-            for (int m = 0; m < M; m++) {
-                const int64_t o = m * nx + b;
-                __m512i c = pair_lanes_i(x->sum + o);
-                c = _mm512_sub_epi32(_mm512_setzero_si512(), q4 ? c : _mm512_slli_epi32(c, 4));
-                const __m512i dot = _mm512_dpbusd_epi32(c, wu, _mm512_loadu_si512((const void *)(x->q + m * x->K + 32 * b)));
-                const __m512 s = pair_lanes(_mm_mul_ps(dw, _mm_castpd_ps(_mm_load_sd((const double *)(const void *)(x->d + o)))));
-                acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[m]);
+        /* two accumulators per row: one FMA chain would wait on its own latency */
+        __m512 acc[DOTS_GEMV_MAX_M][2];
+        for (int m = 0; m < M; m++) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+        for (int64_t p = 0; p < np; p += 2) {
+            for (int h = 0; h < 2 && p + h < np; h++) { /* constant h after unrolling: registers, not memory */
+                const int64_t ph = p + h;
+                const uint8_t *ba = r + 2 * ph * bb;
+                _mm_prefetch((const char *)ba + PF_BYTES, _MM_HINT_T0);
+                _mm_prefetch((const char *)ba + PF_BYTES + 64, _MM_HINT_T0);
+                /* Q4_0's pair is 36 bytes: the masked load never touches bytes past the tensor */
+                const __m512i z = q4 ? _mm512_maskz_loadu_epi8(0xFFFFFFFFFULL, ba) : _mm512_loadu_si512((const void *)ba);
+                __m512i wu;
+                if (q4)
+                    wu = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(nib_idx, z), shifts), lo4);
+                else
+                    wu = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ba + 2))),
+                                                             _mm256_loadu_si256((const __m256i *)(ba + 36)), 1),
+                                          flip);
+                const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(scale_idx, z)));
+                for (int m = 0; m < M; m++) {
+                    const int64_t o = (m * np + ph) * 16;
+                    __m512i c = _mm512_load_si512((const void *)(x->neg_sum_lanes + o));
+                    if (!q4) c = _mm512_slli_epi32(c, 4);
+                    const __m512i dot = _mm512_dpbusd_epi32(c, wu, _mm512_loadu_si512((const void *)(x->q + m * x->K + 64 * ph)));
+                    acc[m][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_load_ps(x->d_lanes + o)), acc[m][h]);
+                }
             }
         }
         float tail[DOTS_GEMV_MAX_M] = {0};
-        if (b < nx) { /* an odd last block: the 256-bit form */
+        if (2 * np < nx) { /* an odd last block: the 256-bit form */
+            const int64_t b = nx - 1;
             const uint8_t *ba = r + b * bb;
             __m256i wu;
             if (q4) {
@@ -104,16 +103,30 @@ static void rows_q8_q4(const dots_act_q8 *x, const uint8_t *w, bool q4, int64_t 
                 tail[m] = dw * x->d[o] * (float)_mm_cvtsi128_si32(h);
             }
         }
-        for (int m = 0; m < M; m++) y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]) + tail[m] + (bias ? bias[n] : 0.0f);
+        for (int m = 0; m < M; m++)
+            y[m * ldy + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) + tail[m] + (bias ? bias[n] : 0.0f);
+    }
+}
+
+static void rows_q8_q4(const dots_act_q8 *x, const uint8_t *w, bool q4, int64_t row_bytes, int64_t n0, int64_t n1, float *y,
+                       int64_t ldy, const float *bias) {
+    switch (x->M) {
+    case 1: rows_q8_q4_m(1, x, w, q4, row_bytes, n0, n1, y, ldy, bias); break;
+    case 2: rows_q8_q4_m(2, x, w, q4, row_bytes, n0, n1, y, ldy, bias); break;
+    case 3: rows_q8_q4_m(3, x, w, q4, row_bytes, n0, n1, y, ldy, bias); break;
+    default: rows_q8_q4_m(4, x, w, q4, row_bytes, n0, n1, y, ldy, bias); break;
     }
 }
 
 /* Q4_K: per 256 weights, group g's 32 bytes hold sub-block 2g in the low
- * nibbles and 2g + 1 in the high ones; x = d sc q - dmin m per sub-block. */
-static void rows_q4_k(const dots_act_q8 *x, const uint8_t *w, int64_t row_bytes, int64_t n0, int64_t n1, float *y, int64_t ldy,
-                      const float *bias) {
+ * nibbles and 2g + 1 in the high ones; x = d sc q - dmin m per sub-block.
+ * Each group is broadcast to both halves of a zmm and the upper half shifted,
+ * giving the two sub-blocks in element order; their scales d sc_j dx_j are
+ * spread over their 8 lanes by one vpermps. */
+static inline __attribute__((always_inline)) void rows_q4_k_m(const int M, const dots_act_q8 *x, const uint8_t *w,
+                                                              int64_t row_bytes, int64_t n0, int64_t n1, float *y, int64_t ldy,
+                                                              const float *bias) {
     const int64_t nx = x->K / 32, nsb = x->K / 256;
-    const int M = x->M;
     const __m512i lo4 = _mm512_set1_epi8(0x0F);
     const __m512i shifts = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL,
                                              0x0004000400040004LL);
@@ -123,9 +136,9 @@ static void rows_q4_k(const dots_act_q8 *x, const uint8_t *w, int64_t row_bytes,
                                    2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1);
     for (int64_t n = n0; n < n1; n++) {
         const uint8_t *r = w + n * row_bytes;
-        __m512 acc[DOTS_GEMV_MAX_M];
+        __m512 acc[DOTS_GEMV_MAX_M][2];
         __m256 macc[DOTS_GEMV_MAX_M];
-        for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps(), macc[m] = _mm256_setzero_ps();
+        for (int m = 0; m < M; m++) acc[m][0] = acc[m][1] = _mm512_setzero_ps(), macc[m] = _mm256_setzero_ps();
         for (int64_t sb = 0; sb < nsb; sb++) {
             const uint8_t *blk = r + 144 * sb;
             _mm_prefetch((const char *)blk + PF_BYTES, _MM_HINT_T0);
@@ -144,22 +157,21 @@ static void rows_q4_k(const dots_act_q8 *x, const uint8_t *w, int64_t row_bytes,
             const __m256 sc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scm)), _mm256_broadcastss_ps(dd));
             const __m256 mn = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(scm, 8))),
                                             _mm256_broadcastss_ps(_mm_movehdup_ps(dd)));
-            __m512i wu[4];
-            for (int g = 0; g < 4; g++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * g));
-                const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
-                wu[g] = _mm512_and_si512(_mm512_srlv_epi16(z, shifts), lo4);
-            }
+            __m512 s[DOTS_GEMV_MAX_M];
             for (int m = 0; m < M; m++) {
                 const int64_t o = m * nx + 8 * sb;
                 const __m256 xd = _mm256_loadu_ps(x->d + o);
-                const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(sc, xd));
+                s[m] = _mm512_castps256_ps512(_mm256_mul_ps(sc, xd));
                 macc[m] = _mm256_fmadd_ps(_mm256_mul_ps(mn, xd), _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(x->sum + o))),
                                           macc[m]);
-                const int8_t *xq = x->q + m * x->K + 256 * sb;
-                for (int g = 0; g < 4; g++) {
-                    const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wu[g], _mm512_loadu_si512((const void *)(xq + 64 * g)));
-                    acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(sel[g], s), acc[m]);
+            }
+            for (int g = 0; g < 4; g++) {
+                const __m512i z = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * g)));
+                const __m512i wu = _mm512_and_si512(_mm512_srlv_epi16(z, shifts), lo4);
+                for (int m = 0; m < M; m++) {
+                    const __m512i dot =
+                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), wu, _mm512_loadu_si512((const void *)(x->q + m * x->K + 256 * sb + 64 * g)));
+                    acc[m][g & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(sel[g], s[m]), acc[m][g & 1]);
                 }
             }
         }
@@ -167,8 +179,18 @@ static void rows_q4_k(const dots_act_q8 *x, const uint8_t *w, int64_t row_bytes,
             __m128 t = _mm_add_ps(_mm256_castps256_ps128(macc[m]), _mm256_extractf128_ps(macc[m], 1));
             t = _mm_add_ps(t, _mm_movehl_ps(t, t));
             t = _mm_add_ss(t, _mm_movehdup_ps(t));
-            y[m * ldy + n] = _mm512_reduce_add_ps(acc[m]) - _mm_cvtss_f32(t) + (bias ? bias[n] : 0.0f);
+            y[m * ldy + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) - _mm_cvtss_f32(t) + (bias ? bias[n] : 0.0f);
         }
+    }
+}
+
+static void rows_q4_k(const dots_act_q8 *x, const uint8_t *w, int64_t row_bytes, int64_t n0, int64_t n1, float *y, int64_t ldy,
+                      const float *bias) {
+    switch (x->M) {
+    case 1: rows_q4_k_m(1, x, w, row_bytes, n0, n1, y, ldy, bias); break;
+    case 2: rows_q4_k_m(2, x, w, row_bytes, n0, n1, y, ldy, bias); break;
+    case 3: rows_q4_k_m(3, x, w, row_bytes, n0, n1, y, ldy, bias); break;
+    default: rows_q4_k_m(4, x, w, row_bytes, n0, n1, y, ldy, bias); break;
     }
 }
 
