@@ -417,7 +417,7 @@ static void act_prepare(const dots_kernels *k, const float *x, int64_t ldx, int6
         a->xbf = buf;
         return;
     }
-    dots_act_q8_init(&a->q8, buf, x, ldx, (int)M, K);
+    dots_act_q8_init_avx512(&a->q8, buf, x, ldx, (int)M, K);
     a->xq8 = &a->q8;
 }
 

@@ -187,6 +187,10 @@ size_t dots_act_q8_bytes(int M, int64_t K);
 /* Quantizes M rows of x (K a multiple of 32) into a, laid out in mem (64-byte
  * aligned, dots_act_q8_bytes). */
 void dots_act_q8_init(dots_act_q8 *a, void *mem, const float *x, int64_t ldx, int M, int64_t K);
+/* The same values with AVX-512 (it runs on one thread while the pool waits). */
+void dots_act_q8_init_avx512(dots_act_q8 *a, void *mem, const float *x, int64_t ldx, int M, int64_t K);
+/* Points a's arrays into mem without filling them. */
+void dots_act_q8_layout(dots_act_q8 *a, void *mem, int M, int64_t K);
 /* y[m, n] = x[m] . w[n] (+ bias[n]) for n in [n0, n1); reference: integer dot
  * per block, then scales in block order. */
 void dots_gemv_rows_q8act_ref(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,

@@ -248,6 +248,8 @@ static void test_gemv_q8act(void **state) {
             uint8_t *w = malloc((size_t)dots_dtype_bytes(dt, N * K));
             for (int64_t i = 0; i < M * ldx; i++) x[i] = frand() * (1 + (float)(i % 13)); /* uneven block scales */
             for (int64_t i = 0; i < 32; i++) x[i] = 0.0f;                                    /* a zero block: d = 0 */
+            for (int64_t i = 0; i < 31; i++) x[32 + i] = (float)(i - 16) + 0.5f; /* d = 1: halves, rounded away from 0 */
+            x[63] = 127.0f;
             for (int64_t n = 0; n < N; n++) {
                 for (int64_t i = 0; i < K; i++) row[i] = frand();
                 dots_quantize_row(dt, row, w + n * dots_dtype_bytes(dt, K), K);
@@ -259,6 +261,17 @@ static void test_gemv_q8act(void **state) {
             const int8_t *q = a.q;
             const float *d = a.d;
             const int32_t *sum = a.sum;
+            if (dots_cpu_isa() >= DOTS_ISA_AVX512VNNI) { /* the vector quantizer: the same bytes */
+                size_t bytes = (dots_act_q8_bytes(M, K) + 63) / 64 * 64;
+                void *mem2 = aligned_alloc(64, bytes);
+                memset(mem2, 0x55, bytes);
+                memset(mem, 0x55, bytes); /* padding equal too */
+                dots_act_q8_init(&a, mem, x, ldx, M, K);
+                dots_act_q8 a2;
+                dots_act_q8_init_avx512(&a2, mem2, x, ldx, M, K);
+                assert_memory_equal(mem, mem2, bytes);
+                free(mem2);
+            }
             for (int m = 0; m < M; m++) /* the lane copies */
                 for (int64_t b = 0; b < K / 64 * 2; b++)
                     for (int l = 0; l < 8; l++) {
@@ -277,6 +290,7 @@ static void test_gemv_q8act(void **state) {
                     assert_int_equal(s, sum[m * (K / 32) + b]);
                 }
             assert_true(d[0] == 0.0f && sum[0] == 0);
+            assert_true(d[1] == 1.0f && q[32] == -16 && q[32 + 15] == -1 && q[32 + 16] == 1 && q[32 + 30] == 15);
             float *bias = malloc(sizeof(float) * (size_t)N), *y = malloc(sizeof(float) * (size_t)(M * ldy)),
                   *r = malloc(sizeof(float) * (size_t)(M * ldy)), *e = malloc(sizeof(float) * (size_t)(M * ldy));
             for (int64_t i = 0; i < N; i++) bias[i] = frand();

@@ -212,13 +212,22 @@ size_t dots_act_q8_bytes(int M, int64_t K) {
     return ((size_t)M * (size_t)K + 63) / 64 * 64 + nx * (sizeof(float) + sizeof(int32_t)) + np * 16 * (sizeof(float) + sizeof(int32_t)) + 64;
 }
 
-void dots_act_q8_init(dots_act_q8 *a, void *mem, const float *x, int64_t ldx, int M, int64_t K) {
+void dots_act_q8_layout(dots_act_q8 *a, void *mem, int M, int64_t K) {
     const int64_t nx = K / 32, np = K / 64;
     int8_t *q = mem;
     float *dl = (float *)(void *)(q + ((size_t)M * (size_t)K + 63) / 64 * 64); /* 64-byte aligned lanes first */
     int32_t *cl = (int32_t *)(void *)(dl + M * np * 16);
     float *d = (float *)(void *)(cl + M * np * 16);
     int32_t *sum = (int32_t *)(void *)(d + M * nx);
+    *a = (dots_act_q8){q, d, sum, dl, cl, M, K};
+}
+
+void dots_act_q8_init(dots_act_q8 *a, void *mem, const float *x, int64_t ldx, int M, int64_t K) {
+    const int64_t nx = K / 32, np = K / 64;
+    dots_act_q8_layout(a, mem, M, K);
+    int8_t *q = (int8_t *)a->q;
+    float *dl = (float *)a->d_lanes, *d = (float *)a->d;
+    int32_t *cl = (int32_t *)a->neg_sum_lanes, *sum = (int32_t *)a->sum;
     for (int m = 0; m < M; m++)
         for (int64_t b = 0; b < nx; b++) {
             const float *xb = x + m * ldx + 32 * b;
@@ -241,7 +250,6 @@ void dots_act_q8_init(dots_act_q8 *a, void *mem, const float *x, int64_t ldx, in
                     cl[(m * np + b / 2) * 16 + 8 * (b & 1) + l] = -s;
                 }
         }
-    *a = (dots_act_q8){q, d, sum, dl, cl, M, K};
 }
 
 void dots_gemv_rows_q8act_ref(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,

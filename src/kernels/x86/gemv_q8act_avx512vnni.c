@@ -204,7 +204,51 @@ void dots_gemv_rows_q8act_avx512vnni(const dots_act_q8 *x, const void *w, dots_d
     else
         dots_gemv_rows_q8act_ref(x, w, wt, ldw, n0, n1, y, ldy, bias);
 }
+
+/* dots_act_q8_init's values: roundf (half away from zero) rebuilt from an
+ * exact truncation, since the vector rounding mode rounds halves to even. */
+void dots_act_q8_init_avx512(dots_act_q8 *a, void *mem, const float *x, int64_t ldx, int M, int64_t K) {
+    const int64_t nx = K / 32, np = K / 64;
+    dots_act_q8_layout(a, mem, M, K);
+    int8_t *q = (int8_t *)a->q;
+    float *dl = (float *)a->d_lanes, *d = (float *)a->d;
+    int32_t *cl = (int32_t *)a->neg_sum_lanes, *sum = (int32_t *)a->sum;
+    const __m512i signbit = _mm512_set1_epi32((int)0x80000000u);
+    const __m512 half = _mm512_set1_ps(0.5f);
+    const __m512 lim = _mm512_set1_ps(127.0f), one = _mm512_set1_ps(1.0f);
+    for (int m = 0; m < M; m++)
+        for (int64_t b = 0; b < nx; b++) {
+            const float *xb = x + m * ldx + 32 * b;
+            const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+            const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+            const float db = amax / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
+            __m512i qi[2];
+            for (int h = 0; h < 2; h++) {
+                const __m512 v = _mm512_mul_ps(h ? x1 : x0, _mm512_set1_ps(id));
+                const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+                const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), half, _CMP_GE_OQ);
+                /* t + sign(v) where the fraction is at least a half */
+                __m512 r = _mm512_mask_add_ps(t, up, t, _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(one), _mm512_and_si512(_mm512_castps_si512(v), signbit))));
+                r = _mm512_min_ps(_mm512_max_ps(r, _mm512_sub_ps(_mm512_setzero_ps(), lim)), lim);
+                qi[h] = _mm512_cvtps_epi32(r);
+            }
+            _mm_storeu_si128((__m128i *)(q + m * K + 32 * b), _mm512_cvtepi32_epi8(qi[0]));
+            _mm_storeu_si128((__m128i *)(q + m * K + 32 * b + 16), _mm512_cvtepi32_epi8(qi[1]));
+            const int32_t s = _mm512_reduce_add_epi32(_mm512_add_epi32(qi[0], qi[1]));
+            d[m * nx + b] = db;
+            sum[m * nx + b] = s;
+            if (b / 2 < np) {
+                float *dlp = dl + (m * np + b / 2) * 16 + 8 * (b & 1);
+                int32_t *clp = cl + (m * np + b / 2) * 16 + 8 * (b & 1);
+                _mm256_storeu_ps(dlp, _mm256_set1_ps(db));
+                _mm256_storeu_si256((__m256i *)clp, _mm256_set1_epi32(-s));
+            }
+        }
+}
 #else
+void dots_act_q8_init_avx512(dots_act_q8 *a, void *mem, const float *x, int64_t ldx, int M, int64_t K) {
+    dots_act_q8_init(a, mem, x, ldx, M, K);
+}
 void dots_gemv_rows_q8act_avx512vnni(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                                      int64_t n1, float *y, int64_t ldy, const float *bias) {
     dots_gemv_rows_q8act_ref(x, w, wt, ldw, n0, n1, y, ldy, bias);
