@@ -458,6 +458,9 @@ typedef struct dots_convert_params {
     dots_dtype vision_type;     /* the vision tower's; DOTS_DTYPE_COUNT (the default) = type */
     int32_t threads;            /* quantization threads; 0 = all CPUs */
     const char *tokenizer_path; /* tokenizer.json to embed; NULL = the model's own */
+    const char *mmproj_path;    /* NULL: one file with both towers. Else llama.cpp's pair: the
+                                 * language model (with tokenizer.ggml.* metadata) at out_path and
+                                 * the vision tower ("mmproj", arch clip) here */
 } dots_convert_params;
 
 /* Fills p with the defaults: BF16 for both towers, all CPUs, own tokenizer. */
@@ -470,7 +473,11 @@ void dots_convert_params_init(dots_convert_params *p);
  * whose rows are not whole blocks of the type falls back to Q8_0; the output
  * projection stays Q8_0 in 4-bit files. An unchanged encoding (bf16 ->
  * bf16) is copied bit for bit. dots_model_open() accepts the result in place
- * of the directory. Written to a temporary file and renamed. */
+ * of the directory. Written to a temporary file and renamed.
+ * With params->mmproj_path the towers go to two files laid out as llama.cpp
+ * loads them (spec gguf.md §6); the LM file names its mmproj file (key
+ * dotsocr.mmproj, a path relative to the LM file's directory), and
+ * dots_model_open() on the LM file opens both. */
 dots_status dots_convert_gguf(dots_ctx *ctx, const dots_model *model, const char *out_path,
                               const dots_convert_params *params);
 

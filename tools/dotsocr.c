@@ -283,7 +283,7 @@ static int cmd_make_model(int argc, char **argv) {
 
 static const char help_convert[] =
     "usage: dotsocr convert [--type bf16|q8_0|q4_0|q4_k] [--vision-type TYPE] [--threads N]\n"
-    "                       [--tokenizer FILE] MODEL OUT.gguf\n"
+    "                       [--tokenizer FILE] [--mmproj VISION.gguf] MODEL OUT.gguf\n"
     "  Writes MODEL (a checkpoint directory or a GGUF file) as one self-contained\n"
     "  GGUF file: both towers with llama.cpp's tensor names and block layouts,\n"
     "  the config files and tokenizer.json. Every command accepts OUT.gguf in\n"
@@ -291,7 +291,11 @@ static const char help_convert[] =
     "  (default bf16, a bit-exact copy of a bf16 checkpoint); --vision-type the\n"
     "  vision tower's (default: --type). Norms and biases stay F32; a matrix\n"
     "  whose rows are not whole blocks of the type falls back to q8_0 (the\n"
-    "  vision fc2 under q4_k); the output projection stays q8_0 in 4-bit files.\n";
+    "  vision fc2 under q4_k); the output projection stays q8_0 in 4-bit files.\n"
+    "  --mmproj writes llama.cpp's pair instead: the language model with\n"
+    "  llama.cpp's tokenizer metadata to OUT.gguf and the vision tower (arch\n"
+    "  clip) to VISION.gguf; OUT.gguf names VISION.gguf, and every command\n"
+    "  given OUT.gguf opens both.\n";
 
 static bool parse_weight_type(const char *s, dots_dtype *t) {
     static const struct { const char *name; dots_dtype t; } types[] = {
@@ -309,6 +313,7 @@ static int cmd_convert(int argc, char **argv) {
     static const struct option opts[] = {
         {"type", required_argument, NULL, 'T'}, {"vision-type", required_argument, NULL, 'V'},
         {"threads", required_argument, NULL, 't'}, {"tokenizer", required_argument, NULL, 'k'},
+        {"mmproj", required_argument, NULL, 'm'},
         {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     dots_convert_params p;
@@ -331,6 +336,7 @@ static int cmd_convert(int argc, char **argv) {
             p.threads = (int32_t)u;
             break;
         case 'k': p.tokenizer_path = optarg; break;
+        case 'm': p.mmproj_path = optarg; break;
         case 'v': g_verbosity++; break;
         case 'q': g_verbosity = -1; break;
         case 'h': fputs(help_convert, stdout); return 0;
@@ -346,7 +352,8 @@ static int cmd_convert(int argc, char **argv) {
     if (dots_model_open(ctx, argv[optind], &model) != DOTS_OK || dots_convert_gguf(ctx, model, argv[optind + 1], &p) != DOTS_OK)
         rc = fail(ctx);
     else if (g_verbosity >= 0)
-        fprintf(stderr, "dotsocr: wrote %s in %.1f s\n", argv[optind + 1], dots_monotonic_s() - t0);
+        fprintf(stderr, "dotsocr: wrote %s%s%s in %.1f s\n", argv[optind + 1], p.mmproj_path ? " and " : "",
+                p.mmproj_path ? p.mmproj_path : "", dots_monotonic_s() - t0);
     dots_model_close(model);
     dots_ctx_free(ctx);
     return rc;

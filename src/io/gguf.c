@@ -403,6 +403,20 @@ void dots_gguf_kv_f32_array(dots_gguf_writer *w, const char *key, const float *v
     for (uint32_t i = 0; i < n; i++) put_u32(&w->kv, f32_bits(v[i]));
 }
 
+void dots_gguf_kv_string_array(dots_gguf_writer *w, const char *key, const char *const *s, const size_t *len, uint64_t n) {
+    kv_head(w, key, DOTS_GGUF_ARRAY);
+    put_u32(&w->kv, DOTS_GGUF_STRING);
+    put_u64(&w->kv, n);
+    for (uint64_t i = 0; i < n; i++) put_str(&w->kv, s[i], len[i]);
+}
+
+void dots_gguf_kv_i32_array(dots_gguf_writer *w, const char *key, const int32_t *v, uint64_t n) {
+    kv_head(w, key, DOTS_GGUF_ARRAY);
+    put_u32(&w->kv, DOTS_GGUF_INT32);
+    put_u64(&w->kv, n);
+    for (uint64_t i = 0; i < n; i++) put_u32(&w->kv, (uint32_t)v[i]);
+}
+
 static uint64_t pad_to(uint64_t n) { return (n + DOTS_GGUF_DEFAULT_ALIGNMENT - 1) / DOTS_GGUF_DEFAULT_ALIGNMENT * DOTS_GGUF_DEFAULT_ALIGNMENT; }
 
 dots_status dots_gguf_add_tensor(dots_ctx *ctx, dots_gguf_writer *w, const char *name, uint32_t type, int32_t n_dims,

@@ -110,6 +110,8 @@ void dots_gguf_kv_u32(dots_gguf_writer *w, const char *key, uint32_t v);
 void dots_gguf_kv_f32(dots_gguf_writer *w, const char *key, float v);
 void dots_gguf_kv_bool(dots_gguf_writer *w, const char *key, bool v);
 void dots_gguf_kv_f32_array(dots_gguf_writer *w, const char *key, const float *v, uint32_t n);
+void dots_gguf_kv_string_array(dots_gguf_writer *w, const char *key, const char *const *s, const size_t *len, uint64_t n);
+void dots_gguf_kv_i32_array(dots_gguf_writer *w, const char *key, const int32_t *v, uint64_t n);
 /* shape in PyTorch order (outermost first); written reversed. */
 dots_status dots_gguf_add_tensor(dots_ctx *ctx, dots_gguf_writer *w, const char *name, uint32_t type, int32_t n_dims,
                                  const int64_t *shape);

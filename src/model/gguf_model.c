@@ -13,6 +13,7 @@
  * converter writes two files (LM + mmproj); ours holds both towers.
  */
 #include "model/gguf_model.h"
+#include "model/gguf_vocab.h"
 
 #include "core/fp.h"
 #include "core/threads.h"
@@ -208,14 +209,16 @@ static dots_status read_tokenizer_text(dots_ctx *ctx, const dots_model *m, const
     return *text ? DOTS_OK : DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
 }
 
-/* llama.cpp's metadata for both towers (gguf.md §4.2, §4.3), exact key types. */
-static void write_llama_keys(dots_gguf_writer *w, const dots_config *c, uint32_t file_type) {
-    const dots_text_config *t = &c->text;
-    const dots_vision_config *v = &c->vision;
-    dots_gguf_kv_string(w, "general.architecture", "qwen2", 5);
+static void write_general_keys(dots_gguf_writer *w, const char *arch, uint32_t file_type) {
+    dots_gguf_kv_string(w, "general.architecture", arch, strlen(arch));
     dots_gguf_kv_string(w, "general.name", "dots.ocr", 8);
     dots_gguf_kv_u32(w, "general.file_type", file_type);
     dots_gguf_kv_u32(w, "general.quantization_version", 2);
+}
+
+/* llama.cpp's qwen2 metadata (gguf.md §4.2), exact key types. */
+static void write_lm_keys(dots_gguf_writer *w, const dots_config *c) {
+    const dots_text_config *t = &c->text;
     dots_gguf_kv_u32(w, "qwen2.context_length", (uint32_t)t->max_position_embeddings);
     dots_gguf_kv_u32(w, "qwen2.embedding_length", (uint32_t)t->hidden_size);
     dots_gguf_kv_u32(w, "qwen2.block_count", (uint32_t)t->num_hidden_layers);
@@ -224,6 +227,11 @@ static void write_llama_keys(dots_gguf_writer *w, const dots_config *c, uint32_t
     dots_gguf_kv_u32(w, "qwen2.attention.head_count_kv", (uint32_t)t->num_key_value_heads);
     dots_gguf_kv_f32(w, "qwen2.rope.freq_base", (float)t->rope_theta);
     dots_gguf_kv_f32(w, "qwen2.attention.layer_norm_rms_epsilon", (float)t->rms_norm_eps);
+}
+
+/* llama.cpp's clip metadata for the dots_ocr projector (gguf.md §4.3). */
+static void write_clip_keys(dots_gguf_writer *w, const dots_config *c) {
+    const dots_vision_config *v = &c->vision;
     dots_gguf_kv_string(w, "clip.projector_type", "dots_ocr", 8);
     dots_gguf_kv_bool(w, "clip.has_vision_encoder", true);
     dots_gguf_kv_bool(w, "clip.use_silu", true);
@@ -240,15 +248,100 @@ static void write_llama_keys(dots_gguf_writer *w, const dots_config *c, uint32_t
     dots_gguf_kv_u32(w, "clip.vision.image_min_pixels", (uint32_t)c->preprocessor.min_pixels);
     dots_gguf_kv_u32(w, "clip.vision.image_max_pixels", (uint32_t)c->preprocessor.max_pixels);
     dots_gguf_kv_u32(w, "clip.vision.projector.scale_factor", (uint32_t)v->spatial_merge_size);
+}
+
+/* The special ids llama.cpp-based runners need (gguf.md §5.4): EOS and the
+ * end-of-assistant token dots.ocr stops on, [PAD], no BOS. */
+static void write_special_ids(dots_gguf_writer *w) {
     dots_gguf_kv_u32(w, "tokenizer.ggml.eos_token_id", 151643);
     dots_gguf_kv_u32(w, "tokenizer.ggml.padding_token_id", 151680);
     dots_gguf_kv_u32(w, "tokenizer.ggml.eot_token_id", 151673);
     dots_gguf_kv_bool(w, "tokenizer.ggml.add_bos_token", false);
 }
 
+/* What one output file holds. */
+typedef enum part { PART_ALL, PART_LM, PART_VISION } part;
+
+static const uint32_t file_types[DOTS_DTYPE_COUNT] = {0, 1, 32, 7, 2, 14};
+
+/* Builds the metadata of one file. */
+static dots_status write_keys(dots_ctx *ctx, dots_gguf_writer *w, const dots_model *model, part which, dots_dtype lm_t,
+                              dots_dtype vis_t, const char *tok, size_t tok_len, const char *mmproj_name) {
+    const dots_config *cfg = dots_model_config(model);
+    write_general_keys(w, which == PART_VISION ? "clip" : "qwen2", file_types[which == PART_VISION ? vis_t : lm_t]);
+    if (which == PART_VISION) dots_gguf_kv_string(w, "general.type", "mmproj", 6);
+    if (which != PART_VISION) write_lm_keys(w, cfg);
+    if (which != PART_LM) write_clip_keys(w, cfg);
+    if (which != PART_VISION) write_special_ids(w);
+    if (which == PART_LM) { /* the vocabulary as llama.cpp reads it (gguf.md §5) */
+        dots_ggml_vocab v;
+        dots_status st = dots_ggml_vocab_build(ctx, tok, tok_len, cfg->text.vocab_size, &v);
+        if (st != DOTS_OK) return st;
+        dots_gguf_kv_string(w, "tokenizer.ggml.model", "gpt2", 4);
+        dots_gguf_kv_string(w, "tokenizer.ggml.pre", "qwen2", 5);
+        dots_gguf_kv_string_array(w, "tokenizer.ggml.tokens", (const char *const *)v.tokens, v.token_len, (uint64_t)v.n_tokens);
+        dots_gguf_kv_i32_array(w, "tokenizer.ggml.token_type", v.types, (uint64_t)v.n_tokens);
+        dots_gguf_kv_string_array(w, "tokenizer.ggml.merges", (const char *const *)v.merges, v.merge_len, (uint64_t)v.n_merges);
+        dots_ggml_vocab_free(&v);
+        dots_gguf_kv_string(w, DOTS_GGUF_MMPROJ_KEY, mmproj_name, strlen(mmproj_name));
+    }
+    for (int i = 0; i < DOTS_SOURCE_JSON_COUNT; i++) {
+        size_t n;
+        const char *s = dots_model_source_json(model, i, &n);
+        if (s) dots_gguf_kv_string(w, dots_gguf_json_key[i], s, n);
+    }
+    if (which != PART_VISION) dots_gguf_kv_string(w, DOTS_GGUF_TOKENIZER_KEY, tok, tok_len);
+    return DOTS_OK;
+}
+
+/* One output file: its keys, the tensors of its part, written atomically. */
+static dots_status write_file(convert_state *c, const dots_model *model, const char *path, part which,
+                              const dots_expected_tensor *exp, const dots_tensor *const *src, const dots_dtype *to, int64_t n_exp,
+                              dots_dtype lm_t, dots_dtype vis_t, const char *tok, size_t tok_len, const char *mmproj_name) {
+    dots_ctx *ctx = c->ctx;
+    dots_gguf_writer_init(&c->w);
+    dots_status st = write_keys(ctx, &c->w, model, which, lm_t, vis_t, tok, tok_len, mmproj_name);
+    for (int64_t i = 0; i < n_exp && st == DOTS_OK; i++) {
+        if ((which == PART_LM && exp[i].is_vision) || (which == PART_VISION && !exp[i].is_vision)) continue;
+        char gname[DOTS_GGUF_MAX_NAME + 1];
+        dots_gguf_name_for(exp[i].name, gname, sizeof gname);
+        st = dots_gguf_add_tensor(ctx, &c->w, gname, ggml_type_of(to[i]), src[i]->n_dims, src[i]->shape);
+    }
+    bool opened = false;
+    if (st == DOTS_OK && !(opened = dots_atomic_open(&c->af, path)))
+        st = DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    if (st == DOTS_OK) st = dots_gguf_write_header(ctx, &c->w, c->af.f);
+    for (int64_t i = 0; i < n_exp && st == DOTS_OK; i++) {
+        if ((which == PART_LM && exp[i].is_vision) || (which == PART_VISION && !exp[i].is_vision)) continue;
+        st = write_tensor(c, src[i], to[i]);
+        if (st == DOTS_OK)
+            dots_log(ctx, DOTS_LOG_DEBUG, "%s: %s -> %s", exp[i].name, dots_dtype_name(src[i]->dtype), dots_dtype_name(to[i]));
+    }
+    if (st == DOTS_OK) {
+        opened = false;
+        if (!dots_atomic_commit(&c->af)) st = DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    }
+    if (opened) dots_atomic_abort(&c->af);
+    dots_gguf_writer_free(&c->w);
+    return st;
+}
+
+/* The mmproj path as the LM file records it: its name when both files share
+ * a directory (the pair can then move together), else its absolute path.
+ * NULL on OOM; the caller frees. */
+static char *mmproj_reference(const char *lm_path, const char *mm_path) {
+    const char *ls = strrchr(lm_path, '/'), *ms = strrchr(mm_path, '/');
+    size_t ld = ls ? (size_t)(ls - lm_path) + 1 : 0, md = ms ? (size_t)(ms - mm_path) + 1 : 0;
+    if (ld == md && strncmp(lm_path, mm_path, ld) == 0) return strdup(mm_path + md);
+    char *abs = realpath(mm_path, NULL);
+    return abs ? abs : strdup(mm_path);
+}
+
 dots_status dots_convert_gguf(dots_ctx *ctx, const dots_model *model, const char *out_path, const dots_convert_params *p) {
     dots_ctx_begin_call(ctx);
     if (!model || !out_path || !p) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_convert_gguf: NULL argument");
+    if (p->mmproj_path && strcmp(p->mmproj_path, out_path) == 0)
+        return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "convert: the LM and mmproj files must differ (%s)", out_path);
     dots_dtype lm_t = p->type, vis_t = p->vision_type == DOTS_DTYPE_COUNT ? p->type : p->vision_type;
     for (int i = 0; i < 2; i++) {
         dots_dtype t = i ? vis_t : lm_t;
@@ -257,46 +350,35 @@ dots_status dots_convert_gguf(dots_ctx *ctx, const dots_model *model, const char
     }
     const dots_config *cfg = dots_model_config(model);
     convert_state c = {.ctx = ctx, .chunk_elems = 4 << 20};
-    dots_gguf_writer_init(&c.w);
     dots_expected_tensor *exp = NULL;
     int64_t n_exp = 0;
     dots_weights shadow;
     char *tok = NULL;
     size_t tok_len = 0;
-    bool opened = false;
+    const dots_tensor **src = NULL;
+    dots_dtype *to = NULL;
     dots_status st = read_tokenizer_text(ctx, model, p->tokenizer_path, &tok, &tok_len);
     if (st == DOTS_OK) st = dots_weights_expect(ctx, cfg, &shadow, &exp, &n_exp);
     if (st != DOTS_OK) goto done;
     dots_weights_free(&shadow); /* only the names and shapes are needed */
 
-    static const uint32_t file_types[DOTS_DTYPE_COUNT] = {0, 1, 32, 7, 2, 14};
-    write_llama_keys(&c.w, cfg, file_types[lm_t]);
-    for (int i = 0; i < DOTS_SOURCE_JSON_COUNT; i++) {
-        size_t n;
-        const char *s = dots_model_source_json(model, i, &n);
-        if (s) dots_gguf_kv_string(&c.w, dots_gguf_json_key[i], s, n);
-    }
-    dots_gguf_kv_string(&c.w, DOTS_GGUF_TOKENIZER_KEY, tok, tok_len);
-
     /* the source tensors, by the same expected list the model was bound with */
-    const dots_tensor **src = calloc((size_t)n_exp, sizeof *src);
-    dots_dtype *to = calloc((size_t)n_exp, sizeof *to);
+    src = calloc((size_t)n_exp, sizeof *src);
+    to = calloc((size_t)n_exp, sizeof *to);
     if (!src || !to) {
-        free(src);
-        free(to);
         st = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
-    for (int64_t i = 0; i < n_exp; i++) src[i] = dots_model_bound_tensor(model, i);
     for (int64_t i = 0; i < n_exp && st == DOTS_OK; i++) {
         char gname[DOTS_GGUF_MAX_NAME + 1];
-        if (!src[i] || !dots_gguf_name_for(exp[i].name, gname, sizeof gname)) {
+        src[i] = dots_model_bound_tensor(model, i);
+        if (!src[i] || !dots_gguf_name_for(exp[i].name, gname, sizeof gname))
             st = DOTS_FAIL(ctx, DOTS_ERR_INTERNAL, "convert: no tensor or GGUF name for %s", exp[i].name);
-            break;
-        }
-        to[i] = stored_type(&exp[i], exp[i].is_vision ? vis_t : lm_t);
-        /* an already-quantized source keeps its blocks when asked for the same type */
-        st = dots_gguf_add_tensor(ctx, &c.w, gname, ggml_type_of(to[i]), src[i]->n_dims, src[i]->shape);
+        else if (src[i]->shape[src[i]->n_dims - 1] > c.chunk_elems)
+            st = DOTS_FAIL(ctx, DOTS_ERR_LIMIT, "convert: tensor %s has rows of %lld elements", exp[i].name,
+                           (long long)src[i]->shape[src[i]->n_dims - 1]);
+        else
+            to[i] = stored_type(&exp[i], exp[i].is_vision ? vis_t : lm_t);
     }
     if (st == DOTS_OK) {
         c.pool = dots_pool_create(p->threads > 0 ? p->threads : dots_default_threads());
@@ -304,34 +386,24 @@ dots_status dots_convert_gguf(dots_ctx *ctx, const dots_model *model, const char
         c.out = malloc((size_t)c.chunk_elems * sizeof(float) + 8960 * sizeof(float));
         if (!c.pool || !c.f32 || !c.out) st = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    if (st == DOTS_OK && !(opened = dots_atomic_open(&c.af, out_path)))
-        st = DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: cannot create: %s", out_path, strerror(errno));
-    if (st == DOTS_OK) st = dots_gguf_write_header(ctx, &c.w, c.af.f);
-    for (int64_t i = 0; i < n_exp && st == DOTS_OK; i++) {
-        int64_t K = src[i]->shape[src[i]->n_dims - 1];
-        if (K > c.chunk_elems) {
-            st = DOTS_FAIL(ctx, DOTS_ERR_LIMIT, "convert: tensor %s has rows of %lld elements", exp[i].name, (long long)K);
-            break;
-        }
-        st = write_tensor(&c, src[i], to[i]);
-        if (st == DOTS_OK)
-            dots_log(ctx, DOTS_LOG_DEBUG, "%s: %s -> %s", exp[i].name, dots_dtype_name(src[i]->dtype), dots_dtype_name(to[i]));
+    if (st == DOTS_OK && !p->mmproj_path)
+        st = write_file(&c, model, out_path, PART_ALL, exp, src, to, n_exp, lm_t, vis_t, tok, tok_len, NULL);
+    /* the pair: the vision file first, so that an LM file never names a missing one */
+    if (st == DOTS_OK && p->mmproj_path)
+        st = write_file(&c, model, p->mmproj_path, PART_VISION, exp, src, to, n_exp, lm_t, vis_t, tok, tok_len, NULL);
+    if (st == DOTS_OK && p->mmproj_path) {
+        char *ref = mmproj_reference(out_path, p->mmproj_path);
+        st = ref ? write_file(&c, model, out_path, PART_LM, exp, src, to, n_exp, lm_t, vis_t, tok, tok_len, ref)
+                 : DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+        free(ref);
     }
-    if (st == DOTS_OK && !dots_atomic_commit(&c.af)) {
-        opened = false;
-        st = DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: write failed: %s", out_path, strerror(errno));
-    } else if (st == DOTS_OK) {
-        opened = false;
-    }
+done:
     free(src);
     free(to);
-done:
-    if (opened) dots_atomic_abort(&c.af);
     dots_pool_free(c.pool);
     free(c.f32);
     free(c.out);
     free(exp);
     free(tok);
-    dots_gguf_writer_free(&c.w);
     return st;
 }

@@ -13,6 +13,8 @@ enum { DOTS_SOURCE_CONFIG = 0, DOTS_SOURCE_GENERATION, DOTS_SOURCE_PREPROCESSOR,
  * preprocessor_config.json verbatim, and the tokenizer.json key. */
 extern const char *const dots_gguf_json_key[DOTS_SOURCE_JSON_COUNT];
 #define DOTS_GGUF_TOKENIZER_KEY "dotsocr.tokenizer_json"
+/* In the LM file of llama.cpp's pair: the mmproj file, relative to the LM file's directory. */
+#define DOTS_GGUF_MMPROJ_KEY "dotsocr.mmproj"
 
 /* llama.cpp's name (spec gguf.md §4.2, §4.3) for a Hugging Face tensor
  * name; false for a name dots.ocr does not have. */

@@ -28,6 +28,8 @@ struct dots_model {
     dots_config config;
     bool is_gguf;
     dots_gguf gguf;           /* is_gguf: the mapped file, configs and tensors in it */
+    dots_gguf mmproj;         /* has_mmproj: the vision tower's file of llama.cpp's pair */
+    bool has_mmproj;
     char *json[DOTS_SOURCE_JSON_COUNT]; /* the config files' texts as read (NULL when absent) */
     size_t json_len[DOTS_SOURCE_JSON_COUNT];
     dots_tensor_store store;
@@ -47,6 +49,7 @@ void dots_model_close(dots_model *m) {
     dots_weights_free(&m->weights);
     dots_store_close(&m->store);
     dots_gguf_close(&m->gguf);
+    dots_gguf_close(&m->mmproj);
     if (m->ram) munmap(m->ram, m->ram_bytes);
     for (int i = 0; i < DOTS_SOURCE_JSON_COUNT; i++) free(m->json[i]);
     free(m->dir);
@@ -71,6 +74,7 @@ const dots_weights *dots_model_weights(const dots_model *m) { return m ? &m->wei
 
 const char *dots_model_file_path(const dots_model *m, int32_t i) {
     if (m && m->is_gguf && i == 0) return m->gguf.file.path;
+    if (m && m->is_gguf) return m->has_mmproj && i == 1 ? m->mmproj.file.path : NULL;
     if (!m || i < 0 || i >= m->store.n_files) return NULL;
     return m->store.files[i].path;
 }
@@ -128,6 +132,12 @@ static bool ggml_to_dtype(uint32_t type, dots_dtype *dt) {
     }
 }
 
+/* The mapped files: the safetensors shards, or the GGUF file (and its mmproj). */
+static int32_t n_model_files(const dots_model *m) { return m->is_gguf ? 1 + m->has_mmproj : m->store.n_files; }
+static const dots_mapped_file *model_file(const dots_model *m, int32_t f) {
+    return m->is_gguf ? (f == 0 ? &m->gguf.file : &m->mmproj.file) : &m->store.files[f];
+}
+
 /* Binds expected tensor e (a Hugging Face name) to its llama.cpp-named
  * tensor in the GGUF file: ggml dims reversed give the PyTorch shape. */
 static dots_status bind_one_gguf(dots_ctx *ctx, dots_model *m, const dots_expected_tensor *e) {
@@ -135,10 +145,18 @@ static dots_status bind_one_gguf(dots_ctx *ctx, dots_model *m, const dots_expect
     format_shape(want, sizeof want, e->n_dims, e->shape);
     if (!dots_gguf_name_for(e->name, gname, sizeof gname))
         return DOTS_FAIL(ctx, DOTS_ERR_INTERNAL, "no GGUF name for tensor %s", e->name);
-    int64_t idx = dots_gguf_find_tensor(&m->gguf, gname);
+    const dots_gguf *g = &m->gguf;
+    int32_t file_index = 0;
+    int64_t idx = dots_gguf_find_tensor(g, gname);
+    if (idx < 0 && m->has_mmproj) { /* llama.cpp's pair: the vision tower is in the mmproj file */
+        g = &m->mmproj;
+        file_index = 1;
+        idx = dots_gguf_find_tensor(g, gname);
+    }
     if (idx < 0)
-        return DOTS_FAIL(ctx, DOTS_ERR_TENSOR, "%s: tensor %s (%s) %s is missing", m->dir, gname, e->name, want);
-    const dots_gguf_tensor *gt = &m->gguf.tensors[idx];
+        return DOTS_FAIL(ctx, DOTS_ERR_TENSOR, "%s: tensor %s (%s) %s is missing", m->has_mmproj ? "the GGUF pair" : m->dir, gname,
+                         e->name, want);
+    const dots_gguf_tensor *gt = &g->tensors[idx];
     dots_dtype dt;
     if (!ggml_to_dtype(gt->type, &dt))
         return DOTS_FAIL(ctx, DOTS_ERR_UNSUPPORTED, "%s: tensor %s has type %s (F32, F16, BF16, Q8_0, Q4_0 or Q4_K supported)",
@@ -164,7 +182,7 @@ static dots_status bind_one_gguf(dots_ctx *ctx, dots_model *m, const dots_expect
     t->n_elements = 1;
     for (int32_t d = 0; d < nd; d++) t->n_elements *= shape[d];
     t->data = gt->data;
-    t->file_index = 0;
+    t->file_index = file_index;
     count_bound(m, e, t, (int64_t)gt->nbytes);
     return DOTS_OK;
 }
@@ -232,13 +250,14 @@ static dots_status bind_all(dots_ctx *ctx, dots_model *m) {
     free(exp);
     if (st != DOTS_OK) return st;
     if (m->config.text.tie_word_embeddings) m->weights.lm.lm_head = m->weights.lm.embed;
-    m->info.n_tensors_unused = (m->is_gguf ? m->gguf.n_tensors : m->store.n_entries) - m->info.n_tensors;
+    m->info.n_tensors_unused =
+        (m->is_gguf ? m->gguf.n_tensors + (m->has_mmproj ? m->mmproj.n_tensors : 0) : m->store.n_entries) - m->info.n_tensors;
     if (m->info.n_tensors_unused > 0)
         dots_log(ctx, DOTS_LOG_WARN, "%lld tensors in the weight files are not used by dots.ocr",
                  (long long)m->info.n_tensors_unused);
     if (m->is_gguf) {
-        m->info.n_files = 1;
-        m->info.mapped_bytes = (int64_t)m->gguf.file.size;
+        m->info.n_files = n_model_files(m);
+        for (int32_t f = 0; f < m->info.n_files; f++) m->info.mapped_bytes += (int64_t)model_file(m, f)->size;
         return DOTS_OK;
     }
     m->info.n_files = m->store.n_files;
@@ -288,8 +307,8 @@ static dots_status load_configs(dots_ctx *ctx, dots_model *m) {
     if (st != DOTS_OK) return st;
     if (!m->json[0] && m->is_gguf)
         return DOTS_FAIL(ctx, DOTS_ERR_UNSUPPORTED,
-                         "%s: no %s in this GGUF file (files from dotsocr convert hold the whole model; llama.cpp's "
-                         "separate LM and mmproj files are not supported)", m->dir, dots_gguf_json_key[0]);
+                         "%s: no %s in this GGUF file (dotsocr convert writes it, also into llama.cpp-style LM + mmproj "
+                         "pairs; files from llama.cpp's own converter are not supported)", m->dir, dots_gguf_json_key[0]);
     if (!m->json[0]) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: no config.json (is this a dots.ocr checkpoint directory?)", m->dir);
     /* dots_config_parse is a public entry point and clears the error state;
      * no error is recorded yet, so nothing is lost. */
@@ -308,6 +327,54 @@ static dots_status load_configs(dots_ctx *ctx, dots_model *m) {
     return dots_config_check_consistency(ctx, &m->config);
 }
 
+/* The LM file of llama.cpp's pair names its mmproj file (dotsocr.mmproj,
+ * relative to the LM file's directory); both must come from one conversion:
+ * the mmproj carries the same config.json text. An mmproj file given alone
+ * is refused with a message saying which file to pass. */
+static dots_status open_mmproj(dots_ctx *ctx, dots_model *m) {
+    const char *s;
+    size_t n;
+    if (dots_gguf_get_string(&m->gguf, "general.type", &s, &n) && n == 6 && memcmp(s, "mmproj", 6) == 0)
+        return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT,
+                         "%s: this is the vision (mmproj) file of an LM + mmproj pair; pass the language-model file", m->dir);
+    if (!dots_gguf_get_string(&m->gguf, DOTS_GGUF_MMPROJ_KEY, &s, &n)) return DOTS_OK;
+    if (n == 0 || n > 4096 || memchr(s, 0, n))
+        return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: bad %s value", m->dir, DOTS_GGUF_MMPROJ_KEY);
+    char *name = malloc(n + 1), *path = NULL;
+    if (name) {
+        memcpy(name, s, n);
+        name[n] = 0;
+        if (name[0] == '/') {
+            path = strdup(name);
+        } else {
+            const char *slash = strrchr(m->dir, '/');
+            size_t dl = slash ? (size_t)(slash - m->dir) + 1 : 0;
+            if ((path = malloc(dl + n + 1))) {
+                memcpy(path, m->dir, dl);
+                memcpy(path + dl, name, n + 1);
+            }
+        }
+    }
+    struct stat sb;
+    dots_status st = !path                   ? DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory")
+                     : stat(path, &sb) != 0 ? DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: its vision (mmproj) file %s is missing (keep the "
+                                                                          "pair together, as convert --mmproj wrote it)", m->dir, path)
+                                             : dots_gguf_open(ctx, path, &m->mmproj);
+    if (st == DOTS_OK) {
+        m->has_mmproj = true;
+        const char *a, *b;
+        size_t na, nb;
+        bool ok = dots_gguf_get_string(&m->gguf, dots_gguf_json_key[0], &a, &na) &&
+                  dots_gguf_get_string(&m->mmproj, dots_gguf_json_key[0], &b, &nb) && na == nb && memcmp(a, b, na) == 0;
+        if (!ok)
+            st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: its mmproj file %s comes from another model (config.json differs)", m->dir,
+                           path);
+    } /* else the open's message names the mmproj path */
+    free(name);
+    free(path);
+    return st;
+}
+
 dots_status dots_model_open(dots_ctx *ctx, const char *path, dots_model **out) {
     dots_ctx_begin_call(ctx);
     if (!path || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_model_open: NULL argument");
@@ -320,6 +387,7 @@ dots_status dots_model_open(dots_ctx *ctx, const char *path, dots_model **out) {
     dots_status st = m->dir ? DOTS_OK : DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     /* a file is a GGUF model; anything else must be a checkpoint directory */
     if (st == DOTS_OK && m->is_gguf) st = dots_gguf_open(ctx, path, &m->gguf);
+    if (st == DOTS_OK && m->is_gguf) st = open_mmproj(ctx, m);
     if (st == DOTS_OK) st = load_configs(ctx, m);
     if (st == DOTS_OK && !m->is_gguf) st = dots_store_open(ctx, m->dir, &m->store);
     if (st == DOTS_OK) st = bind_all(ctx, m);
@@ -344,9 +412,9 @@ dots_status dots_model_make_resident(dots_ctx *ctx, const dots_model *m, bool lo
     }
     int64_t total = 0;
     volatile uint64_t sink = 0;
-    int32_t n_files = m->is_gguf ? 1 : m->store.n_files;
+    int32_t n_files = n_model_files(m);
     for (int32_t f = 0; f < n_files; f++) {
-        const dots_mapped_file *mf = m->is_gguf ? &m->gguf.file : &m->store.files[f];
+        const dots_mapped_file *mf = model_file(m, f);
         for (uint64_t off = 0; off < mf->size; off += 4096) sink += mf->data[off];
         /* On some VMs the first full read of freshly mapped pages is still ~5x
          * slower than later ones after every page was touched once (measured
@@ -371,9 +439,9 @@ dots_status dots_model_make_resident(dots_ctx *ctx, const dots_model *m, bool lo
 /* Whether [p, p + n) lies in one of the model's mapped files (not in a heap
  * copy of a misaligned tensor, whose pages must never be dropped). */
 static bool in_mapped_file(const dots_model *m, const void *p, size_t n) {
-    int32_t n_files = m->is_gguf ? 1 : m->store.n_files;
+    int32_t n_files = n_model_files(m);
     for (int32_t f = 0; f < n_files; f++) {
-        const dots_mapped_file *mf = m->is_gguf ? &m->gguf.file : &m->store.files[f];
+        const dots_mapped_file *mf = model_file(m, f);
         const uint8_t *q = p;
         if (mf->data && q >= mf->data && q + n <= mf->data + mf->size) return true;
     }
@@ -416,9 +484,9 @@ dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
     for (int64_t i = 0; i < m->n_copies; i++) free(m->copies[i]);
     m->n_copies = 0;
     /* drop this process's pages of the files (the page cache keeps them) */
-    int32_t n_files = m->is_gguf ? 1 : m->store.n_files;
+    int32_t n_files = n_model_files(m);
     for (int32_t f = 0; f < n_files; f++) {
-        const dots_mapped_file *mf = m->is_gguf ? &m->gguf.file : &m->store.files[f];
+        const dots_mapped_file *mf = model_file(m, f);
         if (mf->size) madvise((void *)mf->data, (size_t)mf->size, MADV_DONTNEED);
     }
     m->ram = base;
