@@ -337,7 +337,9 @@ static dots_status open_mmproj(dots_ctx *ctx, dots_model *m) {
     if (dots_gguf_get_string(&m->gguf, "general.type", &s, &n) && n == 6 && memcmp(s, "mmproj", 6) == 0)
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT,
                          "%s: this is the vision (mmproj) file of an LM + mmproj pair; pass the language-model file", m->dir);
-    if (!dots_gguf_get_string(&m->gguf, DOTS_GGUF_MMPROJ_KEY, &s, &n)) return DOTS_OK;
+    if (!dots_gguf_find(&m->gguf, DOTS_GGUF_MMPROJ_KEY)) return DOTS_OK;
+    if (!dots_gguf_get_string(&m->gguf, DOTS_GGUF_MMPROJ_KEY, &s, &n))
+        return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: %s is not a string", m->dir, DOTS_GGUF_MMPROJ_KEY);
     if (n == 0 || n > 4096 || memchr(s, 0, n))
         return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: bad %s value", m->dir, DOTS_GGUF_MMPROJ_KEY);
     char *name = malloc(n + 1), *path = NULL;
@@ -359,7 +361,9 @@ static dots_status open_mmproj(dots_ctx *ctx, dots_model *m) {
     dots_status st = !path                   ? DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory")
                      : stat(path, &sb) != 0 ? DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: its vision (mmproj) file %s is missing (keep the "
                                                                           "pair together, as convert --mmproj wrote it)", m->dir, path)
-                                             : dots_gguf_open(ctx, path, &m->mmproj);
+                     /* the name comes from the file: never a FIFO or device */
+                     : !S_ISREG(sb.st_mode) ? DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: its mmproj file %s is not a regular file", m->dir, path)
+                                            : dots_gguf_open(ctx, path, &m->mmproj);
     if (st == DOTS_OK) {
         m->has_mmproj = true;
         const char *a, *b;

@@ -16,6 +16,12 @@ reading of the spec (../shared/spec/gguf.md) with NumPy:
              against the fp32 run of the directory, and greedy-token
              agreement; Q8_0 must keep every cosine >= 0.999.
   malformed  hostile GGUF files fail with one error line and exit 1.
+  llamacpp   convert --mmproj writes llama.cpp's pair (gguf.md §6): the LM
+             file holds exactly the qwen2 tensors and the tokenizer.ggml.*
+             arrays llama.cpp derives from tokenizer.json (rebuilt here from
+             §5's rules), the mmproj exactly the clip tensors and keys, both
+             with the key types llama.cpp reads; the pair runs bit-identically
+             to the one-file model; misuse fails with one clear line.
 """
 import argparse
 import json
@@ -380,6 +386,122 @@ def case_format(args):
         print(f"{t}: {len(tensors)} tensors match the reference encodings; types {counts}")
 
 
+def expected_vocab(tok_json, vocab_size):
+    """llama.cpp's tokenizer arrays per gguf.md §5, from tokenizer.json."""
+    tj = json.load(open(tok_json, encoding="utf-8"))
+    tokens, types = [None] * vocab_size, [0] * vocab_size
+    for text, i in tj["model"]["vocab"].items():
+        tokens[i], types[i] = text, 1
+    for a in tj.get("added_tokens", []):
+        c = a["content"]
+        looks = (c.startswith("<|") and c.endswith("|>")) or c in ("<pad>", "<mask>", "<2mass>", "[@BOS@]") \
+            or c.startswith("<unused") or (c.startswith("<\uff5c") and c.endswith("\uff5c>"))
+        tokens[a["id"]], types[a["id"]] = c, 3 if a.get("special") or looks else 4
+    for i in range(vocab_size):
+        if tokens[i] is None:
+            tokens[i], types[i] = f"[PAD{i}]", 5
+    merges = [m if isinstance(m, str) else " ".join(p.replace(" ", "\u0120") for p in m) for m in tj["model"]["merges"]]
+    return tokens, types, merges
+
+
+def case_llamacpp(args):
+    """convert --mmproj: the two files llama.cpp loads (gguf.md §6), and the pair read back."""
+    cfg = json.load(open(os.path.join(args.model, "config.json")))
+    L, Lv = cfg["num_hidden_layers"], cfg["vision_config"]["num_hidden_layers"]
+    lm_names = {"token_embd.weight", "output_norm.weight", "output.weight"} | {
+        f"blk.{i}.{n}" for i in range(L) for n in (
+            "attn_norm.weight", "attn_q.weight", "attn_q.bias", "attn_k.weight", "attn_k.bias", "attn_v.weight",
+            "attn_v.bias", "attn_output.weight", "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight")}
+    mm_names = {"v.patch_embd.weight", "v.patch_embd.bias", "v.pre_ln.weight", "mm.post_norm.weight", "mm.input_norm.weight",
+                "mm.input_norm.bias", "mm.0.weight", "mm.0.bias", "mm.2.weight", "mm.2.bias"} | {
+        f"v.blk.{j}.{n}" for j in range(Lv) for n in (
+            "ln1.weight", "attn_qkv.weight", "attn_out.weight", "ln2.weight", "ffn_gate.weight", "ffn_up.weight",
+            "ffn_down.weight")}
+    if len(lm_names) != 1 + 12 * L + 2 or len(mm_names) != 3 + 7 * Lv + 1 + 6:
+        fail("test bug: tensor name sets")
+    tokens, ttypes, merges = expected_vocab(os.path.join(args.model, "tokenizer.json"), cfg["vocab_size"])
+    U32, I32, F32, BOOL, STR, ARR = 4, 5, 6, 7, 8, 9
+    for t in ("bf16", "q4_k"):
+        both = convert(args, t)
+        lm, mm = os.path.join(args.tmp, f"lm_{t}.gguf"), os.path.join(args.tmp, f"mmproj_{t}.gguf")
+        run(args, "convert", "-q", "--type", t, args.model, lm, "--mmproj", mm)
+        _, _, ref = read_gguf(both)
+        kv, ty, ten = read_gguf(lm)
+        want_ty = {"general.architecture": STR, "general.file_type": U32, "general.quantization_version": U32,
+                   "qwen2.context_length": U32, "qwen2.embedding_length": U32, "qwen2.block_count": U32,
+                   "qwen2.feed_forward_length": U32, "qwen2.attention.head_count": U32, "qwen2.attention.head_count_kv": U32,
+                   "qwen2.rope.freq_base": F32, "qwen2.attention.layer_norm_rms_epsilon": F32, "tokenizer.ggml.model": STR,
+                   "tokenizer.ggml.pre": STR, "tokenizer.ggml.tokens": ARR, "tokenizer.ggml.token_type": ARR,
+                   "tokenizer.ggml.merges": ARR, "tokenizer.ggml.eos_token_id": U32, "tokenizer.ggml.padding_token_id": U32,
+                   "tokenizer.ggml.eot_token_id": U32, "tokenizer.ggml.add_bos_token": BOOL}
+        for k, want in want_ty.items():
+            if ty.get(k) != want:
+                fail(f"{t} LM: key {k} has type {ty.get(k)}, llama.cpp reads {want}")
+        if kv["general.architecture"] != "qwen2" or kv["qwen2.block_count"] != L or kv["qwen2.attention.head_count_kv"] != \
+                cfg["num_key_value_heads"] or kv["qwen2.rope.freq_base"] != np.float32(cfg["rope_theta"]):
+            fail(f"{t} LM: qwen2 metadata values")
+        if any(k.startswith("clip.") for k in kv) or set(ten) != lm_names:
+            fail(f"{t} LM: must hold exactly the {len(lm_names)} LM tensors and no clip keys "
+                 f"(extra {sorted(set(ten) - lm_names)[:3]}, missing {sorted(lm_names - set(ten))[:3]})")
+        if kv["tokenizer.ggml.model"] != "gpt2" or kv["tokenizer.ggml.pre"] != "qwen2":
+            fail(f"{t} LM: tokenizer model/pre")
+        if kv["tokenizer.ggml.tokens"] != tokens or len(set(tokens)) != len(tokens):
+            bad = next(i for i, (a, b) in enumerate(zip(kv["tokenizer.ggml.tokens"], tokens)) if a != b) \
+                if len(kv["tokenizer.ggml.tokens"]) == len(tokens) else "count"
+            fail(f"{t} LM: tokenizer.ggml.tokens differ from tokenizer.json (first at {bad})")
+        if kv["tokenizer.ggml.token_type"] != ttypes or kv["tokenizer.ggml.merges"] != merges:
+            fail(f"{t} LM: token_type or merges differ from tokenizer.json under llama.cpp's rules")
+        if len(tokens) != ten["token_embd.weight"][0][0] or len(tokens) != ten["output.weight"][0][0]:
+            fail(f"{t} LM: token count is not the embedding's rows")
+        if (kv["tokenizer.ggml.eos_token_id"], kv["tokenizer.ggml.padding_token_id"], kv["tokenizer.ggml.eot_token_id"],
+                kv["tokenizer.ggml.add_bos_token"]) != (151643, 151680, 151673, False):
+            fail(f"{t} LM: special ids")
+        if kv["dotsocr.mmproj"] != os.path.basename(mm):
+            fail(f"{t} LM: dotsocr.mmproj is {kv['dotsocr.mmproj']!r}")
+        mkv, mty, mten = read_gguf(mm)
+        want_ty = {"general.architecture": STR, "general.type": STR, "clip.projector_type": STR, "clip.has_vision_encoder": BOOL,
+                   "clip.use_silu": BOOL, "clip.vision.image_size": U32, "clip.vision.patch_size": U32,
+                   "clip.vision.embedding_length": U32, "clip.vision.feed_forward_length": U32, "clip.vision.block_count": U32,
+                   "clip.vision.attention.head_count": U32, "clip.vision.projection_dim": U32,
+                   "clip.vision.attention.layer_norm_epsilon": F32, "clip.vision.image_mean": ARR, "clip.vision.image_std": ARR,
+                   "clip.vision.image_min_pixels": U32, "clip.vision.image_max_pixels": U32,
+                   "clip.vision.projector.scale_factor": U32}
+        for k, want in want_ty.items():
+            if mty.get(k) != want:
+                fail(f"{t} mmproj: key {k} has type {mty.get(k)}, llama.cpp reads {want}")
+        if (mkv["general.architecture"], mkv["general.type"], mkv["clip.projector_type"], mkv["clip.use_silu"],
+                mkv["clip.vision.image_size"], mkv["clip.vision.block_count"], len(mkv["clip.vision.image_mean"])) != \
+                ("clip", "mmproj", "dots_ocr", True, 0, Lv, 3):
+            fail(f"{t} mmproj: clip metadata values")
+        if any(k.startswith(("qwen2.", "tokenizer.")) for k in mkv) or set(mten) != mm_names:
+            fail(f"{t} mmproj: must hold exactly the {len(mm_names)} vision tensors and no LM keys")
+        if len(mten["v.patch_embd.weight"][0]) != 4:
+            fail(f"{t} mmproj: v.patch_embd.weight must stay 4-D")
+        for name, v in list(ten.items()) + list(mten.items()):
+            if v != ref[name]:
+                fail(f"{t}: {name} differs from the one-file conversion")
+        print(f"{t}: LM file {len(ten)} tensors, {len(tokens)} tokens, {len(merges)} merges; mmproj {len(mten)} tensors; "
+              f"metadata as llama.cpp reads it")
+    # the pair reads back as the one-file model, bit for bit
+    a = dumps(args, both, os.path.join(args.tmp, "one_file"))
+    b = dumps(args, lm, os.path.join(args.tmp, "pair"))
+    for k in sorted(a):
+        if a[k].tobytes() != b[k].tobytes():
+            fail(f"{k} differs between the one-file model and the LM + mmproj pair")
+    print(f"pair: {', '.join(sorted(a))} bit-identical to the one-file model")
+    # misuse: the mmproj alone, the LM without its mmproj
+    p = run(args, "info", mm, check=False)
+    if p.returncode != 1 or "mmproj" not in p.stderr or "language-model" not in p.stderr:
+        fail(f"the mmproj file alone: exit {p.returncode}, {p.stderr.strip()!r}")
+    lone = os.path.join(args.tmp, "lone", "lm.gguf")
+    os.makedirs(os.path.dirname(lone), exist_ok=True)
+    shutil.copy(lm, lone)
+    p = run(args, "info", lone, check=False)
+    if p.returncode != 1 or "missing" not in p.stderr or p.stderr.count("\n") != 1:
+        fail(f"the LM file without its mmproj: exit {p.returncode}, {p.stderr.strip()!r}")
+    print("misuse: one clear error line each")
+
+
 def dumps(args, model, out, precision="fp32", extra=(), load=()):
     os.makedirs(out, exist_ok=True)
     run(args, "vision", "-q", "--model", model, "--precision", precision, "--dump", out, *load, args.image)
@@ -490,6 +612,15 @@ def case_malformed(args):
         "no_config": ([("general.architecture", 8, sv("qwen2"))], [t1]),
         "bad_config": ([("dotsocr.config_json", 8, sv("{not json"))], [t1]),
         "missing_tensors": ([cfg_kv], [t1]),
+        # the LM file of a pair names its mmproj file: a hostile name must not hang or crash
+        "mmproj_fifo": ([cfg_kv, ("dotsocr.mmproj", 8, sv("/dev/stdin"))], [t1]),
+        "mmproj_dir": ([cfg_kv, ("dotsocr.mmproj", 8, sv("/"))], [t1]),
+        "mmproj_empty": ([cfg_kv, ("dotsocr.mmproj", 8, sv(""))], [t1]),
+        "mmproj_missing": ([cfg_kv, ("dotsocr.mmproj", 8, sv("no-such-file.gguf"))], [t1]),
+        "mmproj_corrupt": ([cfg_kv, ("dotsocr.mmproj", 8, sv("empty.gguf"))], [t1]),
+        "mmproj_self": ([cfg_kv, ("dotsocr.mmproj", 8, sv("mmproj_self.gguf"))], [t1]),
+        "mmproj_wrong_type": ([cfg_kv, ("dotsocr.mmproj", 4, struct.pack("<I", 7))], [t1]),
+        "mmproj_alone": ([cfg_kv, ("general.type", 8, sv("mmproj"))], [t1]),
     }
     for name, data in cases.items():
         open(os.path.join(args.tmp, "bad", name + ".gguf"), "wb").write(data)
@@ -512,7 +643,7 @@ def case_malformed(args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=["format", "roundtrip", "quality", "malformed"])
+    ap.add_argument("case", choices=["format", "roundtrip", "quality", "malformed", "llamacpp"])
     ap.add_argument("--dotsocr", required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--image", required=True)
@@ -524,7 +655,8 @@ def main():
     if not args.reuse:
         shutil.rmtree(args.tmp, ignore_errors=True)
     os.makedirs(args.tmp, exist_ok=True)
-    {"format": case_format, "roundtrip": case_roundtrip, "quality": case_quality, "malformed": case_malformed}[args.case](args)
+    {"format": case_format, "roundtrip": case_roundtrip, "quality": case_quality, "malformed": case_malformed,
+     "llamacpp": case_llamacpp}[args.case](args)
     print("ok")
 
 
