@@ -144,16 +144,16 @@ static inline __attribute__((always_inline)) void rows_q4_k_m(const int M, const
             _mm_prefetch((const char *)blk + PF_BYTES, _MM_HINT_T0);
             _mm_prefetch((const char *)blk + PF_BYTES + 64, _MM_HINT_T0);
             _mm_prefetch((const char *)blk + PF_BYTES + 128, _MM_HINT_T0);
-            /* the 6-bit scales and mins of the 8 sub-blocks, as bytes (quant.h's layout) */
-            uint32_t u[4];
-            memcpy(u, blk + 4, 12);
-            u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-            const uint32_t m03 = u[1] & 0x3f3f3f3f;
-            u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-            u[2] = m03;
-            u[0] &= 0x3f3f3f3f;
-            const __m128i scm = _mm_loadu_si128((const __m128i *)(const void *)u);
-            const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128((int)rd16(blk) | (int)(rd16(blk + 2) << 16)));
+            /* the 6-bit scales and mins of the 8 sub-blocks as bytes [sc 0-7 | m 0-7] (quant.h's
+             * layout), unpacked in registers: four scalar stores read back as one vector would
+             * miss store forwarding on every super-block */
+            const __m128i v = _mm_maskz_loadu_epi32(0x7, blk + 4);                     /* [u0, u1, u2, 0] */
+            const __m128i lo = _mm_and_si128(v, _mm_set1_epi32(0x3f3f3f3f));          /* [sc 0-3, m 0-3] */
+            const __m128i top = _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(v, 6), _mm_set1_epi32(0x03030303)), 4);
+            const __m128i u2 = _mm_srlv_epi32(_mm_shuffle_epi32(v, 0xAA), _mm_setr_epi32(0, 4, 0, 0));
+            const __m128i hi = _mm_or_si128(_mm_and_si128(u2, _mm_set1_epi32(0x0f0f0f0f)), top); /* [sc 4-7, m 4-7] */
+            const __m128i scm = _mm_unpacklo_epi32(lo, hi);
+            const __m128 dd = _mm_cvtph_ps(_mm_loadu_si32(blk)); /* (d, dmin): adjacent fp16 */
             const __m256 sc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scm)), _mm256_broadcastss_ps(dd));
             const __m256 mn = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(scm, 8))),
                                             _mm256_broadcastss_ps(_mm_movehdup_ps(dd)));
