@@ -57,6 +57,20 @@ static bool attention_few(const dots_kernels *k, float *o, int64_t ldo, const fl
     return true;
 }
 
+void dots_attention_decode_group(const dots_kernels *k, int worker, float *o, const float *q, int g, const float *kk,
+                                 int64_t ldk, const float *v, int64_t ldv, int64_t n_k, int64_t d, float scale) {
+    if (k && k->isa >= DOTS_ISA_AVX512 && d == 128 && g <= 64) {
+        size_t bytes = sizeof(float) * (size_t)g * (size_t)n_k;
+        dots_scratch *ws = k->worker_scratch ? &k->worker_scratch[worker] : NULL;
+        float *s = ws ? dots_scratch_get(ws, bytes) : malloc(bytes);
+        bool done = s && dots_attention_decode_group_avx512(s, o, q, g, kk, ldk, v, ldv, n_k, d, scale);
+        if (!ws) free(s);
+        if (done) return;
+    }
+    for (int h = 0; h < g; h++) /* per head: keys 0 .. n_k - 1 are all visible to the one new query */
+        dots_attention(k, worker, o + h * d, d, q + h * d, d, kk, ldk, v, ldv, 1, n_k, d, scale, true, n_k - 1);
+}
+
 void dots_attention(const dots_kernels *k, int worker, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk,
                     int64_t ldk, const float *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
                     bool causal, int64_t q_pos0) {

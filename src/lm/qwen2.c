@@ -98,6 +98,26 @@ static void lm_attn_task(void *arg, int64_t h, int worker) {
                    j->pos0 + j->rows, j->d, j->scale, true, j->pos0);
 }
 
+/* One decode step: a task per KV head and sub-group of its query heads
+ * (more sub-groups only when the pool has more threads than KV heads), so
+ * each key and value row is read once per sub-group, not once per head. */
+typedef struct lm_decode_attn_job {
+    const dots_kernels *k;
+    dots_lm_state *s;
+    const float *q;
+    float *o;
+    int64_t group, per_task, n_sub, d, KV, layer_off, n_keys;
+    float scale;
+} lm_decode_attn_job;
+
+static void lm_decode_attn_task(void *arg, int64_t t, int worker) {
+    const lm_decode_attn_job *j = arg;
+    const int64_t kvh = t / j->n_sub, h0 = kvh * j->group + (t % j->n_sub) * j->per_task;
+    const float *kc = j->s->k_cache + j->layer_off + kvh * j->d, *vc = j->s->v_cache + j->layer_off + kvh * j->d;
+    dots_attention_decode_group(j->k, worker, j->o + h0 * j->d, j->q + h0 * j->d, (int)j->per_task, kc, j->KV, vc, j->KV,
+                                j->n_keys, j->d, j->scale);
+}
+
 /* RoPE on the new rows' q and k, and k, v into the cache, over the pool. */
 #define ROPE_ROWS 32
 typedef struct rope_job {
@@ -169,8 +189,18 @@ static dots_status forward_chunk(const dots_config *cfg, const dots_weights *w, 
         const int64_t layer_off = (int64_t)l * s->cap * KV;
         rope_job rj = {s, q, ldq, rows, nh, nkv, d, Q, KV, layer_off, pos0};
         dots_pool_run(k->pool, (rows + ROPE_ROWS - 1) / ROPE_ROWS, rope_task, &rj);
-        lm_attn_job aj = {k, s, q, ldq, rows, pos0, nh, nh / nkv, d, KV, layer_off, o, 1.0f / sqrtf((float)d)};
-        dots_pool_run(k->pool, nh, lm_attn_task, &aj);
+        if (rows == 1) {
+            const int64_t group = nh / nkv, threads = dots_pool_size(k->pool);
+            int64_t n_sub = 1;
+            while (nkv * n_sub < threads && n_sub < group) /* the next divisor of the group */
+                for (n_sub++; group % n_sub; n_sub++) {
+                }
+            lm_decode_attn_job dj = {k, s, q, o, group, group / n_sub, n_sub, d, KV, layer_off, pos0 + 1, 1.0f / sqrtf((float)d)};
+            dots_pool_run(k->pool, nkv * n_sub, lm_decode_attn_task, &dj);
+        } else {
+            lm_attn_job aj = {k, s, q, ldq, rows, pos0, nh, nh / nkv, d, KV, layer_off, o, 1.0f / sqrtf((float)d)};
+            dots_pool_run(k->pool, nh, lm_attn_task, &aj);
+        }
         dots_gemm(k, s->tmp, H, o, Q, L->o_w->data, L->o_w->dtype, Q, NULL, rows, H, Q);
         dots_par_add(k, x, s->tmp, rows * H);
         dots_par_rmsnorm(k, a, x, L->post_norm->data, L->post_norm->dtype, rows, H, eps);

@@ -201,6 +201,43 @@ static void test_attention(void **state) {
         }
 }
 
+/* One decode step for a group of query heads sharing K and V: every head
+ * against the reference, at every level, for the AVX-512 head size (128)
+ * and another (64, the per-head fallback). */
+static void test_attention_decode_group(void **state) {
+    (void)state;
+    dots_isa levels[4];
+    int nl = n_levels(levels);
+    const int64_t ns[] = {1, 2, 15, 16, 17, 300};
+    const int gs[] = {1, 2, 3, 4, 6, 7};
+    for (int l = 0; l < nl; l++)
+        for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+            for (int64_t d = 64; d <= 128; d += 64) {
+                const int g = gs[(i + (size_t)l) % 6];
+                const int64_t n = ns[i], ld = 2 * d + 3; /* rows of two KV heads, as in the cache */
+                float *q = malloc(sizeof(float) * (size_t)(g * d)), *o = malloc(sizeof(float) * (size_t)((g + 1) * d));
+                float *k = malloc(sizeof(float) * (size_t)(n * ld)), *v = malloc(sizeof(float) * (size_t)(n * ld));
+                float *r = malloc(sizeof(float) * (size_t)d);
+                for (int64_t c = 0; c < g * d; c++) q[c] = 3 * frand();
+                for (int64_t c = 0; c < n * ld; c++) k[c] = frand(), v[c] = frand();
+                for (int64_t c = 0; c < (g + 1) * d; c++) o[c] = GUARD;
+                dots_scratch ws[1] = {{0}};
+                dots_kernels kk = {levels[l], NULL, NULL, false, (i & 1) ? ws : NULL};
+                const float scale = 1.0f / sqrtf((float)d);
+                dots_attention_decode_group(&kk, 0, o, q, g, k + d, ld, v + d, ld, n, d, scale);
+                for (int h = 0; h < g; h++) {
+                    dots_attention_ref(r, d, q + h * d, d, k + d, ld, v + d, ld, 1, n, d, scale, false, 0);
+                    for (int64_t c = 0; c < d; c++)
+                        if (!(fabsf(o[h * d + c] - r[c]) <= 2e-5f))
+                            fail_msg("decode group %s g%d n%lld d%lld: o[%d][%lld] = %g, ref %g", dots_isa_name(levels[l]), g,
+                                     (long long)n, (long long)d, h, (long long)c, o[h * d + c], r[c]);
+                }
+                for (int64_t c = g * d; c < (g + 1) * d; c++) assert_true(o[c] == GUARD);
+                dots_scratch_free(&ws[0]);
+                free(q), free(o), free(k), free(v), free(r);
+            }
+}
+
 static void test_ops(void **state) {
     (void)state;
     float x[3] = {1, 2, 3}, y[3];
@@ -531,6 +568,7 @@ int main(void) {
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_gemm_quant),
         cmocka_unit_test(test_gemv_q8act),
+        cmocka_unit_test(test_attention_decode_group),
         cmocka_unit_test(test_quant_roundtrip),
         cmocka_unit_test(test_attention_bf16),
         cmocka_unit_test(test_ops),
