@@ -57,18 +57,75 @@ static bool attention_few(const dots_kernels *k, float *o, int64_t ldo, const fl
     return true;
 }
 
-void dots_attention_decode_group(const dots_kernels *k, int worker, float *o, const float *q, int g, const float *kk,
-                                 int64_t ldk, const float *v, int64_t ldv, int64_t n_k, int64_t d, float scale) {
-    if (k && k->isa >= DOTS_ISA_AVX512 && d == 128 && g <= 64) {
-        size_t bytes = sizeof(float) * (size_t)g * (size_t)n_k;
-        dots_scratch *ws = k->worker_scratch ? &k->worker_scratch[worker] : NULL;
-        float *s = ws ? dots_scratch_get(ws, bytes) : malloc(bytes);
-        bool done = s && dots_attention_decode_group_avx512(s, o, q, g, kk, ldk, v, ldv, n_k, d, scale);
-        if (!ws) free(s);
-        if (done) return;
+/* The portable decode step of one head over fp32 or bf16 K/V rows: scores,
+ * softmax, o = sum_j p_j v_j; s holds n floats, row d floats. */
+static void decode_head_generic(float *s, float *row, float *o, const float *q, const void *kk, int64_t ldk, const void *v,
+                                int64_t ldv, dots_dtype kvt, int64_t n, int64_t d, float scale) {
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        dots_weights_to_f32(row, kk, kvt, j * ldk, d);
+        float acc = 0.0f;
+        for (int64_t c = 0; c < d; c++) acc += q[c] * row[c];
+        s[j] = acc * scale;
+        mx = s[j] > mx ? s[j] : mx;
     }
-    for (int h = 0; h < g; h++) /* per head: keys 0 .. n_k - 1 are all visible to the one new query */
-        dots_attention(k, worker, o + h * d, d, q + h * d, d, kk, ldk, v, ldv, 1, n_k, d, scale, true, n_k - 1);
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n; j++) sum += (s[j] = expf(s[j] - mx));
+    memset(o, 0, sizeof(float) * (size_t)d);
+    for (int64_t j = 0; j < n; j++) {
+        dots_weights_to_f32(row, v, kvt, j * ldv, d);
+        for (int64_t c = 0; c < d; c++) o[c] += s[j] * row[c];
+    }
+    for (int64_t c = 0; c < d; c++) o[c] /= sum;
+}
+
+/* The same in one pass with a running max and sum: no memory beyond o. */
+static void decode_head_online(float *o, const float *q, const void *kk, int64_t ldk, const void *v, int64_t ldv, dots_dtype kvt,
+                               int64_t n, int64_t d, float scale) {
+    float m = -INFINITY, l = 0.0f;
+    memset(o, 0, sizeof(float) * (size_t)d);
+    for (int64_t j = 0; j < n; j++) {
+        float sj = 0.0f;
+        for (int64_t c = 0; c < d; c++) sj += q[c] * dots_weight_at(kk, kvt, j * ldk + c);
+        sj *= scale;
+        if (sj > m) {
+            const float corr = m == -INFINITY ? 0.0f : expf(m - sj);
+            for (int64_t c = 0; c < d; c++) o[c] *= corr;
+            l *= corr;
+            m = sj;
+        }
+        const float p = expf(sj - m);
+        l += p;
+        for (int64_t c = 0; c < d; c++) o[c] += p * dots_weight_at(v, kvt, j * ldv + c);
+    }
+    for (int64_t c = 0; c < d; c++) o[c] /= l;
+}
+
+void dots_attention_decode_group(const dots_kernels *k, int worker, float *o, const float *q, int g, const void *kk,
+                                 int64_t ldk, const void *v, int64_t ldv, dots_dtype kvt, int64_t n_k, int64_t d, float scale) {
+    if (n_k <= 0) {
+        memset(o, 0, sizeof(float) * (size_t)(g * d));
+        return;
+    }
+    size_t bytes = sizeof(float) * ((size_t)g * (size_t)n_k + (size_t)d);
+    dots_scratch *ws = k && k->worker_scratch ? &k->worker_scratch[worker] : NULL;
+    float *s = ws ? dots_scratch_get(ws, bytes) : malloc(bytes);
+    bool done = false;
+    if (s && k && kvt == DOTS_DTYPE_F32 && k->isa >= DOTS_ISA_AVX512)
+        done = dots_attention_decode_group_avx512(s, o, q, g, kk, ldk, v, ldv, n_k, d, scale);
+    else if (s && k && kvt == DOTS_DTYPE_BF16 && k->isa >= DOTS_ISA_AVX512BF16)
+        done = dots_attention_decode_group_bf16kv(s, o, q, g, kk, ldk, v, ldv, n_k, d, scale);
+    if (!done && s && kvt == DOTS_DTYPE_F32 && !(k && k->isa >= DOTS_ISA_AVX512 && d == 128)) {
+        /* fp32 rows, per head: the tested matrix-vector path of dots_attention */
+        for (int h = 0; h < g; h++)
+            dots_attention(k, worker, o + h * d, d, q + h * d, d, kk, ldk, v, ldv, 1, n_k, d, scale, true, n_k - 1);
+        done = true;
+    }
+    if (!done && s)
+        for (int h = 0; h < g; h++) decode_head_generic(s, s + n_k, o + h * d, q + h * d, kk, ldk, v, ldv, kvt, n_k, d, scale);
+    if (!done && !s) /* no memory for n_k scores: one pass with an online softmax needs none */
+        for (int h = 0; h < g; h++) decode_head_online(o + h * d, q + h * d, kk, ldk, v, ldv, kvt, n_k, d, scale);
+    if (!ws) free(s);
 }
 
 void dots_attention(const dots_kernels *k, int worker, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk,

@@ -110,18 +110,26 @@ void dots_attention_ref(float *o, int64_t ldo, const float *q, int64_t ldq, cons
 
 /* One decode step for g query heads sharing one KV head (grouped-query
  * attention): o + h d = softmax(q_h . K^T scale) V over keys 0 .. n_k - 1,
- * for h < g, q_h at q + h d. Each key and value row is read once for the
- * group. The same as dots_attention per head up to summation order. */
-void dots_attention_decode_group(const dots_kernels *k, int worker, float *o, const float *q, int g, const float *kk,
-                                 int64_t ldk, const float *v, int64_t ldv, int64_t n_k, int64_t d, float scale);
-/* The AVX-512 path (d = 128, g <= 64); false when it does not apply. s: g n_k floats of scratch. */
+ * for h < g, q_h at q + h d. K and V rows (ld ldk, ldv elements) are fp32
+ * or bf16 (kvt: a bf16 KV cache). Each key and value row is read once for
+ * the group. The same as dots_attention per head up to summation order (and
+ * with a bf16 cache, the query rounded to bf16 on AVX512_BF16). */
+void dots_attention_decode_group(const dots_kernels *k, int worker, float *o, const float *q, int g, const void *kk,
+                                 int64_t ldk, const void *v, int64_t ldv, dots_dtype kvt, int64_t n_k, int64_t d, float scale);
+/* The AVX-512 paths (d = 128, g <= 64); false when they do not apply. s: g n_k floats of scratch. */
 bool dots_attention_decode_group_avx512(float *s, float *o, const float *q, int g, const float *kk, int64_t ldk, const float *v,
                                         int64_t ldv, int64_t n_k, int64_t d, float scale);
+bool dots_attention_decode_group_bf16kv(float *s, float *o, const float *q, int g, const uint16_t *kk, int64_t ldk,
+                                        const uint16_t *v, int64_t ldv, int64_t n_k, int64_t d, float scale);
 
 /* The same with Q, K, V, P rounded to bf16 and both products on vdpbf16ps
  * (precision "bf16"; needs AVX512_BF16). */
 void dots_attention_bf16(dots_scratch *scratch, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
                          int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0);
+/* The same over a bf16 KV cache (K, V as bf16 rows). */
+void dots_attention_bf16_kv16(dots_scratch *scratch, float *o, int64_t ldo, const float *q, int64_t ldq, const uint16_t *kk,
+                              int64_t ldk, const uint16_t *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
+                              bool causal, int64_t q_pos0);
 
 /* ---- micro-kernels (internal to kernels/) ----
  * y[m_rows, n_cols] (+)= x[m_rows, K] . panel, panel packed as [K][32]. */

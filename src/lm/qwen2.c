@@ -14,6 +14,8 @@
  */
 #include "lm/qwen2.h"
 
+#include "core/fp.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +46,7 @@ void dots_lm_state_free(dots_lm_state *s) {
     memset(s, 0, sizeof *s);
 }
 
-dots_status dots_lm_state_init(dots_ctx *ctx, const dots_config *cfg, int64_t cap, dots_lm_state *s) {
+dots_status dots_lm_state_init(dots_ctx *ctx, const dots_config *cfg, int64_t cap, bool kv_bf16, dots_lm_state *s) {
     const dots_text_config *t = &cfg->text;
     memset(s, 0, sizeof *s);
     if (cap <= 0 || cap > t->max_position_embeddings)
@@ -59,8 +61,10 @@ dots_status dots_lm_state_init(dots_ctx *ctx, const dots_config *cfg, int64_t ca
     s->cap = cap;
     s->chunk = LM_CHUNK;
     /* malloc'd, not calloc'd: pages are touched only as tokens arrive */
-    s->k_cache = malloc(sizeof(float) * (size_t)cache);
-    s->v_cache = malloc(sizeof(float) * (size_t)cache);
+    s->kv_bf16 = kv_bf16;
+    const size_t es = kv_bf16 ? sizeof(uint16_t) : sizeof(float);
+    s->k_cache = malloc(es * (size_t)cache);
+    s->v_cache = malloc(es * (size_t)cache);
     s->inv_freq = malloc(sizeof(float) * (size_t)(d / 2));
     s->bias_q = malloc(sizeof(float) * (size_t)Q);
     s->bias_k = malloc(sizeof(float) * (size_t)KV);
@@ -91,9 +95,15 @@ typedef struct lm_attn_job {
 
 static void lm_attn_task(void *arg, int64_t h, int worker) {
     lm_attn_job *j = arg;
-    const int64_t kvh = h / j->group;
-    const float *kc = j->s->k_cache + j->layer_off + kvh * j->d;
-    const float *vc = j->s->v_cache + j->layer_off + kvh * j->d;
+    const int64_t kvh = h / j->group, off = j->layer_off + kvh * j->d;
+    if (j->s->kv_bf16) {
+        const uint16_t *kc = (const uint16_t *)j->s->k_cache + off, *vc = (const uint16_t *)j->s->v_cache + off;
+        dots_attention_bf16_kv16(j->k->worker_scratch ? &j->k->worker_scratch[worker] : NULL, j->o + h * j->d, j->heads * j->d,
+                                 j->q + h * j->d, j->ldq, kc, j->KV, vc, j->KV, j->rows, j->pos0 + j->rows, j->d, j->scale, true,
+                                 j->pos0);
+        return;
+    }
+    const float *kc = (const float *)j->s->k_cache + off, *vc = (const float *)j->s->v_cache + off;
     dots_attention(j->k, worker, j->o + h * j->d, j->heads * j->d, j->q + h * j->d, j->ldq, kc, j->KV, vc, j->KV, j->rows,
                    j->pos0 + j->rows, j->d, j->scale, true, j->pos0);
 }
@@ -104,18 +114,21 @@ static void lm_attn_task(void *arg, int64_t h, int worker) {
 typedef struct lm_decode_attn_job {
     const dots_kernels *k;
     dots_lm_state *s;
-    const float *q;
-    float *o;
-    int64_t group, per_task, n_sub, d, KV, layer_off, n_keys;
+    const float *q; /* rows at ldq */
+    float *o;       /* rows at Q */
+    int64_t ldq, Q, rows, group, per_task, n_sub, d, KV, layer_off, pos0;
     float scale;
 } lm_decode_attn_job;
 
 static void lm_decode_attn_task(void *arg, int64_t t, int worker) {
     const lm_decode_attn_job *j = arg;
-    const int64_t kvh = t / j->n_sub, h0 = kvh * j->group + (t % j->n_sub) * j->per_task;
-    const float *kc = j->s->k_cache + j->layer_off + kvh * j->d, *vc = j->s->v_cache + j->layer_off + kvh * j->d;
-    dots_attention_decode_group(j->k, worker, j->o + h0 * j->d, j->q + h0 * j->d, (int)j->per_task, kc, j->KV, vc, j->KV,
-                                j->n_keys, j->d, j->scale);
+    const int64_t kvh = t / j->n_sub, h0 = kvh * j->group + (t % j->n_sub) * j->per_task, off = j->layer_off + kvh * j->d;
+    const size_t es = j->s->kv_bf16 ? 2 : 4;
+    const void *kc = (const uint8_t *)j->s->k_cache + (size_t)off * es, *vc = (const uint8_t *)j->s->v_cache + (size_t)off * es;
+    for (int64_t r = 0; r < j->rows; r++) /* row r sees keys 0 .. pos0 + r */
+        dots_attention_decode_group(j->k, worker, j->o + r * j->Q + h0 * j->d, j->q + r * j->ldq + h0 * j->d, (int)j->per_task, kc,
+                                    j->KV, vc, j->KV, j->s->kv_bf16 ? DOTS_DTYPE_BF16 : DOTS_DTYPE_F32, j->pos0 + r + 1, j->d,
+                                    j->scale);
 }
 
 /* RoPE on the new rows' q and k, and k, v into the cache, over the pool. */
@@ -135,8 +148,14 @@ static void rope_task(void *arg, int64_t t, int worker) {
         float *qr = j->q + r * j->ldq;
         for (int64_t h = 0; h < j->nh; h++) dots_rope_apply(qr + h * j->d, s->cos_t + r * half, s->sin_t + r * half, j->d);
         for (int64_t h = 0; h < j->nkv; h++) dots_rope_apply(qr + j->Q + h * j->d, s->cos_t + r * half, s->sin_t + r * half, j->d);
-        memcpy(s->k_cache + j->layer_off + (j->pos0 + r) * j->KV, qr + j->Q, sizeof(float) * (size_t)j->KV);
-        memcpy(s->v_cache + j->layer_off + (j->pos0 + r) * j->KV, qr + j->Q + j->KV, sizeof(float) * (size_t)j->KV);
+        const int64_t at = j->layer_off + (j->pos0 + r) * j->KV;
+        if (s->kv_bf16) { /* rounded to nearest even, as the attention's own packing rounds */
+            uint16_t *kd = (uint16_t *)s->k_cache + at, *vd = (uint16_t *)s->v_cache + at;
+            for (int64_t c = 0; c < j->KV; c++) kd[c] = dots_f32_to_bf16(qr[j->Q + c]), vd[c] = dots_f32_to_bf16(qr[j->Q + j->KV + c]);
+        } else {
+            memcpy((float *)s->k_cache + at, qr + j->Q, sizeof(float) * (size_t)j->KV);
+            memcpy((float *)s->v_cache + at, qr + j->Q + j->KV, sizeof(float) * (size_t)j->KV);
+        }
     }
 }
 
@@ -189,13 +208,14 @@ static dots_status forward_chunk(const dots_config *cfg, const dots_weights *w, 
         const int64_t layer_off = (int64_t)l * s->cap * KV;
         rope_job rj = {s, q, ldq, rows, nh, nkv, d, Q, KV, layer_off, pos0};
         dots_pool_run(k->pool, (rows + ROPE_ROWS - 1) / ROPE_ROWS, rope_task, &rj);
-        if (rows == 1) {
+        if (rows <= DOTS_GEMV_MAX_M) { /* decode (and a prompt's last few rows) */
             const int64_t group = nh / nkv, threads = dots_pool_size(k->pool);
             int64_t n_sub = 1;
             while (nkv * n_sub < threads && n_sub < group) /* the next divisor of the group */
                 for (n_sub++; group % n_sub; n_sub++) {
                 }
-            lm_decode_attn_job dj = {k, s, q, o, group, group / n_sub, n_sub, d, KV, layer_off, pos0 + 1, 1.0f / sqrtf((float)d)};
+            lm_decode_attn_job dj = {k, s, q, o, ldq, Q, rows, group, group / n_sub, n_sub, d, KV, layer_off, pos0,
+                                     1.0f / sqrtf((float)d)};
             dots_pool_run(k->pool, nkv * n_sub, lm_decode_attn_task, &dj);
         } else {
             lm_attn_job aj = {k, s, q, ldq, rows, pos0, nh, nh / nkv, d, KV, layer_off, o, 1.0f / sqrtf((float)d)};

@@ -13,8 +13,10 @@ typedef struct dots_lm_state {
     int64_t n;         /* tokens in the cache so far = position of the next */
     int64_t chunk;     /* rows per forward pass (prefill is cut into chunks) */
     int64_t scratch_rows; /* rows the scratch buffers below hold */
-    float *k_cache;    /* [layers][cap][kv_heads * head_dim], post-RoPE */
-    float *v_cache;    /* [layers][cap][kv_heads * head_dim] */
+    void *k_cache;     /* [layers][cap][kv_heads * head_dim], post-RoPE; fp32, or bf16 when kv_bf16 */
+    void *v_cache;     /* [layers][cap][kv_heads * head_dim] */
+    bool kv_bf16;      /* the cache holds bf16 (precision bf16 on AVX512_BF16): half the bytes each
+                        * decode step reads, and the attention products on vdpbf16ps */
     float *x, *a, *q, *o, *g, *u, *tmp; /* scratch for scratch_rows rows (g, u: MLP row blocks) */
     float *inv_freq;   /* [head_dim / 2] */
     float *cos_t, *sin_t; /* [chunk][head_dim / 2] */
@@ -22,8 +24,8 @@ typedef struct dots_lm_state {
 } dots_lm_state;
 
 /* Allocates the cache for cap tokens (checked against limits: the cache is
- * 2 x layers x cap x kv x d floats). */
-dots_status dots_lm_state_init(dots_ctx *ctx, const dots_config *cfg, int64_t cap, dots_lm_state *s);
+ * 2 x layers x cap x kv x d values), in bf16 when kv_bf16. */
+dots_status dots_lm_state_init(dots_ctx *ctx, const dots_config *cfg, int64_t cap, bool kv_bf16, dots_lm_state *s);
 void dots_lm_state_free(dots_lm_state *s);
 
 /* Token ids -> embeddings [n, hidden] (fp32). */

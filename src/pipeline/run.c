@@ -158,7 +158,7 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
     }
     dots_lm_embed(cfg, w, ids, n_ids, embeds);
     s = dots_prompt_splice(ctx, ids, n_ids, embeds, H, image_rows, n_image);
-    if (s == DOTS_OK) s = dots_lm_state_init(ctx, cfg, cap_tokens, &lm);
+    if (s == DOTS_OK) s = dots_lm_state_init(ctx, cfg, cap_tokens, st->k.bf16 && st->k.isa >= DOTS_ISA_AVX512BF16, &lm);
     if (s == DOTS_OK) s = dots_lm_forward(ctx, cfg, w, &st->k, &lm, embeds, n_ids, logits);
     if (s != DOTS_OK) goto done;
     free(embeds);

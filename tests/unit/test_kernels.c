@@ -203,39 +203,68 @@ static void test_attention(void **state) {
 
 /* One decode step for a group of query heads sharing K and V: every head
  * against the reference, at every level, for the AVX-512 head size (128)
- * and another (64, the per-head fallback). */
+ * and another (64, the per-head fallback), over fp32 and bf16 K/V rows (a
+ * bf16 KV cache: the reference gets the same bf16 values widened; the
+ * AVX512_BF16 kernel also rounds the query, so its tolerance is bf16's). */
 static void test_attention_decode_group(void **state) {
     (void)state;
-    dots_isa levels[4];
+    dots_isa levels[5];
     int nl = n_levels(levels);
+    if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16) levels[nl++] = DOTS_ISA_AVX512BF16;
     const int64_t ns[] = {1, 2, 15, 16, 17, 300};
     const int gs[] = {1, 2, 3, 4, 6, 7};
     for (int l = 0; l < nl; l++)
-        for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
-            for (int64_t d = 64; d <= 128; d += 64) {
-                const int g = gs[(i + (size_t)l) % 6];
-                const int64_t n = ns[i], ld = 2 * d + 3; /* rows of two KV heads, as in the cache */
-                float *q = malloc(sizeof(float) * (size_t)(g * d)), *o = malloc(sizeof(float) * (size_t)((g + 1) * d));
-                float *k = malloc(sizeof(float) * (size_t)(n * ld)), *v = malloc(sizeof(float) * (size_t)(n * ld));
-                float *r = malloc(sizeof(float) * (size_t)d);
-                for (int64_t c = 0; c < g * d; c++) q[c] = 3 * frand();
-                for (int64_t c = 0; c < n * ld; c++) k[c] = frand(), v[c] = frand();
-                for (int64_t c = 0; c < (g + 1) * d; c++) o[c] = GUARD;
-                dots_scratch ws[1] = {{0}};
-                dots_kernels kk = {levels[l], NULL, NULL, false, (i & 1) ? ws : NULL};
-                const float scale = 1.0f / sqrtf((float)d);
-                dots_attention_decode_group(&kk, 0, o, q, g, k + d, ld, v + d, ld, n, d, scale);
-                for (int h = 0; h < g; h++) {
-                    dots_attention_ref(r, d, q + h * d, d, k + d, ld, v + d, ld, 1, n, d, scale, false, 0);
-                    for (int64_t c = 0; c < d; c++)
-                        if (!(fabsf(o[h * d + c] - r[c]) <= 2e-5f))
-                            fail_msg("decode group %s g%d n%lld d%lld: o[%d][%lld] = %g, ref %g", dots_isa_name(levels[l]), g,
-                                     (long long)n, (long long)d, h, (long long)c, o[h * d + c], r[c]);
+        for (int bf = 0; bf < 2; bf++)
+            for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+                for (int64_t d = 64; d <= 128; d += 64) {
+                    const int g = gs[(i + (size_t)l) % 6];
+                    const int64_t n = ns[i], ld = 2 * d + 3; /* rows of two KV heads, as in the cache */
+                    float *q = malloc(sizeof(float) * (size_t)(g * d)), *o = malloc(sizeof(float) * (size_t)((g + 1) * d));
+                    float *k = malloc(sizeof(float) * (size_t)(n * ld)), *v = malloc(sizeof(float) * (size_t)(n * ld));
+                    uint16_t *k16 = malloc(sizeof(uint16_t) * (size_t)(n * ld)), *v16 = malloc(sizeof(uint16_t) * (size_t)(n * ld));
+                    float *r = malloc(sizeof(float) * (size_t)d);
+                    for (int64_t c = 0; c < g * d; c++) q[c] = 3 * frand();
+                    for (int64_t c = 0; c < n * ld; c++) {
+                        k16[c] = dots_f32_to_bf16(frand()), v16[c] = dots_f32_to_bf16(frand());
+                        k[c] = bf ? dots_bf16_to_f32(k16[c]) : frand(), v[c] = bf ? dots_bf16_to_f32(v16[c]) : frand();
+                    }
+                    for (int64_t c = 0; c < (g + 1) * d; c++) o[c] = GUARD;
+                    dots_scratch ws[1] = {{0}};
+                    dots_kernels kk = {levels[l], NULL, NULL, bf == 1, (i & 1) ? ws : NULL};
+                    const float scale = 1.0f / sqrtf((float)d);
+                    if (bf)
+                        dots_attention_decode_group(&kk, 0, o, q, g, k16 + d, ld, v16 + d, ld, DOTS_DTYPE_BF16, n, d, scale);
+                    else
+                        dots_attention_decode_group(&kk, 0, o, q, g, k + d, ld, v + d, ld, DOTS_DTYPE_F32, n, d, scale);
+                    const float tol = bf && levels[l] >= DOTS_ISA_AVX512BF16 && d == 128 ? 2e-2f : 2e-5f;
+                    for (int h = 0; h < g; h++) {
+                        dots_attention_ref(r, d, q + h * d, d, k + d, ld, v + d, ld, 1, n, d, scale, false, 0);
+                        for (int64_t c = 0; c < d; c++)
+                            if (!(fabsf(o[h * d + c] - r[c]) <= tol))
+                                fail_msg("decode group %s bf16-kv %d g%d n%lld d%lld: o[%d][%lld] = %g, ref %g",
+                                         dots_isa_name(levels[l]), bf, g, (long long)n, (long long)d, h, (long long)c, o[h * d + c], r[c]);
+                    }
+                    for (int64_t c = g * d; c < (g + 1) * d; c++) assert_true(o[c] == GUARD);
+                    dots_scratch_free(&ws[0]);
+                    free(q), free(o), free(k), free(v), free(k16), free(v16), free(r);
                 }
-                for (int64_t c = g * d; c < (g + 1) * d; c++) assert_true(o[c] == GUARD);
-                dots_scratch_free(&ws[0]);
-                free(q), free(o), free(k), free(v), free(r);
-            }
+    /* prefill over a bf16 cache: the same packing as from fp32 values that are bf16 already, so bit-identical */
+    if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16) {
+        const int64_t nq = 70, nk = 300, d = 128, ld = 2 * d + 3, q0 = nk - nq;
+        float *q = malloc(sizeof(float) * (size_t)(nq * d)), *k = malloc(sizeof(float) * (size_t)(nk * ld));
+        float *v = malloc(sizeof(float) * (size_t)(nk * ld)), *o1 = malloc(sizeof(float) * (size_t)(nq * d));
+        float *o2 = malloc(sizeof(float) * (size_t)(nq * d));
+        uint16_t *k16 = malloc(sizeof(uint16_t) * (size_t)(nk * ld)), *v16 = malloc(sizeof(uint16_t) * (size_t)(nk * ld));
+        for (int64_t c = 0; c < nq * d; c++) q[c] = 3 * frand();
+        for (int64_t c = 0; c < nk * ld; c++) {
+            k16[c] = dots_f32_to_bf16(frand()), v16[c] = dots_f32_to_bf16(frand());
+            k[c] = dots_bf16_to_f32(k16[c]), v[c] = dots_bf16_to_f32(v16[c]);
+        }
+        dots_attention_bf16(NULL, o1, d, q, d, k + d, ld, v + d, ld, nq, nk, d, 0.088f, true, q0);
+        dots_attention_bf16_kv16(NULL, o2, d, q, d, k16 + d, ld, v16 + d, ld, nq, nk, d, 0.088f, true, q0);
+        assert_memory_equal(o1, o2, sizeof(float) * (size_t)(nq * d));
+        free(q), free(k), free(v), free(o1), free(o2), free(k16), free(v16);
+    }
 }
 
 static void test_ops(void **state) {

@@ -27,14 +27,18 @@
 #define QB 256
 #define KB 128
 
-/* K rows [nk][d] (ld) -> ceil(nk/32) panels [d2][32] of (K[j][2i], K[j][2i+1]). */
-static void pack_k(const float *k, int64_t ld, int64_t nk, int64_t d, int64_t d2, uint32_t *out) {
+/* K rows [nk][d] (ld; fp32, or bf16 when kv16) -> ceil(nk/32) panels [d2][32] of (K[j][2i], K[j][2i+1]). */
+static void pack_k(const void *kv, bool kv16, int64_t ld, int64_t nk, int64_t d, int64_t d2, uint32_t *out) {
     int64_t n_panels = (nk + 31) / 32;
     memset(out, 0, sizeof(uint32_t) * (size_t)(n_panels * d2 * 32));
     uint16_t row[2048 + 32];
     for (int64_t j = 0; j < nk; j++) {
-        const float *src = k + j * ld;
+        const float *src = kv16 ? NULL : (const float *)kv + j * ld;
         int64_t i = 0;
+        if (kv16) {
+            memcpy(row, (const uint16_t *)kv + j * ld, sizeof(uint16_t) * (size_t)d);
+            i = d;
+        }
         for (; i + 32 <= d; i += 32)
             _mm512_storeu_si512(row + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i)));
         for (; i < d; i++) {
@@ -45,6 +49,27 @@ static void pack_k(const float *k, int64_t ld, int64_t nk, int64_t d, int64_t d2
         uint32_t *panel = out + (j / 32) * d2 * 32 + (j % 32);
         const uint32_t *pairs = (const uint32_t *)row;
         for (int64_t p = 0; p < d2; p++) panel[p * 32] = pairs[p];
+    }
+}
+
+/* bf16 V rows: the pairs straight from the 16-bit values. */
+static void pack_v16(const uint16_t *v, int64_t ld, int64_t nk, int64_t d, int64_t nk2, uint32_t *out) {
+    int64_t n_panels = (d + 31) / 32;
+    for (int64_t p = 0; p < n_panels; p++) {
+        uint32_t *panel = out + p * nk2 * 32;
+        int64_t c0 = p * 32, nc = d - c0 < 32 ? d - c0 : 32;
+        __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);
+        __mmask16 m1 = nc >= 32 ? 0xFFFF : nc <= 16 ? 0 : (__mmask16)((1u << (nc - 16)) - 1);
+        for (int64_t j2 = 0; j2 < nk2; j2++) {
+            const uint16_t *r0 = v + 2 * j2 * ld + c0, *r1 = 2 * j2 + 1 < nk ? r0 + ld : NULL;
+            __m256i ha0 = _mm256_maskz_loadu_epi16(m0, r0), ha1 = _mm256_maskz_loadu_epi16(m1, r0 + 16);
+            __m256i hb0 = r1 ? _mm256_maskz_loadu_epi16(m0, r1) : _mm256_setzero_si256();
+            __m256i hb1 = r1 ? _mm256_maskz_loadu_epi16(m1, r1 + 16) : _mm256_setzero_si256();
+            __m512i p0 = _mm512_or_si512(_mm512_cvtepu16_epi32(ha0), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hb0), 16));
+            __m512i p1 = _mm512_or_si512(_mm512_cvtepu16_epi32(ha1), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hb1), 16));
+            _mm512_storeu_si512(panel + j2 * 32, p0);
+            _mm512_storeu_si512(panel + j2 * 32 + 16, p1);
+        }
     }
 }
 
@@ -72,14 +97,22 @@ static void pack_v(const float *v, int64_t ld, int64_t nk, int64_t d, int64_t nk
     }
 }
 
-void dots_attention_bf16(dots_scratch *scratch, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
-                         int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0) {
+static void attention_bf16(dots_scratch *scratch, float *o, int64_t ldo, const float *q, int64_t ldq, const void *kk, int64_t ldk,
+                           const void *v, int64_t ldv, bool kv16, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal,
+                           int64_t q_pos0) {
     const int64_t d2 = (d + 1) / 2, n_dp = (d + 31) / 32;
     /* K and V are packed once per call for every key any query may see */
     const int64_t k_max = causal ? (q_pos0 + n_q < n_k ? q_pos0 + n_q : n_k) : n_k, n_kb = (k_max + KB - 1) / KB;
     const size_t qp_n = (size_t)(QB * d2), kp_n = (size_t)(KB / 32 * d2 * 32), vp_n = (size_t)(n_dp * (KB / 2) * 32);
     const size_t bytes = 4 * ((qp_n + (kp_n + vp_n) * (size_t)n_kb) + QB * KB + QB * KB / 2 + 2 * QB * (size_t)d + 3 * QB) + 64 * 8;
     uint8_t *mem = d > 2048 ? NULL : scratch ? dots_scratch_get(scratch, bytes) : aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!mem && kv16) { /* no memory for the packed blocks: one query row at a time needs n_k floats */
+        dots_kernels k1 = {DOTS_ISA_AVX512BF16, NULL, NULL, true, NULL};
+        for (int64_t i = 0; i < n_q; i++)
+            dots_attention_decode_group(&k1, 0, o + i * ldo, q + i * ldq, 1, kk, ldk, v, ldv, DOTS_DTYPE_BF16,
+                                        causal ? (q_pos0 + i + 1 < n_k ? q_pos0 + i + 1 : n_k) : n_k, d, scale);
+        return;
+    }
     if (!mem) {
         dots_attention_ref(o, ldo, q, ldq, kk, ldk, v, ldv, n_q, n_k, d, scale, causal, q_pos0);
         return;
@@ -94,8 +127,13 @@ void dots_attention_bf16(dots_scratch *scratch, float *o, int64_t ldo, const flo
 #undef TAKE
     for (int64_t b = 0; b < n_kb; b++) {
         const int64_t k0 = b * KB, nk = k_max - k0 < KB ? k_max - k0 : KB;
-        pack_k(kk + k0 * ldk, ldk, nk, d, d2, kp_all + (size_t)b * kp_n);
-        pack_v(v + k0 * ldv, ldv, nk, d, (nk + 1) / 2, vp_all + (size_t)b * vp_n);
+        if (kv16) {
+            pack_k((const uint16_t *)kk + k0 * ldk, true, ldk, nk, d, d2, kp_all + (size_t)b * kp_n);
+            pack_v16((const uint16_t *)v + k0 * ldv, ldv, nk, d, (nk + 1) / 2, vp_all + (size_t)b * vp_n);
+        } else {
+            pack_k((const float *)kk + k0 * ldk, false, ldk, nk, d, d2, kp_all + (size_t)b * kp_n);
+            pack_v((const float *)v + k0 * ldv, ldv, nk, d, (nk + 1) / 2, vp_all + (size_t)b * vp_n);
+        }
     }
     for (int64_t q0 = 0; q0 < n_q; q0 += QB) {
         const int64_t nq = n_q - q0 < QB ? n_q - q0 : QB;
@@ -178,7 +216,86 @@ void dots_attention_bf16(dots_scratch *scratch, float *o, int64_t ldo, const flo
     }
     if (!scratch) free(mem);
 }
+
+void dots_attention_bf16(dots_scratch *scratch, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
+                         int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0) {
+    attention_bf16(scratch, o, ldo, q, ldq, kk, ldk, v, ldv, false, n_q, n_k, d, scale, causal, q_pos0);
+}
+
+void dots_attention_bf16_kv16(dots_scratch *scratch, float *o, int64_t ldo, const float *q, int64_t ldq, const uint16_t *kk,
+                              int64_t ldk, const uint16_t *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
+                              bool causal, int64_t q_pos0) {
+    attention_bf16(scratch, o, ldo, q, ldq, kk, ldk, v, ldv, true, n_q, n_k, d, scale, causal, q_pos0);
+}
+
+/* One decode step over a bf16 KV cache (see attention_decode_avx512.c for
+ * the fp32 one): the query rounded to bf16 once, scores on vdpbf16ps, each
+ * value row widened to fp32 once per three heads. */
+bool dots_attention_decode_group_bf16kv(float *s, float *o, const float *q, int g, const uint16_t *kk, int64_t ldk,
+                                        const uint16_t *v, int64_t ldv, int64_t n, int64_t d, float scale) {
+    enum { HD = 128, PVH = 3 };
+    if (d != HD || g < 1 || g > 64 || n < 1) return false;
+    uint16_t qb[64 * HD];
+    dots_pack_x_bf16(q, HD, g, HD, (uint32_t *)(void *)qb, HD / 2);
+    for (int64_t j = 0; j < n; j++) {
+        const uint16_t *kj = kk + j * ldk;
+        __m512bh kr[HD / 32];
+        for (int c = 0; c < HD / 32; c++) kr[c] = (__m512bh)_mm512_loadu_si512((const void *)(kj + 32 * c));
+        for (int h = 0; h < g; h++) {
+            const uint16_t *qh = qb + h * HD;
+            __m512 a0 = _mm512_dpbf16_ps(_mm512_setzero_ps(), (__m512bh)_mm512_loadu_si512((const void *)qh), kr[0]);
+            __m512 a1 = _mm512_dpbf16_ps(_mm512_setzero_ps(), (__m512bh)_mm512_loadu_si512((const void *)(qh + 32)), kr[1]);
+            a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512((const void *)(qh + 64)), kr[2]);
+            a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_loadu_si512((const void *)(qh + 96)), kr[3]);
+            s[h * n + j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * scale;
+        }
+    }
+    float inv[64];
+    for (int h = 0; h < g; h++) {
+        float *sh = s + h * n;
+        __m512 mx = _mm512_set1_ps(-INFINITY);
+        int64_t j = 0;
+        for (; j + 16 <= n; j += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(sh + j));
+        float m = _mm512_reduce_max_ps(mx);
+        for (; j < n; j++) m = sh[j] > m ? sh[j] : m;
+        inv[h] = 1.0f / dots_exp_shift_sum_avx512(sh, n, m);
+    }
+    for (int h0 = 0; h0 < g; h0 += PVH) {
+        const int nh = g - h0 < PVH ? g - h0 : PVH;
+        __m512 acc[PVH][HD / 16];
+        for (int h = 0; h < PVH; h++)
+            for (int c = 0; c < HD / 16; c++) acc[h][c] = _mm512_setzero_ps();
+        for (int64_t j = 0; j < n; j++) {
+            const uint16_t *vj = v + j * ldv;
+            for (int c = 0; c < HD / 16; c++) {
+                const __m512 vc = _mm512_castsi512_ps(
+                    _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(vj + 16 * c))), 16));
+                acc[0][c] = _mm512_fmadd_ps(_mm512_set1_ps(s[h0 * n + j]), vc, acc[0][c]);
+                if (nh > 1) acc[1][c] = _mm512_fmadd_ps(_mm512_set1_ps(s[(h0 + 1) * n + j]), vc, acc[1][c]);
+                if (nh > 2) acc[2][c] = _mm512_fmadd_ps(_mm512_set1_ps(s[(h0 + 2) * n + j]), vc, acc[2][c]);
+            }
+        }
+        for (int h = 0; h < nh; h++)
+            for (int c = 0; c < HD / 16; c++)
+                _mm512_storeu_ps(o + (h0 + h) * HD + 16 * c, _mm512_mul_ps(acc[h][c], _mm512_set1_ps(inv[h0 + h])));
+    }
+    return true;
+}
 #else
+bool dots_attention_decode_group_bf16kv(float *s, float *o, const float *q, int g, const uint16_t *kk, int64_t ldk,
+                                        const uint16_t *v, int64_t ldv, int64_t n, int64_t d, float scale) {
+    (void)s, (void)o, (void)q, (void)g, (void)kk, (void)ldk, (void)v, (void)ldv, (void)n, (void)d, (void)scale;
+    return false;
+}
+void dots_attention_bf16_kv16(dots_scratch *scratch, float *o, int64_t ldo, const float *q, int64_t ldq, const uint16_t *kk,
+                              int64_t ldk, const uint16_t *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
+                              bool causal, int64_t q_pos0) {
+    (void)scratch;
+    dots_kernels k1 = {DOTS_ISA_GENERIC, NULL, NULL, false, NULL};
+    for (int64_t i = 0; i < n_q; i++)
+        dots_attention_decode_group(&k1, 0, o + i * ldo, q + i * ldq, 1, kk, ldk, v, ldv, DOTS_DTYPE_BF16,
+                                    causal ? (q_pos0 + i + 1 < n_k ? q_pos0 + i + 1 : n_k) : n_k, d, scale);
+}
 void dots_attention_bf16(dots_scratch *scratch, float *o, int64_t ldo, const float *q, int64_t ldq, const float *kk, int64_t ldk, const float *v,
                          int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale, bool causal, int64_t q_pos0) {
     (void)scratch;
