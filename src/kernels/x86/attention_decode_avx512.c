@@ -22,8 +22,11 @@ bool dots_attention_decode_group_avx512(float *s, float *o, const float *q, int 
                                         int64_t ldv, int64_t n, int64_t d, float scale) {
     if (d != HD || g < 1 || g > 64 || n < 1) return false;
     /* scores s[h][j] = q_h . k_j * scale */
+    enum { PF_ROWS = 8 }; /* strided rows: prefetched ahead, or each arrives at DRAM latency */
     for (int64_t j = 0; j < n; j++) {
         const float *kj = kk + j * ldk;
+        if (j + PF_ROWS < n)
+            for (int c = 0; c < HD * 4; c += 64) _mm_prefetch((const char *)(kj + PF_ROWS * ldk) + c, _MM_HINT_T0);
         __m512 kr[HD / 16];
         for (int c = 0; c < HD / 16; c++) kr[c] = _mm512_loadu_ps(kj + 16 * c);
         for (int h = 0; h < g; h++) {
@@ -55,6 +58,8 @@ bool dots_attention_decode_group_avx512(float *s, float *o, const float *q, int 
             for (int c = 0; c < HD / 16; c++) acc[h][c] = _mm512_setzero_ps();
         for (int64_t j = 0; j < n; j++) {
             const float *vj = v + j * ldv;
+            if (j + PF_ROWS < n)
+                for (int c = 0; c < HD * 4; c += 64) _mm_prefetch((const char *)(vj + PF_ROWS * ldv) + c, _MM_HINT_T0);
             for (int c = 0; c < HD / 16; c++) {
                 const __m512 vc = _mm512_loadu_ps(vj + 16 * c);
                 acc[0][c] = _mm512_fmadd_ps(_mm512_set1_ps(s[h0 * n + j]), vc, acc[0][c]);
