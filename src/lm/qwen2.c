@@ -95,16 +95,16 @@ typedef struct lm_attn_job {
 
 static void lm_attn_task(void *arg, int64_t h, int worker) {
     lm_attn_job *j = arg;
-    const int64_t kvh = h / j->group, off = j->layer_off + kvh * j->d;
+    const int64_t kvh = h / j->group, off = j->layer_off + kvh * j->s->cap * j->d;
     if (j->s->kv_bf16) {
         const uint16_t *kc = (const uint16_t *)j->s->k_cache + off, *vc = (const uint16_t *)j->s->v_cache + off;
         dots_attention_bf16_kv16(j->k->worker_scratch ? &j->k->worker_scratch[worker] : NULL, j->o + h * j->d, j->heads * j->d,
-                                 j->q + h * j->d, j->ldq, kc, j->KV, vc, j->KV, j->rows, j->pos0 + j->rows, j->d, j->scale, true,
+                                 j->q + h * j->d, j->ldq, kc, j->d, vc, j->d, j->rows, j->pos0 + j->rows, j->d, j->scale, true,
                                  j->pos0);
         return;
     }
     const float *kc = (const float *)j->s->k_cache + off, *vc = (const float *)j->s->v_cache + off;
-    dots_attention(j->k, worker, j->o + h * j->d, j->heads * j->d, j->q + h * j->d, j->ldq, kc, j->KV, vc, j->KV, j->rows,
+    dots_attention(j->k, worker, j->o + h * j->d, j->heads * j->d, j->q + h * j->d, j->ldq, kc, j->d, vc, j->d, j->rows,
                    j->pos0 + j->rows, j->d, j->scale, true, j->pos0);
 }
 
@@ -122,12 +122,13 @@ typedef struct lm_decode_attn_job {
 
 static void lm_decode_attn_task(void *arg, int64_t t, int worker) {
     const lm_decode_attn_job *j = arg;
-    const int64_t kvh = t / j->n_sub, h0 = kvh * j->group + (t % j->n_sub) * j->per_task, off = j->layer_off + kvh * j->d;
+    const int64_t kvh = t / j->n_sub, h0 = kvh * j->group + (t % j->n_sub) * j->per_task,
+                  off = j->layer_off + kvh * j->s->cap * j->d;
     const size_t es = j->s->kv_bf16 ? 2 : 4;
     const void *kc = (const uint8_t *)j->s->k_cache + (size_t)off * es, *vc = (const uint8_t *)j->s->v_cache + (size_t)off * es;
     for (int64_t r = 0; r < j->rows; r++) /* row r sees keys 0 .. pos0 + r */
         dots_attention_decode_group(j->k, worker, j->o + r * j->Q + h0 * j->d, j->q + r * j->ldq + h0 * j->d, (int)j->per_task, kc,
-                                    j->KV, vc, j->KV, j->s->kv_bf16 ? DOTS_DTYPE_BF16 : DOTS_DTYPE_F32, j->pos0 + r + 1, j->d,
+                                    j->d, vc, j->d, j->s->kv_bf16 ? DOTS_DTYPE_BF16 : DOTS_DTYPE_F32, j->pos0 + r + 1, j->d,
                                     j->scale);
 }
 
@@ -148,13 +149,16 @@ static void rope_task(void *arg, int64_t t, int worker) {
         float *qr = j->q + r * j->ldq;
         for (int64_t h = 0; h < j->nh; h++) dots_rope_apply(qr + h * j->d, s->cos_t + r * half, s->sin_t + r * half, j->d);
         for (int64_t h = 0; h < j->nkv; h++) dots_rope_apply(qr + j->Q + h * j->d, s->cos_t + r * half, s->sin_t + r * half, j->d);
-        const int64_t at = j->layer_off + (j->pos0 + r) * j->KV;
-        if (s->kv_bf16) { /* rounded to nearest even, as the attention's own packing rounds */
-            uint16_t *kd = (uint16_t *)s->k_cache + at, *vd = (uint16_t *)s->v_cache + at;
-            for (int64_t c = 0; c < j->KV; c++) kd[c] = dots_f32_to_bf16(qr[j->Q + c]), vd[c] = dots_f32_to_bf16(qr[j->Q + j->KV + c]);
-        } else {
-            memcpy((float *)s->k_cache + at, qr + j->Q, sizeof(float) * (size_t)j->KV);
-            memcpy((float *)s->v_cache + at, qr + j->Q + j->KV, sizeof(float) * (size_t)j->KV);
+        for (int64_t h = 0; h < j->nkv; h++) { /* head-major: each KV head's rows contiguous */
+            const int64_t at = j->layer_off + (h * s->cap + j->pos0 + r) * j->d;
+            const float *kr = qr + j->Q + h * j->d, *vr = qr + j->Q + j->KV + h * j->d;
+            if (s->kv_bf16) { /* rounded to nearest even, as the attention's own packing rounds */
+                uint16_t *kd = (uint16_t *)s->k_cache + at, *vd = (uint16_t *)s->v_cache + at;
+                for (int64_t c = 0; c < j->d; c++) kd[c] = dots_f32_to_bf16(kr[c]), vd[c] = dots_f32_to_bf16(vr[c]);
+            } else {
+                memcpy((float *)s->k_cache + at, kr, sizeof(float) * (size_t)j->d);
+                memcpy((float *)s->v_cache + at, vr, sizeof(float) * (size_t)j->d);
+            }
         }
     }
 }

@@ -13,8 +13,9 @@ typedef struct dots_lm_state {
     int64_t n;         /* tokens in the cache so far = position of the next */
     int64_t chunk;     /* rows per forward pass (prefill is cut into chunks) */
     int64_t scratch_rows; /* rows the scratch buffers below hold */
-    void *k_cache;     /* [layers][cap][kv_heads * head_dim], post-RoPE; fp32, or bf16 when kv_bf16 */
-    void *v_cache;     /* [layers][cap][kv_heads * head_dim] */
+    void *k_cache;     /* [layers][kv_heads][cap][head_dim], post-RoPE; fp32, or bf16 when kv_bf16.
+                        * Head-major: a decode step streams each head's rows contiguously */
+    void *v_cache;     /* [layers][kv_heads][cap][head_dim] */
     bool kv_bf16;      /* the cache holds bf16 (precision bf16 on AVX512_BF16): half the bytes each
                         * decode step reads, and the attention products on vdpbf16ps */
     float *x, *a, *q, *o, *g, *u, *tmp; /* scratch for scratch_rows rows (g, u: MLP row blocks) */
