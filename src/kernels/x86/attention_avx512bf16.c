@@ -20,6 +20,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "kernels/x86/attention_decode.h"
 #include "kernels/x86/exp_avx512.h"
 #include <stdlib.h>
 #include <string.h>
@@ -233,13 +234,10 @@ void dots_attention_bf16_kv16(dots_scratch *scratch, float *o, int64_t ldo, cons
  * value row widened to fp32 once per three heads. */
 bool dots_attention_decode_group_bf16kv(float *s, float *o, const float *q, int g, const uint16_t *kk, int64_t ldk,
                                         const uint16_t *v, int64_t ldv, int64_t n, int64_t d, float scale) {
-    enum { HD = 128, PVH = 3 };
+    enum { HD = DOTS_DECODE_HD, PF_ROWS = DOTS_DECODE_PF_ROWS };
     if (d != HD || g < 1 || g > 64 || n < 1) return false;
     uint16_t qb[64 * HD];
     dots_pack_x_bf16(q, HD, g, HD, (uint32_t *)(void *)qb, HD / 2);
-    /* the rows are strided (the cache interleaves KV heads): without a software
-     * prefetch each row's four lines arrive at DRAM latency, ~4 GB/s */
-    enum { PF_ROWS = 8 };
     for (int64_t j = 0; j < n; j++) {
         const uint16_t *kj = kk + j * ldk;
         if (j + PF_ROWS < n)
@@ -256,36 +254,8 @@ bool dots_attention_decode_group_bf16kv(float *s, float *o, const float *q, int 
         }
     }
     float inv[64];
-    for (int h = 0; h < g; h++) {
-        float *sh = s + h * n;
-        __m512 mx = _mm512_set1_ps(-INFINITY);
-        int64_t j = 0;
-        for (; j + 16 <= n; j += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(sh + j));
-        float m = _mm512_reduce_max_ps(mx);
-        for (; j < n; j++) m = sh[j] > m ? sh[j] : m;
-        inv[h] = 1.0f / dots_exp_shift_sum_avx512(sh, n, m);
-    }
-    for (int h0 = 0; h0 < g; h0 += PVH) {
-        const int nh = g - h0 < PVH ? g - h0 : PVH;
-        __m512 acc[PVH][HD / 16];
-        for (int h = 0; h < PVH; h++)
-            for (int c = 0; c < HD / 16; c++) acc[h][c] = _mm512_setzero_ps();
-        for (int64_t j = 0; j < n; j++) {
-            const uint16_t *vj = v + j * ldv;
-            if (j + PF_ROWS < n)
-                for (int c = 0; c < HD * 2; c += 64) _mm_prefetch((const char *)(vj + PF_ROWS * ldv) + c, _MM_HINT_T0);
-            for (int c = 0; c < HD / 16; c++) {
-                const __m512 vc = _mm512_castsi512_ps(
-                    _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(vj + 16 * c))), 16));
-                acc[0][c] = _mm512_fmadd_ps(_mm512_set1_ps(s[h0 * n + j]), vc, acc[0][c]);
-                if (nh > 1) acc[1][c] = _mm512_fmadd_ps(_mm512_set1_ps(s[(h0 + 1) * n + j]), vc, acc[1][c]);
-                if (nh > 2) acc[2][c] = _mm512_fmadd_ps(_mm512_set1_ps(s[(h0 + 2) * n + j]), vc, acc[2][c]);
-            }
-        }
-        for (int h = 0; h < nh; h++)
-            for (int c = 0; c < HD / 16; c++)
-                _mm512_storeu_ps(o + (h0 + h) * HD + 16 * c, _mm512_mul_ps(acc[h][c], _mm512_set1_ps(inv[h0 + h])));
-    }
+    dots_decode_softmax(s, g, n, inv);
+    dots_decode_pv(s, g, n, v, ldv, true, inv, o);
     return true;
 }
 #else
