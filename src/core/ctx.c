@@ -41,6 +41,13 @@ const char *dots_dtype_name(dots_dtype dtype) {
     case DOTS_DTYPE_Q8_0: return "Q8_0";
     case DOTS_DTYPE_Q4_0: return "Q4_0";
     case DOTS_DTYPE_Q4_K: return "Q4_K";
+    default: break;
+    }
+    /* the in-memory repacked layouts (core/internal.h) */
+    switch ((int)dtype) {
+    case (int)DOTS_DTYPE_Q8_0_R16: return "Q8_0 (16 rows interleaved)";
+    case (int)DOTS_DTYPE_Q4_0_R16: return "Q4_0 (16 rows interleaved)";
+    case (int)DOTS_DTYPE_Q4_K_R16: return "Q4_K (16 rows interleaved)";
     default: return "?";
     }
 }

@@ -71,14 +71,36 @@ static inline int dots_dtype_size(dots_dtype t) {
     }
 }
 
-/* Elements per block and bytes per block (1 and the element size for floats). */
+/* The block formats with 16 rows interleaved (kernels/repack.c): the decode
+ * kernel's in-memory layout, made when the weights are copied to RAM and
+ * never written to a file. Values past DOTS_DTYPE_COUNT: not public. */
+#define DOTS_DTYPE_Q8_0_R16 ((dots_dtype)(DOTS_DTYPE_COUNT + 1))
+#define DOTS_DTYPE_Q4_0_R16 ((dots_dtype)(DOTS_DTYPE_COUNT + 2))
+#define DOTS_DTYPE_Q4_K_R16 ((dots_dtype)(DOTS_DTYPE_COUNT + 3))
+static inline bool dots_dtype_is_r16(dots_dtype t) {
+    return t == DOTS_DTYPE_Q8_0_R16 || t == DOTS_DTYPE_Q4_0_R16 || t == DOTS_DTYPE_Q4_K_R16;
+}
+/* The file format a repacked type holds (t itself otherwise). */
+static inline dots_dtype dots_dtype_r16_base(dots_dtype t) {
+    return t == DOTS_DTYPE_Q8_0_R16 ? DOTS_DTYPE_Q8_0 : t == DOTS_DTYPE_Q4_0_R16 ? DOTS_DTYPE_Q4_0 : t == DOTS_DTYPE_Q4_K_R16 ? DOTS_DTYPE_Q4_K : t;
+}
+
+/* Elements per block and bytes per block (1 and the element size for floats).
+ * A repacked type's bytes are per row (a group of 16 rows holds 16 times as
+ * many); Q4_K_R16 keeps the scales unpacked, 4 bytes more per block. */
 static inline int dots_dtype_block(dots_dtype t) {
+    t = dots_dtype_r16_base(t);
     return t == DOTS_DTYPE_Q8_0 || t == DOTS_DTYPE_Q4_0 ? 32 : t == DOTS_DTYPE_Q4_K ? 256 : 1;
 }
 static inline int dots_dtype_block_bytes(dots_dtype t) {
+    if (t == DOTS_DTYPE_Q4_K_R16) return 148;
+    t = dots_dtype_r16_base(t);
     return t == DOTS_DTYPE_Q8_0 ? 34 : t == DOTS_DTYPE_Q4_0 ? 18 : t == DOTS_DTYPE_Q4_K ? 144 : dots_dtype_size(t);
 }
-static inline bool dots_dtype_is_quant(dots_dtype t) { return dots_dtype_block(t) > 1; }
+/* The file block formats (rows addressed one by one; not the repacked types). */
+static inline bool dots_dtype_is_quant(dots_dtype t) {
+    return t == DOTS_DTYPE_Q8_0 || t == DOTS_DTYPE_Q4_0 || t == DOTS_DTYPE_Q4_K;
+}
 /* Bytes of n elements (n a multiple of the block). */
 static inline int64_t dots_dtype_bytes(dots_dtype t, int64_t n) {
     return n / dots_dtype_block(t) * dots_dtype_block_bytes(t);

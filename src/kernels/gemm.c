@@ -52,6 +52,15 @@ typedef struct gemm_job {
     dots_isa isa;
 } gemm_job;
 
+/* Row n's blocks [b0, b0 + nb) in the file's format: in place, or restored
+ * into tmp from a repacked tensor (ld = K). */
+static const uint8_t *quant_blocks(const void *w, dots_dtype wt, int64_t ldw, int64_t n, int64_t b0, int64_t nb, uint8_t *tmp) {
+    if (!dots_dtype_is_r16(wt)) return (const uint8_t *)w + n * dots_dtype_bytes(wt, ldw) + b0 * dots_dtype_block_bytes(wt);
+    dots_repack_row_blocks(wt, w, ldw, n, b0, nb, tmp);
+    return tmp;
+}
+static bool is_block_format(dots_dtype t) { return dots_dtype_is_quant(t) || dots_dtype_is_r16(t); }
+
 /* Widens 32 weight rows into one panel [K][32]. Reads 32 row streams,
  * writes contiguously; zero columns past N. */
 static void pack_task(void *arg, int64_t p, int worker) {
@@ -84,14 +93,14 @@ static void pack_task(void *arg, int64_t p, int worker) {
                 for (int64_t k = 0; k < kn; k++) d[k * DOTS_GEMM_NR] = row[k];
             }
         }
-    } else if (dots_dtype_is_quant(j->wt)) {
+    } else if (is_block_format(j->wt)) {
         /* one block at a time: the row is never decoded into a big buffer */
-        const int64_t bs = dots_dtype_block(j->wt), row_bytes = dots_dtype_bytes(j->wt, j->ldw);
+        const int64_t bs = dots_dtype_block(j->wt);
         float blk[256];
+        uint8_t tmp[144];
         for (int64_t c = 0; c < nc; c++) {
-            const uint8_t *row = (const uint8_t *)j->w + (n0 + c) * row_bytes;
             for (int64_t k0 = 0; k0 < j->K; k0 += bs) {
-                dots_dequantize_row(j->wt, row + k0 / bs * dots_dtype_block_bytes(j->wt), blk, bs);
+                dots_dequantize_row(dots_dtype_r16_base(j->wt), quant_blocks(j->w, j->wt, j->ldw, n0 + c, k0 / bs, 1, tmp), blk, bs);
                 for (int64_t k = 0; k < bs; k++) dst[(k0 + k) * DOTS_GEMM_NR + c] = blk[k];
             }
         }
@@ -128,15 +137,15 @@ static void compute_task(void *arg, int64_t t, int worker) {
 
 void dots_gemv_rows_generic(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                             int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias) {
-    if (dots_dtype_is_quant(wt)) {
+    if (is_block_format(wt)) {
         /* block by block, one fp32 accumulator per output, k in order (the reference's sum) */
-        const int64_t bs = dots_dtype_block(wt), bb = dots_dtype_block_bytes(wt), row_bytes = dots_dtype_bytes(wt, ldw);
+        const int64_t bs = dots_dtype_block(wt);
         float blk[256], acc[DOTS_GEMV_MAX_M];
+        uint8_t tmp[144];
         for (int64_t n = n0; n < n1; n++) {
-            const uint8_t *row = (const uint8_t *)w + n * row_bytes;
             for (int m = 0; m < M; m++) acc[m] = 0.0f;
             for (int64_t k0 = 0; k0 < K; k0 += bs) {
-                dots_dequantize_row(wt, row + k0 / bs * bb, blk, bs);
+                dots_dequantize_row(dots_dtype_r16_base(wt), quant_blocks(w, wt, ldw, n, k0 / bs, 1, tmp), blk, bs);
                 for (int m = 0; m < M; m++)
                     for (int64_t k = 0; k < bs; k++) acc[m] += x[m * ldx + k0 + k] * blk[k];
             }
@@ -175,9 +184,17 @@ static void gemv_task(void *arg, int64_t t, int worker) {
     int64_t n0 = t * j->rows_per_task, n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
     if (j->xbf && j->wt == DOTS_DTYPE_BF16)
         dots_gemv_rows_bf16dp(j->M, j->xbf, j->K, j->w, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
-    else if (j->xq8 && dots_dtype_is_quant(j->wt))
+    else if (j->xq8 && is_block_format(j->wt))
         dots_gemv_rows_q8act_avx512vnni(j->xq8, j->w, j->wt, j->ldw, n0, n1, j->y, j->ldy, j->bias);
-    else if (dots_dtype_is_quant(j->wt))
+    else if (dots_dtype_is_r16(j->wt)) { /* fp32 activations: each row restored, then the file format's kernel */
+        _Alignas(64) uint8_t row[DOTS_R16_MAX_ROW_BYTES];
+        const dots_dtype base = dots_dtype_r16_base(j->wt);
+        for (int64_t n = n0; n < n1; n++) {
+            dots_repack_row_blocks(j->wt, j->w, j->ldw, n, 0, j->K / dots_dtype_block(base), row);
+            dots_gemv_rows_quant(j->isa, j->M, j->x, j->ldx, row, base, j->ldw, 0, 1, j->K, j->y + n, j->ldy,
+                                 j->bias ? j->bias + n : NULL);
+        }
+    } else if (dots_dtype_is_quant(j->wt))
         dots_gemv_rows_quant(j->isa, j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
     else if (j->isa >= DOTS_ISA_AVX512)
         dots_gemv_rows_avx512(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
@@ -212,12 +229,13 @@ static void bf16_pack_w_task(void *arg, int64_t p, int worker) {
     if (j->wt != DOTS_DTYPE_BF16) {
         /* block formats: decode a k-slice of the 32 rows to fp32, then round and
          * transpose it into the panel with the vector packer of X */
-        const int64_t bs = dots_dtype_block(j->wt), row_bytes = dots_dtype_bytes(j->wt, j->ldw);
+        const int64_t bs = dots_dtype_block(j->wt);
         const int64_t step = j->K % 256 == 0 ? 256 : bs;
         float slice[DOTS_GEMM_NR * 256];
+        uint8_t tmp[8 * 34]; /* 256 weights of any format */
         for (int64_t k0 = 0; k0 < j->K; k0 += step) {
             for (int64_t c = 0; c < nc; c++) /* this path runs only where AVX-512 (BF16) is */
-                dots_dequantize_row_avx512(j->wt, (const uint8_t *)j->w + (n0 + c) * row_bytes + k0 / bs * dots_dtype_block_bytes(j->wt),
+                dots_dequantize_row_avx512(dots_dtype_r16_base(j->wt), quant_blocks(j->w, j->wt, j->ldw, n0 + c, k0 / bs, step / bs, tmp),
                                            slice + c * step, step);
             dots_pack_xt_bf16(slice, step, nc, step, step / 2, dst + k0 / 2 * DOTS_GEMM_NR);
         }
@@ -291,9 +309,12 @@ static void xt_compute_task(void *arg, int64_t t, int worker) {
     if (j->wq) { /* decode this task's weight rows once, reuse them for every panel */
         uint16_t *rows16 = j->ws[worker].buf;
         float *row32 = (float *)(void *)(rows16 + WB * j->K);
-        const int64_t row_bytes = dots_dtype_bytes(j->wt, j->ldw);
+        const int64_t nb = j->K / dots_dtype_block(j->wt);
+        _Alignas(64) uint8_t tmp[DOTS_R16_MAX_ROW_BYTES];
         for (int64_t n = n0; n < n1; n++) {
-            dots_dequantize_row_avx512(j->wt, j->wq + n * row_bytes, row32, j->K);
+            const uint8_t *row = dots_dtype_is_r16(j->wt) ? quant_blocks(j->wq, j->wt, j->ldw, n, 0, nb, tmp)
+                                                          : j->wq + n * dots_dtype_bytes(j->wt, j->ldw);
+            dots_dequantize_row_avx512(dots_dtype_r16_base(j->wt), row, row32, j->K);
             dots_pack_x_bf16(row32, j->K, 1, j->K, (uint32_t *)(void *)(rows16 + (n - n0) * j->K), j->K / 2);
         }
         w = rows16;
@@ -424,11 +445,12 @@ static void act_prepare(const dots_kernels *k, const float *x, int64_t ldx, int6
 /* Weight rows per matrix-vector task: ~512 kB of weights, so that the
  * threads finish a hand-off within a few microseconds of each other, but at
  * least 4 tasks per thread and never under 8 rows. */
-static int64_t gemv_rows_per_task(int64_t N, int64_t row_bytes, int threads) {
+static int64_t gemv_rows_per_task(int64_t N, int64_t row_bytes, int threads, bool r16) {
     int64_t rows = (512 << 10) / (row_bytes > 0 ? row_bytes : 1);
     int64_t most = N / (4 * threads);
     if (rows > most) rows = most;
-    return rows < 8 ? 8 : rows;
+    if (rows < 8) rows = 8;
+    return r16 ? (rows + 15) / 16 * 16 : rows; /* a repacked tensor's kernel takes whole groups of 16 rows */
 }
 
 void dots_gemm_multi(const dots_kernels *k, const float *x, int64_t ldx, int64_t M, int64_t K, const dots_gemm_item *items,
@@ -437,12 +459,13 @@ void dots_gemm_multi(const dots_kernels *k, const float *x, int64_t ldx, int64_t
         int threads = dots_pool_size(k ? k->pool : NULL);
         int64_t total = 0;
         for (int i = 0; i < n_items; i++) total += items[i].N;
-        int64_t rows = gemv_rows_per_task(total, dots_dtype_bytes(items[0].wt, K), threads);
-        bool all_quant = true, all_bf16 = true;
+        bool all_quant = true, all_bf16 = true, any_r16 = false;
         for (int i = 0; i < n_items; i++) {
-            all_quant = all_quant && dots_dtype_is_quant(items[i].wt);
+            all_quant = all_quant && is_block_format(items[i].wt);
             all_bf16 = all_bf16 && items[i].wt == DOTS_DTYPE_BF16;
+            any_r16 = any_r16 || dots_dtype_is_r16(items[i].wt);
         }
+        int64_t rows = gemv_rows_per_task(total, dots_dtype_bytes(items[0].wt, K), threads, any_r16);
         act_prep a;
         act_prepare(k, x, ldx, M, K, all_quant, all_bf16, &a);
         multi_job j = {items, n_items, (int)M, x, ldx, K, k ? k->isa : DOTS_ISA_GENERIC, rows, a.xq8, a.xbf, {0}};
@@ -460,16 +483,16 @@ void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int
     if (M <= 0 || N <= 0) return;
     if (k && k->bf16 && k->isa >= DOTS_ISA_AVX512BF16 && M > DOTS_GEMV_MAX_M) {
         /* pack whichever operand is smaller: X for a prompt (M < N), W for the vision encoder */
-        bool xt_ok = wt == DOTS_DTYPE_BF16 ? K % 2 == 0 && ldw % 2 == 0 : dots_dtype_is_quant(wt) && k->worker_scratch && ldw == K;
+        bool xt_ok = wt == DOTS_DTYPE_BF16 ? K % 2 == 0 && ldw % 2 == 0 : is_block_format(wt) && k->worker_scratch && ldw == K;
         if (M < N && xt_ok && gemm_bf16_xt(k, y, ldy, x, ldx, w, wt, ldw, bias, M, N, K)) return;
-        if ((wt == DOTS_DTYPE_BF16 || dots_dtype_is_quant(wt)) && gemm_bf16(k, y, ldy, x, ldx, w, wt, ldw, bias, M, N, K))
+        if ((wt == DOTS_DTYPE_BF16 || is_block_format(wt)) && gemm_bf16(k, y, ldy, x, ldx, w, wt, ldw, bias, M, N, K))
             return;
     }
     if (M <= DOTS_GEMV_MAX_M) { /* decode: stream the weights once, no packing */
         int threads = dots_pool_size(k ? k->pool : NULL);
-        int64_t rows = gemv_rows_per_task(N, dots_dtype_bytes(wt, ldw), threads);
+        int64_t rows = gemv_rows_per_task(N, dots_dtype_bytes(wt, ldw), threads, dots_dtype_is_r16(wt));
         act_prep a;
-        act_prepare(k, x, ldx, M, K, dots_dtype_is_quant(wt), wt == DOTS_DTYPE_BF16, &a);
+        act_prepare(k, x, ldx, M, K, is_block_format(wt), wt == DOTS_DTYPE_BF16, &a);
         gemv_job g = {(int)M, x, ldx, w, wt, ldw, N, K, y, ldy, bias, k ? k->isa : DOTS_ISA_GENERIC, rows, a.xq8, a.xbf};
         dots_pool_run(k ? k->pool : NULL, (N + rows - 1) / rows, gemv_task, &g);
         free(a.own);

@@ -216,6 +216,23 @@ void dots_gemv_rows_q8act_ref(const dots_act_q8 *x, const void *w, dots_dtype wt
 void dots_gemv_rows_q8act_avx512vnni(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                                      int64_t n1, float *y, int64_t ldy, const float *bias);
 
+/* ---- the block formats with 16 rows interleaved (repack.c; the layout
+ * is described there, the dtypes in core/internal.h) ----
+ * dots_gemm takes them like any weight (ldw = K); only the int8-activation
+ * kernel reads them in place, every other path restores one row at a time
+ * on the stack, hence the cap on a row's bytes. */
+#define DOTS_R16_MAX_ROW_BYTES 16384
+/* The repacked type of a file block format (t itself for the others). */
+dots_dtype dots_repack_type(dots_dtype t);
+/* Whether an [N, K] tensor of t can be repacked: a block format, N a
+ * multiple of 16, a row within DOTS_R16_MAX_ROW_BYTES. */
+bool dots_repack_fits(dots_dtype t, int64_t N, int64_t K);
+/* src: N rows of t; dst: dots_dtype_bytes(dots_repack_type(t), N K) bytes. */
+void dots_repack_r16(dots_dtype t, const void *src, void *dst, int64_t N, int64_t K);
+/* Blocks [b0, b0 + nb) of row n of a repacked tensor (K per row), in the
+ * file's format: nb dots_dtype_block_bytes(base) bytes into out. */
+void dots_repack_row_blocks(dots_dtype r16, const void *w, int64_t K, int64_t n, int64_t b0, int64_t nb, void *out);
+
 /* dots_dequantize_row (kernels/quant.h) with AVX-512: the same values. */
 void dots_dequantize_row_avx512(dots_dtype t, const void *src, float *y, int64_t n);
 void dots_gemv_rows_quant_avx2(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,

@@ -6,7 +6,9 @@
  *   weight files ─► dots_tensor_store ─┘ bind: present? float dtype? shape?
  *   generation_config.json, preprocessor_config.json ─► defaults if absent
  */
+#include "core/cpu.h"
 #include "io/checkpoint.h"
+#include "kernels/kernels.h"
 #include "io/gguf.h"
 #include "model/config.h"
 #include "model/gguf_model.h"
@@ -452,15 +454,36 @@ static bool in_mapped_file(const dots_model *m, const void *p, size_t n) {
     return false;
 }
 
+/* Whether tensor t is one of the language model's matrices that decode
+ * streams (not the embedding: its rows are looked up one by one). */
+static bool is_lm_matrix(const dots_model *m, const dots_tensor *t) {
+    const dots_lm_weights *lm = &m->weights.lm;
+    if (t == lm->lm_head) return lm->lm_head != lm->embed;
+    for (int32_t l = 0; l < lm->n_layers; l++) {
+        const dots_lm_layer_weights *L = &lm->layers[l];
+        if (t == L->q_w || t == L->k_w || t == L->v_w || t == L->o_w || t == L->gate || t == L->up || t == L->down) return true;
+    }
+    return false;
+}
+
+/* The type tensor t takes in RAM: the block formats of the language model's
+ * matrices are repacked 16 rows at a time (kernels/repack.c) where the int8
+ * decode kernel runs (VNNI); the rest keep the file's bytes. */
+static dots_dtype ram_dtype(const dots_model *m, const dots_tensor *t, bool repack) {
+    if (!repack || t->n_dims != 2 || !is_lm_matrix(m, t) || !dots_repack_fits(t->dtype, t->shape[0], t->shape[1])) return t->dtype;
+    return dots_repack_type(t->dtype);
+}
+
 dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
     dots_ctx_begin_call(ctx);
     if (!m) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_model_load_to_ram: NULL model");
     if (m->ram) return DOTS_OK;
     const size_t huge = 2u << 20;
     size_t total = 0;
+    const bool repack = dots_cpu_isa() >= DOTS_ISA_AVX512VNNI;
     for (int64_t i = 0; i < m->n_bound; i++) {
         const dots_tensor *t = &m->tensors[i];
-        total += ((size_t)dots_dtype_bytes(t->dtype, t->n_elements) + 63) / 64 * 64;
+        total += ((size_t)dots_dtype_bytes(ram_dtype(m, t, repack), t->n_elements) + 63) / 64 * 64;
     }
     size_t bytes = (total + huge - 1) / huge * huge;
     /* one extra huge page so the region can start on a 2 MB boundary */
@@ -472,17 +495,26 @@ dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
     if (tail) munmap(base + bytes, tail);
     madvise(base, bytes, MADV_HUGEPAGE); /* advisory: fine if the kernel says no */
     size_t off = 0;
+    int64_t n_repacked = 0;
     const uintptr_t page = 4096;
     for (int64_t i = 0; i < m->n_bound; i++) {
         dots_tensor *t = &m->tensors[i];
         size_t n = (size_t)dots_dtype_bytes(t->dtype, t->n_elements);
-        memcpy(base + off, t->data, n);
+        const dots_dtype to = ram_dtype(m, t, repack);
+        size_t n_ram = (size_t)dots_dtype_bytes(to, t->n_elements);
+        if (to != t->dtype) {
+            dots_repack_r16(t->dtype, t->data, base + off, t->shape[0], t->shape[1]);
+            n_repacked++;
+        } else {
+            memcpy(base + off, t->data, n);
+        }
         /* drop the source pages at once, so the peak RSS is one copy, not two
          * (a page shared with the next tensor is simply read again) */
         uintptr_t b = (uintptr_t)t->data & ~(page - 1), e = ((uintptr_t)t->data + n + page - 1) & ~(page - 1);
         if (in_mapped_file(m, t->data, n)) madvise((void *)b, (size_t)(e - b), MADV_DONTNEED);
         t->data = base + off;
-        off += (n + 63) / 64 * 64;
+        t->dtype = to;
+        off += (n_ram + 63) / 64 * 64;
     }
     /* the copies of misaligned tensors are no longer referenced */
     for (int64_t i = 0; i < m->n_copies; i++) free(m->copies[i]);
@@ -495,6 +527,7 @@ dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
     }
     m->ram = base;
     m->ram_bytes = bytes;
-    dots_log(ctx, DOTS_LOG_INFO, "weights copied to %zu bytes of anonymous memory", bytes);
+    dots_log(ctx, DOTS_LOG_INFO, "weights copied to %zu bytes of anonymous memory (%lld matrices repacked 16 rows at a time)",
+             bytes, (long long)n_repacked);
     return DOTS_OK;
 }

@@ -7,6 +7,7 @@
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 
+/* Not for the repacked types, whose element i depends on the row length. */
 float dots_weight_at(const void *w, dots_dtype wt, int64_t i) {
     if (dots_dtype_is_quant(wt)) { /* decode the whole block: slow, for references only */
         float blk[256];
@@ -42,6 +43,15 @@ void dots_weights_to_f32(float *dst, const void *w, dots_dtype wt, int64_t off, 
 
 void dots_gemm_ref(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
                    const float *bias, int64_t M, int64_t N, int64_t K) {
+    if (dots_dtype_is_r16(wt)) { /* repacked (ld = K): each row restored to the file's format first */
+        const dots_dtype base = dots_dtype_r16_base(wt);
+        uint8_t row[DOTS_R16_MAX_ROW_BYTES];
+        for (int64_t n = 0; n < N; n++) {
+            dots_repack_row_blocks(wt, w, ldw, n, 0, ldw / dots_dtype_block(base), row);
+            dots_gemm_ref(y + n, ldy, x, ldx, row, base, ldw, bias ? bias + n : NULL, M, 1, K);
+        }
+        return;
+    }
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
             float acc = 0.0f;

@@ -252,25 +252,33 @@ void dots_act_q8_init(dots_act_q8 *a, void *mem, const float *x, int64_t ldx, in
         }
 }
 
+/* Block b of row n in the file's format: in place, or restored into tmp
+ * from a repacked tensor (ld = K). */
+static const uint8_t *row_block(const void *w, dots_dtype wt, int64_t ldw, int64_t n, int64_t b, uint8_t *tmp) {
+    if (!dots_dtype_is_r16(wt)) return (const uint8_t *)w + n * dots_dtype_bytes(wt, ldw) + b * dots_dtype_block_bytes(wt);
+    dots_repack_row_blocks(wt, w, ldw, n, b, 1, tmp);
+    return tmp;
+}
+
 void dots_gemv_rows_q8act_ref(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,
                               float *y, int64_t ldy, const float *bias) {
-    const int64_t row_bytes = dots_dtype_bytes(wt, ldw), nx = x->K / 32;
+    const int64_t nx = x->K / 32;
+    const dots_dtype base = dots_dtype_r16_base(wt);
+    uint8_t tmp[144];
     for (int64_t n = n0; n < n1; n++) {
-        const uint8_t *r = (const uint8_t *)w + n * row_bytes;
         for (int m = 0; m < x->M; m++) {
             const int8_t *xq = x->q + m * x->K;
             const float *xd = x->d + m * nx;
             const int32_t *xs = x->sum + m * nx;
             float acc = 0.0f;
-            if (wt == DOTS_DTYPE_Q8_0 || wt == DOTS_DTYPE_Q4_0) {
+            if (base == DOTS_DTYPE_Q8_0 || base == DOTS_DTYPE_Q4_0) {
                 for (int64_t b = 0; b < nx; b++) {
+                    const uint8_t *blk = row_block(w, wt, ldw, n, b, tmp);
                     int32_t dot = 0;
-                    if (wt == DOTS_DTYPE_Q8_0) {
-                        const uint8_t *blk = r + 34 * b;
+                    if (base == DOTS_DTYPE_Q8_0) {
                         for (int i = 0; i < 32; i++) dot += (int8_t)blk[2 + i] * xq[32 * b + i];
                         acc += get_f16(blk) * xd[b] * (float)dot;
                     } else {
-                        const uint8_t *blk = r + 18 * b;
                         for (int i = 0; i < 16; i++)
                             dot += (blk[2 + i] & 0xF) * xq[32 * b + i] + (blk[2 + i] >> 4) * xq[32 * b + 16 + i];
                         acc += get_f16(blk) * xd[b] * (float)(dot - 8 * xs[b]);
@@ -278,7 +286,7 @@ void dots_gemv_rows_q8act_ref(const dots_act_q8 *x, const void *w, dots_dtype wt
                 }
             } else { /* Q4_K: 8 sub-blocks of 32 per 256 */
                 for (int64_t sb = 0; sb < nx / 8; sb++) {
-                    const uint8_t *blk = r + 144 * sb;
+                    const uint8_t *blk = row_block(w, wt, ldw, n, sb, tmp);
                     const float d = get_f16(blk), dmin = get_f16(blk + 2);
                     for (int j = 0; j < 8; j++) {
                         uint8_t sc, mn;

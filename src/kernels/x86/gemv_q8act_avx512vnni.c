@@ -194,10 +194,137 @@ static void rows_q4_k(const dots_act_q8 *x, const uint8_t *w, int64_t row_bytes,
     }
 }
 
+/* ---- 16 rows interleaved (repack.c): lane r of every vector is row r ---- */
+
+static inline __m512i bcast4(const int8_t *p) { /* 4 activation bytes to every dword lane */
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+static inline void prefetch_span(const uint8_t *p, int64_t bytes) {
+    for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + PF_BYTES + o, _MM_HINT_T0);
+}
+
+static inline void store_rows(const int M, __m512 *acc, float *y, int64_t ldy, int64_t n, const float *bias) {
+    const __m512 b = bias ? _mm512_loadu_ps(bias + n) : _mm512_setzero_ps();
+    for (int m = 0; m < M; m++) _mm512_storeu_ps(y + m * ldy + n, _mm512_add_ps(acc[m], b));
+}
+
+/* Q8_0 (weights stored + 128) and Q4_0 (nibbles as they are): the offsets
+ * -128 sum and -8 sum of each block's activations start its accumulator. */
+static inline __attribute__((always_inline)) void r16_q8_q4_m(const int M, const dots_act_q8 *x, const uint8_t *w, bool q4,
+                                                              int64_t g0, int64_t g1, float *y, int64_t ldy, const float *bias) {
+    const int64_t nx = x->K / 32, bb = q4 ? 288 : 544;
+    const __m512i lo4 = _mm512_set1_epi8(0x0F);
+    for (int64_t g = g0; g < g1; g++) {
+        const uint8_t *grp = w + g * nx * bb;
+        __m512 acc[DOTS_GEMV_MAX_M];
+        for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nx; b++) {
+            const uint8_t *blk = grp + b * bb;
+            prefetch_span(blk, bb);
+            __m512i ci[DOTS_GEMV_MAX_M][2];
+            for (int m = 0; m < M; m++) {
+                ci[m][0] = _mm512_set1_epi32((q4 ? -8 : -128) * x->sum[m * nx + b]);
+                ci[m][1] = _mm512_setzero_si512();
+            }
+            if (q4) {
+                for (int c = 0; c < 4; c++) {
+                    const __m512i z = _mm512_loadu_si512((const void *)(blk + 32 + 64 * c));
+                    const __m512i lo = _mm512_and_si512(z, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), lo4);
+                    for (int m = 0; m < M; m++) {
+                        const int8_t *xq = x->q + m * x->K + 32 * b + 4 * c;
+                        ci[m][0] = _mm512_dpbusd_epi32(ci[m][0], lo, bcast4(xq));
+                        ci[m][1] = _mm512_dpbusd_epi32(ci[m][1], hi, bcast4(xq + 16));
+                    }
+                }
+            } else {
+                for (int c = 0; c < 8; c++) {
+                    const __m512i z = _mm512_loadu_si512((const void *)(blk + 32 + 64 * c));
+                    for (int m = 0; m < M; m++)
+                        ci[m][c & 1] = _mm512_dpbusd_epi32(ci[m][c & 1], z, bcast4(x->q + m * x->K + 32 * b + 4 * c));
+                }
+            }
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+            for (int m = 0; m < M; m++)
+                acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(ci[m][0], ci[m][1])),
+                                         _mm512_mul_ps(dw, _mm512_set1_ps(x->d[m * nx + b])), acc[m]);
+        }
+        store_rows(M, acc, y, ldy, 16 * g, bias);
+    }
+}
+
+/* Q4_K: x = d sc q - dmin m per sub-block; the mins' part, m times each
+ * sub-block's activation sum, gathers per super-block and leaves with one
+ * FMA by dmin. */
+static inline __attribute__((always_inline)) void r16_q4_k_m(const int M, const dots_act_q8 *x, const uint8_t *w, int64_t g0,
+                                                             int64_t g1, float *y, int64_t ldy, const float *bias) {
+    const int64_t nx = x->K / 32, nsb = x->K / 256, sbb = 2368;
+    const __m512i lo4 = _mm512_set1_epi8(0x0F);
+    for (int64_t g = g0; g < g1; g++) {
+        const uint8_t *grp = w + g * nsb * sbb;
+        __m512 acc[DOTS_GEMV_MAX_M];
+        for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+        for (int64_t sb = 0; sb < nsb; sb++) {
+            const uint8_t *blk = grp + sb * sbb;
+            prefetch_span(blk, sbb);
+            const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+            const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + 32)));
+            __m512 mins[DOTS_GEMV_MAX_M];
+            for (int m = 0; m < M; m++) mins[m] = _mm512_setzero_ps();
+            for (int p = 0; p < 4; p++) {
+                __m512i ci[DOTS_GEMV_MAX_M][2];
+                for (int m = 0; m < M; m++) ci[m][0] = ci[m][1] = _mm512_setzero_si512();
+                for (int c = 0; c < 8; c++) {
+                    const __m512i z = _mm512_loadu_si512((const void *)(blk + 320 + 512 * p + 64 * c));
+                    const __m512i lo = _mm512_and_si512(z, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), lo4);
+                    for (int m = 0; m < M; m++) {
+                        const int8_t *xq = x->q + m * x->K + 256 * sb + 64 * p + 4 * c;
+                        ci[m][0] = _mm512_dpbusd_epi32(ci[m][0], lo, bcast4(xq));
+                        ci[m][1] = _mm512_dpbusd_epi32(ci[m][1], hi, bcast4(xq + 32));
+                    }
+                }
+                for (int h = 0; h < 2; h++) {
+                    const int j = 2 * p + h;
+                    const __m512 sc = _mm512_mul_ps(
+                        d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + 64 + 16 * j)))));
+                    const __m512 mn = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192 + 16 * j))));
+                    for (int m = 0; m < M; m++) {
+                        const int64_t o = m * nx + 8 * sb + j;
+                        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ci[m][h]), _mm512_mul_ps(sc, _mm512_set1_ps(x->d[o])), acc[m]);
+                        mins[m] = _mm512_fmadd_ps(mn, _mm512_set1_ps(x->d[o] * (float)x->sum[o]), mins[m]);
+                    }
+                }
+            }
+            for (int m = 0; m < M; m++) acc[m] = _mm512_fnmadd_ps(dmin, mins[m], acc[m]);
+        }
+        store_rows(M, acc, y, ldy, 16 * g, bias);
+    }
+}
+
+static void rows_r16(const dots_act_q8 *x, const uint8_t *w, dots_dtype wt, int64_t g0, int64_t g1, float *y, int64_t ldy,
+                     const float *bias) {
+#define R16_CASE(MM)                                                                                                   \
+    case MM:                                                                                                           \
+        if (wt == DOTS_DTYPE_Q4_K_R16) r16_q4_k_m(MM, x, w, g0, g1, y, ldy, bias);                                     \
+        else r16_q8_q4_m(MM, x, w, wt == DOTS_DTYPE_Q4_0_R16, g0, g1, y, ldy, bias);                                   \
+        break;
+    switch (x->M) {
+    R16_CASE(1)
+    R16_CASE(2)
+    R16_CASE(3)
+    default: R16_CASE(4)
+    }
+#undef R16_CASE
+}
+
 void dots_gemv_rows_q8act_avx512vnni(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                                      int64_t n1, float *y, int64_t ldy, const float *bias) {
     const int64_t row_bytes = dots_dtype_bytes(wt, ldw);
-    if (wt == DOTS_DTYPE_Q4_K)
+    if (dots_dtype_is_r16(wt) && ldw == x->K && n0 % 16 == 0 && n1 % 16 == 0)
+        rows_r16(x, w, wt, n0 / 16, n1 / 16, y, ldy, bias);
+    else if (wt == DOTS_DTYPE_Q4_K)
         rows_q4_k(x, w, row_bytes, n0, n1, y, ldy, bias);
     else if (wt == DOTS_DTYPE_Q8_0 || wt == DOTS_DTYPE_Q4_0)
         rows_q8_q4(x, w, wt == DOTS_DTYPE_Q4_0, row_bytes, n0, n1, y, ldy, bias);
