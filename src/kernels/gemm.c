@@ -186,6 +186,9 @@ static void gemv_task(void *arg, int64_t t, int worker) {
         dots_gemv_rows_bf16dp(j->M, j->xbf, j->K, j->w, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
     else if (j->xq8 && is_block_format(j->wt))
         dots_gemv_rows_q8act_avx512vnni(j->xq8, j->w, j->wt, j->ldw, n0, n1, j->y, j->ldy, j->bias);
+    else if (dots_dtype_is_r16(j->wt) && j->isa >= DOTS_ISA_AVX512 && j->ldw == j->K && n0 % 16 == 0 && n1 % 16 == 0 &&
+             j->K / 32 <= 512)
+        dots_gemv_rows_quant_avx512(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
     else if (dots_dtype_is_r16(j->wt)) { /* fp32 activations: each row restored, then the file format's kernel */
         _Alignas(64) uint8_t row[DOTS_R16_MAX_ROW_BYTES];
         const dots_dtype base = dots_dtype_r16_base(j->wt);

@@ -487,6 +487,129 @@ static void test_gemm_quant(void **state) {
     dots_pool_free(pool);
 }
 
+/* The 16-row interleaved layouts (kernels/repack.c): every row restores to
+ * the file's bytes, and every product path gives what it gives on the file
+ * layout, bit for bit, except decode's AVX-512 kernels for the layout (int8
+ * and fp32 activations), whose sums run in another order: those are held
+ * to fp32 rounding of the same sums. */
+static void test_repacked(void **state) {
+    (void)state;
+    dots_isa levels[5];
+    int nl = n_levels(levels);
+    if (dots_cpu_isa() >= DOTS_ISA_AVX512VNNI) levels[nl++] = DOTS_ISA_AVX512VNNI;
+    if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16) levels[nl++] = DOTS_ISA_AVX512BF16;
+    dots_pool *pool = dots_pool_create(3);
+    const dots_dtype types[] = {DOTS_DTYPE_Q8_0, DOTS_DTYPE_Q4_0, DOTS_DTYPE_Q4_K};
+    const int64_t Ms[] = {1, 2, 3, 4, 5, 37};
+    assert_false(dots_repack_fits(DOTS_DTYPE_BF16, 16, 64));
+    assert_false(dots_repack_fits(DOTS_DTYPE_Q8_0, 40, 64));           /* not whole groups */
+    assert_false(dots_repack_fits(DOTS_DTYPE_Q8_0, 16, 48));           /* not whole blocks */
+    assert_false(dots_repack_fits(DOTS_DTYPE_Q8_0, 16, 32 * 482));     /* a row over DOTS_R16_MAX_ROW_BYTES */
+    assert_true(dots_repack_fits(DOTS_DTYPE_Q8_0, 151936, 1536));      /* the real lm_head */
+    assert_true(dots_repack_fits(DOTS_DTYPE_Q4_K, 1536, 8960));        /* the real down projection */
+    for (size_t ti = 0; ti < 3; ti++) {
+        const dots_dtype dt = types[ti], rt = dots_repack_type(dt);
+        assert_true(dots_dtype_is_r16(rt) && dots_dtype_r16_base(rt) == dt && !dots_dtype_is_quant(rt));
+        const int64_t bs = dots_dtype_block(dt), K = bs * (ti == 2 ? 2 : 3), N = 16 * (int64_t)(3 + ti), nb = K / bs;
+        const int64_t ldx = K + 3, ldy = N + 2, row_bytes = dots_dtype_bytes(dt, K);
+        uint8_t *w = malloc((size_t)dots_dtype_bytes(dt, N * K)), *wr = malloc((size_t)dots_dtype_bytes(rt, N * K));
+        uint8_t *back = malloc((size_t)row_bytes);
+        float *row = malloc(sizeof(float) * (size_t)K);
+        for (int64_t n = 0; n < N; n++) {
+            for (int64_t i = 0; i < K; i++) row[i] = frand() * (1 + (float)((i + n) % 7)); /* uneven blocks */
+            dots_quantize_row(dt, row, w + n * row_bytes, K);
+        }
+        dots_repack_r16(dt, w, wr, N, K);
+        for (int64_t n = 0; n < N; n++) {
+            memset(back, 0xA5, (size_t)row_bytes);
+            dots_repack_row_blocks(rt, wr, K, n, 0, nb, back);
+            assert_memory_equal(back, w + n * row_bytes, row_bytes);
+            dots_repack_row_blocks(rt, wr, K, n, nb - 1, 1, back); /* one block from the middle of the row */
+            assert_memory_equal(back, w + n * row_bytes + (nb - 1) * dots_dtype_block_bytes(dt), dots_dtype_block_bytes(dt));
+        }
+        float *b = malloc(sizeof(float) * (size_t)N);
+        for (int64_t i = 0; i < N; i++) b[i] = frand();
+        for (int l = 0; l < nl; l++)
+            for (size_t mi = 0; mi < 6; mi++)
+                for (int bf = 0; bf < 2; bf++) {
+                    const int64_t M = Ms[mi];
+                    float *x = malloc(sizeof(float) * (size_t)(M * ldx)), *y = malloc(sizeof(float) * (size_t)(M * ldy)),
+                          *r = malloc(sizeof(float) * (size_t)(M * ldy));
+                    for (int64_t i = 0; i < M * ldx; i++) x[i] = frand();
+                    for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
+                    dots_scratch ws[4] = {{0}};
+                    dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1, (mi + ti) & 1 ? ws : NULL};
+                    const float *bias = (mi & 2) ? b : NULL;
+                    dots_gemm(&k, y, ldy, x, ldx, wr, rt, K, bias, M, N, K);
+                    dots_gemm(&k, r, ldy, x, ldx, w, dt, K, bias, M, N, K);
+                    const bool int8_act = bf && M <= DOTS_GEMV_MAX_M && levels[l] >= DOTS_ISA_AVX512VNNI;
+                    if (int8_act) {
+                        /* the reference of the int8 kernel reads both layouts to the same bits */
+                        void *mem = aligned_alloc(64, (dots_act_q8_bytes((int)M, K) + 63) / 64 * 64);
+                        dots_act_q8 a;
+                        dots_act_q8_init(&a, mem, x, ldx, (int)M, K);
+                        float *e = malloc(sizeof(float) * (size_t)(M * ldy)), *e2 = malloc(sizeof(float) * (size_t)(M * ldy));
+                        dots_gemv_rows_q8act_ref(&a, w, dt, K, 0, N, e, ldy, bias);
+                        dots_gemv_rows_q8act_ref(&a, wr, rt, K, 0, N, e2, ldy, bias);
+                        for (int64_t m = 0; m < M; m++) assert_memory_equal(e + m * ldy, e2 + m * ldy, sizeof(float) * (size_t)N);
+                        for (int64_t m = 0; m < M; m++)
+                            for (int64_t n = 0; n < N; n++) {
+                                double mag = 1;
+                                for (int64_t i = 0; i < K; i++) mag += fabs((double)x[m * ldx + i]) * 8 * (1 + (double)((i + n) % 7));
+                                if (!(fabs((double)y[m * ldy + n] - e[m * ldy + n]) <= 1e-5 * mag))
+                                    fail_msg("%s r16 int8 M%lld: y[%lld][%lld] = %g, reference %g", dots_dtype_name(dt), (long long)M,
+                                             (long long)m, (long long)n, y[m * ldy + n], e[m * ldy + n]);
+                            }
+                        free(e), free(e2), free(mem);
+                    } else if (M <= DOTS_GEMV_MAX_M && levels[l] >= DOTS_ISA_AVX512) {
+                        /* decode with fp32 activations: the repacked layout's own kernel, fp32 sums in another order */
+                        for (int64_t m = 0; m < M; m++)
+                            for (int64_t n = 0; n < N; n++) {
+                                double mag = 1;
+                                for (int64_t i = 0; i < K; i++) mag += fabs((double)x[m * ldx + i]) * 8 * (1 + (double)((i + n) % 7));
+                                if (!(fabs((double)y[m * ldy + n] - r[m * ldy + n]) <= 1e-5 * mag))
+                                    fail_msg("%s r16 fp32 %s M%lld: y[%lld][%lld] = %g, file layout %g", dots_dtype_name(dt),
+                                             dots_isa_name(levels[l]), (long long)M, (long long)m, (long long)n, y[m * ldy + n],
+                                             r[m * ldy + n]);
+                            }
+                    } else {
+                        for (int64_t m = 0; m < M; m++)
+                            if (memcmp(y + m * ldy, r + m * ldy, sizeof(float) * (size_t)N) != 0)
+                                fail_msg("%s r16 %s bf16=%d M%lld: row %lld differs from the file layout's", dots_dtype_name(dt),
+                                         dots_isa_name(levels[l]), bf, (long long)M, (long long)m);
+                    }
+                    for (int64_t m = 0; m < M; m++)
+                        assert_true(y[m * ldy + N] == GUARD && y[m * ldy + N + 1] == GUARD);
+                    if (mi == 5 && l == 0) { /* the reference itself */
+                        dots_gemm_ref(y, ldy, x, ldx, wr, rt, K, bias, M, N, K);
+                        dots_gemm_ref(r, ldy, x, ldx, w, dt, K, bias, M, N, K);
+                        for (int64_t m = 0; m < M; m++) assert_memory_equal(y + m * ldy, r + m * ldy, sizeof(float) * (size_t)N);
+                    }
+                    if (M <= 2) { /* decode's q/k/v hand-off: three repacked matrices in one */
+                        const int64_t n1 = 16, n2 = N - 32;
+                        const dots_gemm_item items[3] = {{wr, rt, n1, y, ldy, bias},
+                                                         {wr + dots_dtype_bytes(rt, n1 * K), rt, 16, y + n1, ldy, NULL},
+                                                         {wr + dots_dtype_bytes(rt, (n1 + 16) * K), rt, n2, y + n1 + 16, ldy, NULL}};
+                        float *y1 = malloc(sizeof(float) * (size_t)(M * ldy));
+                        memcpy(y1, y, sizeof(float) * (size_t)(M * ldy));
+                        dots_gemm(&k, y, ldy, x, ldx, wr, rt, K, NULL, M, N, K);
+                        if (bias)
+                            for (int64_t m = 0; m < M; m++)
+                                for (int64_t n = 0; n < n1; n++) y[m * ldy + n] = y1[m * ldy + n];
+                        memcpy(y1, y, sizeof(float) * (size_t)(M * ldy));
+                        for (int64_t i = 0; i < M * ldy; i++) y[i] = GUARD;
+                        dots_gemm_multi(&k, x, ldx, M, K, items, 3);
+                        for (int64_t m = 0; m < M; m++) assert_memory_equal(y + m * ldy, y1 + m * ldy, sizeof(float) * (size_t)ldy);
+                        free(y1);
+                    }
+                    for (int i = 0; i < 4; i++) dots_scratch_free(&ws[i]);
+                    free(x), free(y), free(r);
+                }
+        free(w), free(wr), free(back), free(row), free(b);
+    }
+    dots_pool_free(pool);
+}
+
 /* Quantize then dequantize: each value within half a step of its block's scale. */
 static void test_quant_roundtrip(void **state) {
     (void)state;
@@ -597,6 +720,7 @@ int main(void) {
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_gemm_quant),
         cmocka_unit_test(test_gemv_q8act),
+        cmocka_unit_test(test_repacked),
         cmocka_unit_test(test_attention_decode_group),
         cmocka_unit_test(test_quant_roundtrip),
         cmocka_unit_test(test_attention_bf16),

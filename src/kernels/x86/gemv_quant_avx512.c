@@ -157,12 +157,134 @@ static void row_q4_k(int M, const float *x, int64_t ldx, const float *xsum, cons
     for (int m = 0; m < M; m++) out[m] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) - macc[m];
 }
 
+/* ---- 16 rows interleaved (kernels/repack.c): lane r is row r, so each
+ * weight byte widened to fp32 serves 16 rows with one FMA, and the scales
+ * apply per block to all 16 lanes at once ---- */
+
+/* Byte i of every dword lane: signed (Q8_0) or unsigned (nibbles). */
+static inline __m512 byte_s(__m512i z, int i) {
+    return _mm512_cvtepi32_ps(i == 3 ? _mm512_srai_epi32(z, 24) : _mm512_srai_epi32(_mm512_slli_epi32(z, 24 - 8 * i), 24));
+}
+static inline __m512 byte_u(__m512i z, int i) {
+    return _mm512_cvtepi32_ps(i == 3 ? _mm512_srli_epi32(z, 24) : _mm512_and_si512(_mm512_srli_epi32(z, 8 * i), _mm512_set1_epi32(0xFF)));
+}
+
+/* Q8_0 (stored + 128) and Q4_0; four partial sums per row, one per byte of a lane. */
+static inline __attribute__((always_inline)) void r16f_q8_q4_m(const int M, const float *x, int64_t ldx, const float *xsum,
+                                                               const uint8_t *w, bool q4, int64_t K, int64_t g0, int64_t g1,
+                                                               float *y, int64_t ldy, const float *bias) {
+    const int64_t nx = K / 32, bb = q4 ? 288 : 544;
+    const __m512i lo4 = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x80);
+    for (int64_t g = g0; g < g1; g++) {
+        const uint8_t *grp = w + g * nx * bb;
+        __m512 acc[DOTS_GEMV_MAX_M];
+        for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nx; b++) {
+            const uint8_t *blk = grp + b * bb;
+            for (int64_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)blk + PF_BYTES + o, _MM_HINT_T0);
+            __m512 p[DOTS_GEMV_MAX_M][4];
+            for (int m = 0; m < M; m++) p[m][0] = p[m][1] = p[m][2] = p[m][3] = _mm512_setzero_ps();
+            for (int c = 0; c < (q4 ? 4 : 8); c++) {
+                const __m512i z = _mm512_loadu_si512((const void *)(blk + 32 + 64 * c));
+                if (q4) {
+                    const __m512i lo = _mm512_and_si512(z, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), lo4);
+                    for (int i = 0; i < 4; i++) {
+                        const __m512 wl = byte_u(lo, i), wh = byte_u(hi, i);
+                        for (int m = 0; m < M; m++) {
+                            const float *xb = x + m * ldx + 32 * b + 4 * c + i;
+                            p[m][i] = _mm512_fmadd_ps(wl, _mm512_set1_ps(xb[0]), p[m][i]);
+                            p[m][i] = _mm512_fmadd_ps(wh, _mm512_set1_ps(xb[16]), p[m][i]);
+                        }
+                    }
+                } else {
+                    const __m512i s = _mm512_xor_si512(z, flip);
+                    for (int i = 0; i < 4; i++) {
+                        const __m512 wv = byte_s(s, i);
+                        for (int m = 0; m < M; m++)
+                            p[m][i] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[m * ldx + 32 * b + 4 * c + i]), p[m][i]);
+                    }
+                }
+            }
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+            for (int m = 0; m < M; m++) {
+                __m512 t = _mm512_add_ps(_mm512_add_ps(p[m][0], p[m][1]), _mm512_add_ps(p[m][2], p[m][3]));
+                if (q4) t = _mm512_sub_ps(t, _mm512_set1_ps(8.0f * xsum[m * nx + b]));
+                acc[m] = _mm512_fmadd_ps(t, dw, acc[m]);
+            }
+        }
+        const __m512 bv = bias ? _mm512_loadu_ps(bias + 16 * g) : _mm512_setzero_ps();
+        for (int m = 0; m < M; m++) _mm512_storeu_ps(y + m * ldy + 16 * g, _mm512_add_ps(acc[m], bv));
+    }
+}
+
+/* Q4_K: per sub-block j, (d sc_j) sum q x - (dmin m_j) sum x. */
+static inline __attribute__((always_inline)) void r16f_q4_k_m(const int M, const float *x, int64_t ldx, const float *xsum,
+                                                              const uint8_t *w, int64_t K, int64_t g0, int64_t g1, float *y,
+                                                              int64_t ldy, const float *bias) {
+    const int64_t nx = K / 32, nsb = K / 256, sbb = 2368;
+    const __m512i lo4 = _mm512_set1_epi8(0x0F);
+    for (int64_t g = g0; g < g1; g++) {
+        const uint8_t *grp = w + g * nsb * sbb;
+        __m512 acc[DOTS_GEMV_MAX_M];
+        for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+        for (int64_t sb = 0; sb < nsb; sb++) {
+            const uint8_t *blk = grp + sb * sbb;
+            for (int64_t o = 0; o < sbb; o += 64) _mm_prefetch((const char *)blk + PF_BYTES + o, _MM_HINT_T0);
+            const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+            const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + 32)));
+            for (int pr = 0; pr < 4; pr++) {
+                __m512 p[DOTS_GEMV_MAX_M][2][2];
+                for (int m = 0; m < M; m++) p[m][0][0] = p[m][0][1] = p[m][1][0] = p[m][1][1] = _mm512_setzero_ps();
+                for (int c = 0; c < 8; c++) {
+                    const __m512i z = _mm512_loadu_si512((const void *)(blk + 320 + 512 * pr + 64 * c));
+                    const __m512i lo = _mm512_and_si512(z, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), lo4);
+                    for (int i = 0; i < 4; i++) {
+                        const __m512 wl = byte_u(lo, i), wh = byte_u(hi, i);
+                        for (int m = 0; m < M; m++) {
+                            const float *xb = x + m * ldx + 256 * sb + 64 * pr + 4 * c + i;
+                            p[m][0][i & 1] = _mm512_fmadd_ps(wl, _mm512_set1_ps(xb[0]), p[m][0][i & 1]);
+                            p[m][1][i & 1] = _mm512_fmadd_ps(wh, _mm512_set1_ps(xb[32]), p[m][1][i & 1]);
+                        }
+                    }
+                }
+                for (int h = 0; h < 2; h++) {
+                    const int j = 2 * pr + h;
+                    const __m512 sc = _mm512_mul_ps(d, u8x16(_mm_loadu_si128((const __m128i *)(blk + 64 + 16 * j))));
+                    const __m512 mn = _mm512_mul_ps(dmin, u8x16(_mm_loadu_si128((const __m128i *)(blk + 192 + 16 * j))));
+                    for (int m = 0; m < M; m++) {
+                        acc[m] = _mm512_fmadd_ps(_mm512_add_ps(p[m][h][0], p[m][h][1]), sc, acc[m]);
+                        acc[m] = _mm512_fnmadd_ps(mn, _mm512_set1_ps(xsum[m * nx + 8 * sb + j]), acc[m]);
+                    }
+                }
+            }
+        }
+        const __m512 bv = bias ? _mm512_loadu_ps(bias + 16 * g) : _mm512_setzero_ps();
+        for (int m = 0; m < M; m++) _mm512_storeu_ps(y + m * ldy + 16 * g, _mm512_add_ps(acc[m], bv));
+    }
+}
+
+static void rows_r16_f32(int M, const float *x, int64_t ldx, const float *xsum, const uint8_t *w, dots_dtype wt, int64_t K,
+                         int64_t g0, int64_t g1, float *y, int64_t ldy, const float *bias) {
+#define R16F_CASE(MM)                                                                                                  \
+    case MM:                                                                                                           \
+        if (wt == DOTS_DTYPE_Q4_K_R16) r16f_q4_k_m(MM, x, ldx, xsum, w, K, g0, g1, y, ldy, bias);                      \
+        else r16f_q8_q4_m(MM, x, ldx, xsum, w, wt == DOTS_DTYPE_Q4_0_R16, K, g0, g1, y, ldy, bias);                    \
+        break;
+    switch (M) {
+    R16F_CASE(1)
+    R16F_CASE(2)
+    R16F_CASE(3)
+    default: R16F_CASE(4)
+    }
+#undef R16F_CASE
+}
+
 void dots_gemv_rows_quant_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
                                  int64_t n0, int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias) {
     const int64_t row_bytes = dots_dtype_bytes(wt, ldw), nb = K / dots_dtype_block(wt);
     /* sums of x over each 32-element block, for the Q4_0 offset and Q4_K min terms */
     float xsum[DOTS_GEMV_MAX_M * 512] = {0};
-    if (wt != DOTS_DTYPE_Q8_0) {
+    if (wt != DOTS_DTYPE_Q8_0 && wt != DOTS_DTYPE_Q8_0_R16) {
         if (K / 32 > 512) { /* rows over 16384: the portable path */
             dots_gemv_rows_generic(M, x, ldx, w, wt, ldw, n0, n1, K, y, ldy, bias);
             return;
@@ -172,6 +294,10 @@ void dots_gemv_rows_quant_avx512(int M, const float *x, int64_t ldx, const void 
                 __m512 v = _mm512_add_ps(_mm512_loadu_ps(x + m * ldx + 32 * s), _mm512_loadu_ps(x + m * ldx + 32 * s + 16));
                 xsum[m * (K / 32) + s] = _mm512_reduce_add_ps(v);
             }
+    }
+    if (dots_dtype_is_r16(wt)) { /* the caller guarantees whole groups and ldw = K */
+        rows_r16_f32(M, x, ldx, xsum, w, wt, K, n0 / 16, n1 / 16, y, ldy, bias);
+        return;
     }
     float out[DOTS_GEMV_MAX_M];
     for (int64_t n = n0; n < n1; n++) {
