@@ -12,6 +12,7 @@
  * only (the reference adds in the same order: they agree exactly unless
  * the compiler contracts differently).
  */
+#include "core/buffer.h"
 #include "core/fp.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
@@ -521,16 +522,16 @@ void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int
 
 void *dots_scratch_get(dots_scratch *s, size_t bytes) {
     if (bytes <= s->cap) return s->buf;
-    free(s->buf);
+    dots_buffer_free(s->buf);
     s->cap = 0;
-    s->buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    s->buf = dots_buffer_alloc(bytes);
     if (s->buf) s->cap = bytes;
     return s->buf;
 }
 
 void dots_scratch_free(dots_scratch *s) {
     if (!s) return;
-    free(s->buf);
+    dots_buffer_free(s->buf);
     s->buf = NULL;
     s->cap = 0;
 }

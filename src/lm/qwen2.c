@@ -12,6 +12,7 @@
  * one-row case (matrix-vector products). The cache holds exactly the
  * request's tokens: cap is set by the caller from the actual prompt.
  */
+#include "core/buffer.h"
 #include "lm/qwen2.h"
 
 #include "core/fp.h"
@@ -30,13 +31,13 @@ void dots_lm_state_free(dots_lm_state *s) {
     if (!s) return;
     free(s->k_cache);
     free(s->v_cache);
-    free(s->x);
-    free(s->a);
-    free(s->q);
-    free(s->o);
-    free(s->g);
-    free(s->u);
-    free(s->tmp);
+    dots_buffer_free(s->x);
+    dots_buffer_free(s->a);
+    dots_buffer_free(s->q);
+    dots_buffer_free(s->o);
+    dots_buffer_free(s->g);
+    dots_buffer_free(s->u);
+    dots_buffer_free(s->tmp);
     free(s->inv_freq);
     free(s->cos_t);
     free(s->sin_t);
@@ -169,12 +170,25 @@ static bool ensure_scratch(const dots_text_config *t, dots_lm_state *s, int64_t 
     const int64_t H = t->hidden_size, d = t->head_dim, Q = (int64_t)t->num_attention_heads * d;
     const int64_t KV = (int64_t)t->num_key_value_heads * d, F = t->intermediate_size;
     const int64_t mr = rows < LM_MLP_ROWS ? rows : LM_MLP_ROWS;
-    float **bufs[] = {&s->x, &s->a, &s->q, &s->o, &s->g, &s->u, &s->tmp, &s->cos_t, &s->sin_t};
-    const int64_t sizes[] = {rows * H, rows * H, rows * (Q + 2 * KV), rows * Q, mr * F, mr * F, rows * H, rows * d / 2, rows * d / 2};
+    /* grown before a pass writes them: nothing to keep */
+    float **bufs[] = {&s->x, &s->a, &s->q, &s->o, &s->g, &s->u, &s->tmp};
+    const int64_t sizes[] = {rows * H, rows * H, rows * (Q + 2 * KV), rows * Q, mr * F, mr * F, rows * H};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
-        float *p = realloc(*bufs[i], sizeof(float) * (size_t)sizes[i]);
-        if (!p) return false;
-        *bufs[i] = p;
+        dots_buffer_free(*bufs[i]);
+        *bufs[i] = dots_buffer_alloc(sizeof(float) * (size_t)sizes[i]);
+        if (!*bufs[i]) {
+            s->scratch_rows = 0;
+            return false;
+        }
+    }
+    float **tables[] = {&s->cos_t, &s->sin_t};
+    for (size_t i = 0; i < 2; i++) {
+        float *p = realloc(*tables[i], sizeof(float) * (size_t)(rows * d / 2));
+        if (!p) {
+            s->scratch_rows = 0;
+            return false;
+        }
+        *tables[i] = p;
     }
     s->scratch_rows = rows;
     return true;

@@ -14,6 +14,7 @@
  * reinterpretation of 4 consecutive rows. The MLP runs in row chunks, so
  * its [N, 4224] intermediates never exist whole.
  */
+#include "core/buffer.h"
 #include "vision/vision.h"
 
 #include <math.h>
@@ -93,12 +94,12 @@ dots_status dots_vision_encode(dots_ctx *ctx, const dots_config *cfg, const dots
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "vision: %lld patch rows of %lld values do not fit this model",
                          (long long)N, (long long)P);
     int64_t chunk = N < MLP_CHUNK_ROWS ? N : MLP_CHUNK_ROWS;
-    float *x = malloc(sizeof(float) * (size_t)(N * D));
-    float *a = malloc(sizeof(float) * (size_t)(N * D));
-    float *o = malloc(sizeof(float) * (size_t)(N * D));
-    float *qkv = malloc(sizeof(float) * (size_t)(N * 3 * D));
-    float *g = malloc(sizeof(float) * (size_t)(chunk * I));
-    float *u = malloc(sizeof(float) * (size_t)(chunk * I));
+    float *x = dots_buffer_alloc(sizeof(float) * (size_t)(N * D));
+    float *a = dots_buffer_alloc(sizeof(float) * (size_t)(N * D));
+    float *o = dots_buffer_alloc(sizeof(float) * (size_t)(N * D));
+    float *qkv = dots_buffer_alloc(sizeof(float) * (size_t)(N * 3 * D));
+    float *g = dots_buffer_alloc(sizeof(float) * (size_t)(chunk * I));
+    float *u = dots_buffer_alloc(sizeof(float) * (size_t)(chunk * I));
     float *cos_t = malloc(sizeof(float) * (size_t)(N * d / 2));
     float *sin_t = malloc(sizeof(float) * (size_t)(N * d / 2));
     float *merged = NULL, *emb = NULL;
@@ -145,10 +146,10 @@ dots_status dots_vision_encode(dots_ctx *ctx, const dots_config *cfg, const dots
 
     /* the block buffers are done: free them before the merger allocates, so
      * the peak stays that of the blocks (a 200-dpi page has ~19k patches) */
-    free(qkv), qkv = NULL;
-    free(o), o = NULL;
-    free(g), g = NULL;
-    free(u), u = NULL;
+    dots_buffer_free(qkv), qkv = NULL;
+    dots_buffer_free(o), o = NULL;
+    dots_buffer_free(g), g = NULL;
+    dots_buffer_free(u), u = NULL;
     free(cos_t), cos_t = NULL;
     free(sin_t), sin_t = NULL;
 
@@ -175,12 +176,12 @@ dots_status dots_vision_encode(dots_ctx *ctx, const dots_config *cfg, const dots
     *n_out = n_tok;
     emb = NULL;
 done:
-    free(x);
-    free(a);
-    free(o);
-    free(qkv);
-    free(g);
-    free(u);
+    dots_buffer_free(x);
+    dots_buffer_free(a);
+    dots_buffer_free(o);
+    dots_buffer_free(qkv);
+    dots_buffer_free(g);
+    dots_buffer_free(u);
     free(cos_t);
     free(sin_t);
     free(merged);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/fp.h"
+#include "core/buffer.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 
@@ -610,6 +611,24 @@ static void test_repacked(void **state) {
     dots_pool_free(pool);
 }
 
+/* Working buffers: aligned, writable end to end, both kinds freed by one call. */
+static void test_buffers(void **state) {
+    (void)state;
+    const size_t sizes[] = {0, 1, 4095, (1u << 20) - 1, 1u << 20, (5u << 20) + 3};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        uint8_t *p = dots_buffer_alloc(sizes[i]);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % 64, 0);
+        if (sizes[i] >= (1u << 20)) assert_int_equal((uintptr_t)p % (2u << 20), 0); /* 2 MB pages can back it */
+        memset(p, 0xA5, sizes[i]);
+        if (sizes[i]) assert_int_equal(p[sizes[i] - 1], 0xA5);
+        dots_buffer_free(p);
+    }
+    assert_null(dots_buffer_alloc(SIZE_MAX));
+    assert_null(dots_buffer_alloc(SIZE_MAX - (3u << 20)));
+    dots_buffer_free(NULL);
+}
+
 /* Quantize then dequantize: each value within half a step of its block's scale. */
 static void test_quant_roundtrip(void **state) {
     (void)state;
@@ -721,6 +740,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_quant),
         cmocka_unit_test(test_gemv_q8act),
         cmocka_unit_test(test_repacked),
+        cmocka_unit_test(test_buffers),
         cmocka_unit_test(test_attention_decode_group),
         cmocka_unit_test(test_quant_roundtrip),
         cmocka_unit_test(test_attention_bf16),
