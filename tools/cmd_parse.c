@@ -42,7 +42,7 @@ static const char help_parse[] =
     "                     [--bbox x1,y1,x2,y2] [--pages 1-5,9] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
     "                     [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
     "                     [--images-dir DIR] [--resume] [--quiet] [--precision fp32|bf16] [--no-fitz-preprocess]\n"
-    "                     [--replay-dir DIR] [--no-mmap]\n"
+    "                     [--replay-dir DIR] [--no-mmap|--mmap]\n"
     "  Parses images, PDFs and directories of them. Per page: <stem>.json, <stem>.md,\n"
     "  <stem>_nohf.md and <stem>.jpg (layout drawn), stem = <name> or <name>_page_<i>\n"
     "  (i from 0); per document <name>.jsonl and, for PDFs, <name>.md (all pages).\n"
@@ -53,8 +53,11 @@ static const char help_parse[] =
     "  official fitz_preprocess (MuPDF renders them at --dpi from their own resolution,\n"
     "  96 dpi if unset) before the model; --no-fitz-preprocess feeds them as they are.\n"
     "  Boxes are always in the original image's pixels. Exit 0 only if every page\n"
-    "  succeeded. --no-mmap copies the weights into anonymous (huge-page) memory at\n"
-    "  start: ~1 s more, decode up to 1.4x faster on VMs where mapped pages stream slowly.\n";
+    "  succeeded. Weights: a bf16 model is mapped from its files (zero-copy); a GGUF\n"
+    "  with Q8_0/Q4_0/Q4_K matrices is copied into anonymous (huge-page) memory and\n"
+    "  its language model repacked for decode (1.3-4x faster decode on VNNI CPUs).\n"
+    "  --no-mmap copies any model (~1 s more; decode up to 1.4x faster where mapped\n"
+    "  pages stream slowly); --mmap maps any model.\n";
 
 /* ---------------------------------------------------------------- files */
 
@@ -449,20 +452,22 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
         {"threads", required_argument, NULL, 't'}, {"images-dir", required_argument, NULL, 'I'},
         {"resume", no_argument, NULL, 'r'}, {"quiet", no_argument, NULL, 'q'},
         {"replay-dir", required_argument, NULL, 'R'}, {"precision", required_argument, NULL, 'p'},
-        {"no-fitz-preprocess", no_argument, NULL, 'F'}, {"no-mmap", no_argument, NULL, 'W'},
+        {"no-fitz-preprocess", no_argument, NULL, 'F'}, {"no-mmap", no_argument, NULL, 'W'}, {"mmap", no_argument, NULL, 1001},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     parse_opts o = {0};
     dots_run_params_init(&o.rp);
     const char *model_dir = NULL;
-    bool bf16 = false, no_mmap = false;
+    bool bf16 = false;
+    int mmap_choice = 0;
     int64_t threads = 0, v64;
     uint64_t seed = 0;
     int c;
     while ((c = getopt_long(argc, argv, "o:vqh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_dir = optarg; break;
-        case 'W': no_mmap = true; break;
+        case 'W': mmap_choice = -1; break;
+        case 1001: mmap_choice = 1; break;
         case 'o': o.out_dir = optarg; break;
         case 'M':
             if (!cli->parse_mode(optarg, &o.rp.mode)) return cli->usage("parse", "unknown mode '%s'", optarg);
@@ -538,7 +543,7 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
     dots_tokenizer *replay_tok = NULL;
     int rc = 0, n_ok = 0, n_failed = 0;
     double t0 = dots_monotonic_s();
-    if (!ctx || dots_model_open(ctx, model_dir, &model) != DOTS_OK || (no_mmap && dots_model_load_to_ram(ctx, model) != DOTS_OK) ||
+    if (!ctx || dots_model_open(ctx, model_dir, &model) != DOTS_OK || cli->place_weights(ctx, model, mmap_choice) != DOTS_OK ||
         dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK ||
         dots_state_set_precision(ctx, st, bf16 ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32) != DOTS_OK ||
         (o.replay_dir && dots_tokenizer_open(ctx, model_dir, &replay_tok) != DOTS_OK)) {

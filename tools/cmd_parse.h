@@ -16,6 +16,11 @@ typedef struct dots_cli {
     bool (*parse_mode)(const char *s, dots_prompt_mode *m);
     int (*ensure_dir)(const char *dir);
     bool (*parse_precision)(const char *s, bool *bf16);
+    /* Where the weights live for run/parse: mapped (mmap_choice > 0, --mmap),
+     * copied (< 0, --no-mmap), or by default copied when the language model's
+     * matrices are a block format (they are then repacked for decode) and
+     * mapped otherwise (bf16 zero-copy). */
+    dots_status (*place_weights)(dots_ctx *ctx, dots_model *model, int mmap_choice);
 } dots_cli;
 
 /* Peak resident set size of this process in MB (Linux reports KiB). */

@@ -686,11 +686,23 @@ done:
     return rc;
 }
 
+/* The policy of dots_cli.place_weights (cmd_parse.h). */
+static dots_status place_weights(dots_ctx *ctx, dots_model *model, int mmap_choice) {
+    if (mmap_choice > 0) return DOTS_OK;
+    if (mmap_choice == 0) {
+        dots_model_info info;
+        if (dots_model_get_info(model, &info) != DOTS_OK) return DOTS_OK;
+        dots_dtype t = info.lm_matrix_dtype;
+        if (t != DOTS_DTYPE_Q8_0 && t != DOTS_DTYPE_Q4_0 && t != DOTS_DTYPE_Q4_K) return DOTS_OK;
+    }
+    return dots_model_load_to_ram(ctx, model);
+}
+
 /* ---------------------------------------------------------------- vision */
 
 static const char help_vision[] =
     "usage: dotsocr vision --model DIR INPUT [--page K] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
-    "                      [--threads N] [--precision fp32|bf16] [--dump OUT_DIR] [--dump-blocks] [--no-mmap]\n"
+    "                      [--threads N] [--precision fp32|bf16] [--dump OUT_DIR] [--dump-blocks] [--no-mmap|--mmap]\n"
     "  Preprocesses one page and runs the vision encoder. Prints the grid, the time\n"
     "  and GFLOP/s. --dump writes vision_embeds.npy (float32 tokens x hidden);\n"
     "  --dump-blocks also patch_embed.npy, block_XX.npy and post_norm.npy.\n";
@@ -722,12 +734,13 @@ static int cmd_vision(int argc, char **argv) {
         {"dpi", required_argument, NULL, 'd'}, {"min-pixels", required_argument, NULL, 'n'},
         {"max-pixels", required_argument, NULL, 'x'}, {"dump", required_argument, NULL, 'o'},
         {"dump-blocks", no_argument, NULL, 'B'}, {"threads", required_argument, NULL, 't'},
-        {"precision", required_argument, NULL, 'P'}, {"no-mmap", no_argument, NULL, 'W'},
+        {"precision", required_argument, NULL, 'P'}, {"no-mmap", no_argument, NULL, 'W'}, {"mmap", no_argument, NULL, 1001},
         {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *model_dir = NULL, *dump = NULL;
     int64_t page = 1, dpi = 0, min_px = 0, max_px = 0, threads = 0;
-    bool blocks = false, bf16 = false, no_mmap = false;
+    bool blocks = false, bf16 = false;
+    int mmap_choice = 0; /* the vision tower is never repacked: mapped unless --no-mmap */
     int c;
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
@@ -738,7 +751,8 @@ static int cmd_vision(int argc, char **argv) {
         case 'x': if (!parse_i64_opt(optarg, 1, INT32_MAX, &max_px)) return usage_error("vision", "bad --max-pixels '%s'", optarg); break;
         case 't': if (!parse_i64_opt(optarg, 1, 256, &threads)) return usage_error("vision", "bad --threads '%s' (1..256)", optarg); break;
         case 'o': dump = optarg; break;
-        case 'W': no_mmap = true; break;
+        case 'W': mmap_choice = -1; break;
+        case 1001: mmap_choice = 1; break;
         case 'B': blocks = true; break;
         case 'P':
             if (!parse_precision(optarg, &bf16)) return usage_error("vision", "bad --precision '%s' (fp32 or bf16)", optarg);
@@ -770,7 +784,7 @@ static int cmd_vision(int argc, char **argv) {
         rc = 1;
         goto done;
     }
-    if (dots_model_open(ctx, model_dir, &model) != DOTS_OK || (no_mmap && dots_model_load_to_ram(ctx, model) != DOTS_OK) ||
+    if (dots_model_open(ctx, model_dir, &model) != DOTS_OK || (mmap_choice < 0 && dots_model_load_to_ram(ctx, model) != DOTS_OK) ||
         dots_document_open(ctx, argv[optind], &doc) != DOTS_OK ||
         dots_document_render_page(ctx, doc, (int32_t)(page - 1), (int32_t)dpi, &img, NULL) != DOTS_OK ||
         dots_preprocess(ctx, dots_model_config(model), &img, min_px, max_px, NULL, &rows) != DOTS_OK) {
@@ -819,7 +833,7 @@ static const char help_run[] =
     "usage: dotsocr run --model DIR INPUT [--mode layout-all|layout-only|ocr|grounding] [--bbox x1,y1,x2,y2]\n"
     "                   [--page K] [--dpi N] [--min-pixels N] [--max-pixels N] [--max-new-tokens N]\n"
     "                   [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
-    "                   [--precision fp32|bf16] [--dump OUT_DIR] [--teacher-force TOKENS.npy] [--no-mmap]\n"
+    "                   [--precision fp32|bf16] [--dump OUT_DIR] [--teacher-force TOKENS.npy] [--no-mmap|--mmap]\n"
     "  Runs the model on one page and prints its raw answer as it is generated\n"
     "  (stdout), then statistics (stderr). Greedy unless --temperature > 0. Stops at\n"
     "  an EOS token, at --max-new-tokens (default 16384) or on Ctrl-C, keeping what\n"
@@ -827,7 +841,7 @@ static const char help_run[] =
     "  prompt as the official parser does. --dump writes prompt_ids.npy,\n"
     "  logits_prefill.npy (last position) and tokens.npy; with --teacher-force the\n"
     "  given tokens are fed instead of chosen and logits_teacher.npy [T, vocab]\n"
-    "  holds the logits after each.\n";
+    "  holds the logits after each. Weights: see parse --help.\n";
 
 static volatile sig_atomic_t g_interrupted; /* set by SIGINT; the CLI's only signal state */
 
@@ -899,11 +913,12 @@ static int cmd_run(int argc, char **argv) {
         {"temperature", required_argument, NULL, 'T'}, {"top-p", required_argument, NULL, 'P'},
         {"seed", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
         {"dump", required_argument, NULL, 'o'}, {"teacher-force", required_argument, NULL, 'F'},
-        {"precision", required_argument, NULL, 'R'}, {"no-mmap", no_argument, NULL, 'W'},
+        {"precision", required_argument, NULL, 'R'}, {"no-mmap", no_argument, NULL, 'W'}, {"mmap", no_argument, NULL, 1001},
         {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *model_dir = NULL, *dump = NULL, *forced_path = NULL;
-    bool bf16 = false, no_mmap = false;
+    bool bf16 = false;
+    int mmap_choice = 0;
     int64_t page = 1, dpi = 0, threads = 0, max_new = 0;
     uint64_t seed = 0;
     dots_run_params rp;
@@ -913,7 +928,8 @@ static int cmd_run(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_dir = optarg; break;
-        case 'W': no_mmap = true; break;
+        case 'W': mmap_choice = -1; break;
+        case 1001: mmap_choice = 1; break;
         case 'M': if (!parse_mode(optarg, &rp.mode)) return usage_error("run", "unknown mode '%s'", optarg); break;
         case 'b': {
             int n = 0;
@@ -962,7 +978,7 @@ static int cmd_run(int argc, char **argv) {
     int32_t *forced = NULL;
     int64_t n_forced = 0;
     int rc = 0;
-    if (dots_model_open(ctx, model_dir, &model) != DOTS_OK || (no_mmap && dots_model_load_to_ram(ctx, model) != DOTS_OK) ||
+    if (dots_model_open(ctx, model_dir, &model) != DOTS_OK || place_weights(ctx, model, mmap_choice) != DOTS_OK ||
         dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK ||
         dots_state_set_precision(ctx, st, bf16 ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32) != DOTS_OK ||
         dots_document_open(ctx, argv[optind], &doc) != DOTS_OK ||
@@ -1032,12 +1048,14 @@ done:
 /* ----------------------------------------------------------------- parse */
 
 static int cmd_parse(int argc, char **argv) {
-    const dots_cli cli = {make_ctx, fail, usage_error, parse_i64_opt, parse_u64, parse_float, parse_mode, ensure_dir, parse_precision};
+    const dots_cli cli = {make_ctx, fail, usage_error, parse_i64_opt, parse_u64, parse_float, parse_mode, ensure_dir, parse_precision,
+                          place_weights};
     return dots_cmd_parse(argc, argv, &cli);
 }
 
 static int cmd_bench(int argc, char **argv) {
-    const dots_cli cli = {make_ctx, fail, usage_error, parse_i64_opt, parse_u64, parse_float, parse_mode, ensure_dir, parse_precision};
+    const dots_cli cli = {make_ctx, fail, usage_error, parse_i64_opt, parse_u64, parse_float, parse_mode, ensure_dir, parse_precision,
+                          place_weights};
     return dots_cmd_bench(argc, argv, &cli);
 }
 
