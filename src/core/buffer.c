@@ -33,7 +33,10 @@ void *dots_buffer_alloc(size_t bytes) {
     uint8_t *raw = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return NULL;
     uint8_t *p = (uint8_t *)(((uintptr_t)raw + HEADER + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-    madvise(p, bytes, MADV_HUGEPAGE); /* advisory: 4 kB pages if the kernel says no */
+    /* the whole 2 MB tail too: a huge page needs all of its 2 MB in the advised
+     * range, and a 1.6 MB buffer advised as 1.6 MB would get none.
+     * Advisory: 4 kB pages if the kernel says no. */
+    madvise(p, (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
     buffer_header *h = (buffer_header *)(void *)(p - HEADER);
     h->base = raw;
     h->length = length;
