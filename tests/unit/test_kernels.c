@@ -51,6 +51,14 @@ static int n_levels(dots_isa *levels) {
     return n;
 }
 
+/* n_levels plus the int8 (VNNI) and bf16 levels the block formats have. */
+static int n_levels_quant(dots_isa *levels) {
+    int n = n_levels(levels);
+    if (dots_cpu_isa() >= DOTS_ISA_AVX512VNNI) levels[n++] = DOTS_ISA_AVX512VNNI;
+    if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16) levels[n++] = DOTS_ISA_AVX512BF16;
+    return n;
+}
+
 static void check_gemm(dots_isa isa, dots_pool *pool, int64_t M, int64_t N, int64_t K, dots_dtype dt, bool bias) {
     const int64_t ldx = K + 3, ldw = K + 5, ldy = N + 7;
     float *x = malloc(sizeof(float) * (size_t)(M * ldx));
@@ -390,9 +398,7 @@ static void test_gemv_q8act(void **state) {
 static void test_gemm_quant(void **state) {
     (void)state;
     dots_isa levels[5];
-    int nl = n_levels(levels);
-    if (dots_cpu_isa() >= DOTS_ISA_AVX512VNNI) levels[nl++] = DOTS_ISA_AVX512VNNI;
-    if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16) levels[nl++] = DOTS_ISA_AVX512BF16;
+    int nl = n_levels_quant(levels);
     dots_pool *pool = dots_pool_create(3);
     const dots_dtype types[] = {DOTS_DTYPE_Q8_0, DOTS_DTYPE_Q4_0, DOTS_DTYPE_Q4_K};
     const int64_t Ms[] = {1, 2, 3, 4, 5, 17}, Ns[] = {1, 3, 4, 5, 8, 67};
@@ -493,12 +499,18 @@ static void test_gemm_quant(void **state) {
  * layout, bit for bit, except decode's AVX-512 kernels for the layout (int8
  * and fp32 activations), whose sums run in another order: those are held
  * to fp32 rounding of the same sums. */
+/* sum |x| |w| + 1 for test_repacked's weights (|w| <= 8 (1 + (i + n) % 7)):
+ * the scale of fp32 rounding in output n of row x. */
+static double repacked_mag(const float *x, int64_t K, int64_t n) {
+    double mag = 1;
+    for (int64_t i = 0; i < K; i++) mag += fabs((double)x[i]) * 8 * (1 + (double)((i + n) % 7));
+    return mag;
+}
+
 static void test_repacked(void **state) {
     (void)state;
     dots_isa levels[5];
-    int nl = n_levels(levels);
-    if (dots_cpu_isa() >= DOTS_ISA_AVX512VNNI) levels[nl++] = DOTS_ISA_AVX512VNNI;
-    if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16) levels[nl++] = DOTS_ISA_AVX512BF16;
+    int nl = n_levels_quant(levels);
     dots_pool *pool = dots_pool_create(3);
     const dots_dtype types[] = {DOTS_DTYPE_Q8_0, DOTS_DTYPE_Q4_0, DOTS_DTYPE_Q4_K};
     const int64_t Ms[] = {1, 2, 3, 4, 5, 37};
@@ -555,9 +567,7 @@ static void test_repacked(void **state) {
                         for (int64_t m = 0; m < M; m++) assert_memory_equal(e + m * ldy, e2 + m * ldy, sizeof(float) * (size_t)N);
                         for (int64_t m = 0; m < M; m++)
                             for (int64_t n = 0; n < N; n++) {
-                                double mag = 1;
-                                for (int64_t i = 0; i < K; i++) mag += fabs((double)x[m * ldx + i]) * 8 * (1 + (double)((i + n) % 7));
-                                if (!(fabs((double)y[m * ldy + n] - e[m * ldy + n]) <= 1e-5 * mag))
+                                if (!(fabs((double)y[m * ldy + n] - e[m * ldy + n]) <= 1e-5 * repacked_mag(x + m * ldx, K, n)))
                                     fail_msg("%s r16 int8 M%lld: y[%lld][%lld] = %g, reference %g", dots_dtype_name(dt), (long long)M,
                                              (long long)m, (long long)n, y[m * ldy + n], e[m * ldy + n]);
                             }
@@ -566,9 +576,7 @@ static void test_repacked(void **state) {
                         /* decode with fp32 activations: the repacked layout's own kernel, fp32 sums in another order */
                         for (int64_t m = 0; m < M; m++)
                             for (int64_t n = 0; n < N; n++) {
-                                double mag = 1;
-                                for (int64_t i = 0; i < K; i++) mag += fabs((double)x[m * ldx + i]) * 8 * (1 + (double)((i + n) % 7));
-                                if (!(fabs((double)y[m * ldy + n] - r[m * ldy + n]) <= 1e-5 * mag))
+                                if (!(fabs((double)y[m * ldy + n] - r[m * ldy + n]) <= 1e-5 * repacked_mag(x + m * ldx, K, n)))
                                     fail_msg("%s r16 fp32 %s M%lld: y[%lld][%lld] = %g, file layout %g", dots_dtype_name(dt),
                                              dots_isa_name(levels[l]), (long long)M, (long long)m, (long long)n, y[m * ldy + n],
                                              r[m * ldy + n]);
@@ -586,22 +594,17 @@ static void test_repacked(void **state) {
                         dots_gemm_ref(r, ldy, x, ldx, w, dt, K, bias, M, N, K);
                         for (int64_t m = 0; m < M; m++) assert_memory_equal(y + m * ldy, r + m * ldy, sizeof(float) * (size_t)N);
                     }
-                    if (M <= 2) { /* decode's q/k/v hand-off: three repacked matrices in one */
-                        const int64_t n1 = 16, n2 = N - 32;
-                        const dots_gemm_item items[3] = {{wr, rt, n1, y, ldy, bias},
-                                                         {wr + dots_dtype_bytes(rt, n1 * K), rt, 16, y + n1, ldy, NULL},
-                                                         {wr + dots_dtype_bytes(rt, (n1 + 16) * K), rt, n2, y + n1 + 16, ldy, NULL}};
-                        float *y1 = malloc(sizeof(float) * (size_t)(M * ldy));
-                        memcpy(y1, y, sizeof(float) * (size_t)(M * ldy));
-                        dots_gemm(&k, y, ldy, x, ldx, wr, rt, K, NULL, M, N, K);
-                        if (bias)
-                            for (int64_t m = 0; m < M; m++)
-                                for (int64_t n = 0; n < n1; n++) y[m * ldy + n] = y1[m * ldy + n];
-                        memcpy(y1, y, sizeof(float) * (size_t)(M * ldy));
+                    if (M <= 2) { /* decode's q/k/v hand-off: three repacked matrices in one, as one product each */
+                        const int64_t first[3] = {0, 16, 32}, rows[3] = {16, 16, N - 32};
+                        dots_gemm_item items[3];
+                        for (int i = 0; i < 3; i++) {
+                            items[i] = (dots_gemm_item){wr + dots_dtype_bytes(rt, first[i] * K), rt, rows[i], y + first[i], ldy,
+                                                        i == 0 ? bias : NULL};
+                            dots_gemm(&k, r + first[i], ldy, x, ldx, items[i].w, rt, K, items[i].bias, M, rows[i], K);
+                        }
                         for (int64_t i = 0; i < M * ldy; i++) y[i] = GUARD;
                         dots_gemm_multi(&k, x, ldx, M, K, items, 3);
-                        for (int64_t m = 0; m < M; m++) assert_memory_equal(y + m * ldy, y1 + m * ldy, sizeof(float) * (size_t)ldy);
-                        free(y1);
+                        for (int64_t m = 0; m < M; m++) assert_memory_equal(y + m * ldy, r + m * ldy, sizeof(float) * (size_t)N);
                     }
                     for (int i = 0; i < 4; i++) dots_scratch_free(&ws[i]);
                     free(x), free(y), free(r);
