@@ -677,6 +677,8 @@ def main():
     os.makedirs(args.tmp, exist_ok=True)
     {"format": case_format, "roundtrip": case_roundtrip, "quality": case_quality, "malformed": case_malformed,
      "llamacpp": case_llamacpp}[args.case](args)
+    if not args.reuse:  # kept only when a check failed (or asked for)
+        shutil.rmtree(args.tmp, ignore_errors=True)
     print("ok")
 
 

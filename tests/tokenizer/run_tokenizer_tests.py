@@ -193,6 +193,7 @@ def main():
     if FAILS:
         print("%d check(s) failed" % len(FAILS))
         sys.exit(1)
+    shutil.rmtree(a.tmp, ignore_errors=True)  # kept only when a check failed
     print("all checks passed")
 
 

@@ -10,6 +10,7 @@ not depend on the thread count. Exits 77 (skipped) without goldens.
 """
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 
@@ -94,6 +95,7 @@ def main():
     if FAILS:
         print("%d check(s) failed" % len(FAILS))
         sys.exit(1)
+    shutil.rmtree(a.tmp, ignore_errors=True)  # kept only when a check failed
     print("all checks passed")
 
 
