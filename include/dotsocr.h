@@ -203,9 +203,15 @@ typedef struct dots_model dots_model;
  * model.safetensors or model.safetensors.index.json + shards (memory-mapped,
  * not copied), generation_config.json and preprocessor_config.json where
  * present. Every file is validated and every tensor the config implies is
- * bound by name and shape. path may instead be a .gguf file written by
- * dots_convert_gguf (any regular file is read as GGUF). */
+ * bound by name and shape. path may instead be a .gguf file (any regular
+ * file is read as GGUF): one written by dots_convert_gguf, the LM file of
+ * its LM + mmproj pair, or the LM file of the pair llama.cpp's own tools
+ * write (config from the qwen2.* / clip.* metadata, tokenizer from
+ * tokenizer.ggml.*), whose vision tower is the one dots.ocr mmproj file
+ * (*mmproj*.gguf) in the same directory. */
 dots_status dots_model_open(dots_ctx *ctx, const char *path, dots_model **out);
+/* The same with the vision tower's mmproj file named explicitly. */
+dots_status dots_model_open_pair(dots_ctx *ctx, const char *lm_path, const char *mmproj_path, dots_model **out);
 void dots_model_close(dots_model *model);
 
 /* Borrowed; valid until dots_model_close(). NULL if model is NULL. */

@@ -73,9 +73,9 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
         {"model", required_argument, NULL, 'm'}, {"image", required_argument, NULL, 'i'},
         {"threads", required_argument, NULL, 't'}, {"decode", required_argument, NULL, 'd'},
         {"json", no_argument, NULL, 'j'}, {"lock", no_argument, NULL, 'l'}, {"precision", required_argument, NULL, 'p'},
-        {"mmap", no_argument, NULL, 'M'},
+        {"mmap", no_argument, NULL, 'M'}, {"mmproj", required_argument, NULL, 1002},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
-    const char *model_dir = NULL;
+    const char *model_dir = NULL, *mmproj = NULL;
     int w = 448, h = 448;
     int64_t threads = 0, n_decode = 32;
     bool json = false, lock = false, bf16 = false, keep_mmap = false;
@@ -83,6 +83,7 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_dir = optarg; break;
+        case 1002: mmproj = optarg; break;
         case 'i': {
             int k = 0;
             if (sscanf(optarg, "%dx%d%n", &w, &h, &k) != 2 || optarg[k] || w < 28 || h < 28 || w > 8192 || h > 8192)
@@ -111,7 +112,7 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
     int32_t *forced = NULL;
     int rc = 0;
     int64_t resident = 0;
-    if (!ctx || dots_model_open(ctx, model_dir, &model) != DOTS_OK ||
+    if (!ctx || (mmproj ? dots_model_open_pair(ctx, model_dir, mmproj, &model) : dots_model_open(ctx, model_dir, &model)) != DOTS_OK ||
         (!keep_mmap && dots_model_load_to_ram(ctx, model) != DOTS_OK) ||
         dots_model_make_resident(ctx, model, lock, &resident) != DOTS_OK ||
         dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK ||

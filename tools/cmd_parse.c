@@ -453,11 +453,11 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
         {"resume", no_argument, NULL, 'r'}, {"quiet", no_argument, NULL, 'q'},
         {"replay-dir", required_argument, NULL, 'R'}, {"precision", required_argument, NULL, 'p'},
         {"no-fitz-preprocess", no_argument, NULL, 'F'}, {"no-mmap", no_argument, NULL, 'W'}, {"mmap", no_argument, NULL, 1001},
-        {"verbose", no_argument, NULL, 'v'},
+        {"mmproj", required_argument, NULL, 1002}, {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     parse_opts o = {0};
     dots_run_params_init(&o.rp);
-    const char *model_dir = NULL;
+    const char *model_dir = NULL, *mmproj = NULL;
     bool bf16 = false;
     int mmap_choice = 0;
     int64_t threads = 0, v64;
@@ -466,6 +466,7 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
     while ((c = getopt_long(argc, argv, "o:vqh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_dir = optarg; break;
+        case 1002: mmproj = optarg; break;
         case 'W': mmap_choice = -1; break;
         case 1001: mmap_choice = 1; break;
         case 'o': o.out_dir = optarg; break;
@@ -543,7 +544,7 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
     dots_tokenizer *replay_tok = NULL;
     int rc = 0, n_ok = 0, n_failed = 0;
     double t0 = dots_monotonic_s();
-    if (!ctx || dots_model_open(ctx, model_dir, &model) != DOTS_OK || cli->place_weights(ctx, model, mmap_choice) != DOTS_OK ||
+    if (!ctx || (mmproj ? dots_model_open_pair(ctx, model_dir, mmproj, &model) : dots_model_open(ctx, model_dir, &model)) != DOTS_OK || cli->place_weights(ctx, model, mmap_choice) != DOTS_OK ||
         dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK ||
         dots_state_set_precision(ctx, st, bf16 ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32) != DOTS_OK ||
         (o.replay_dir && dots_tokenizer_open(ctx, model_dir, &replay_tok) != DOTS_OK)) {

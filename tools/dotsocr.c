@@ -175,15 +175,25 @@ static void print_info_json(const dots_model *m, const dots_model_info *info, do
            c->preprocessor.max_pixels);
 }
 
+/* --mmproj FILE: the vision file of an LM + mmproj pair, when it is not
+ * the one next to the LM file (or the one the file names). */
+static const char *g_mmproj;
+
+static dots_status open_model(dots_ctx *ctx, const char *path, const char *mmproj, dots_model **model) {
+    return mmproj ? dots_model_open_pair(ctx, path, mmproj, model) : dots_model_open(ctx, path, model);
+}
+
 static int cmd_info(int argc, char **argv) {
     static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"verbose", no_argument, NULL, 'v'},
+        {"json", no_argument, NULL, 'j'}, {"verbose", no_argument, NULL, 'v'}, {"mmproj", required_argument, NULL, 1002},
         {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     bool json = false;
+    const char *mmproj = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = true; break;
+        case 1002: mmproj = optarg; break;
         case 'v': g_verbosity++; break;
         case 'q': g_verbosity = -1; break;
         case 'h': fputs(help_info, stdout); return 0;
@@ -195,7 +205,7 @@ static int cmd_info(int argc, char **argv) {
     if (!ctx) return 1;
     double t0 = dots_monotonic_s();
     dots_model *model = NULL;
-    if (dots_model_open(ctx, argv[optind], &model) != DOTS_OK) {
+    if (open_model(ctx, argv[optind], mmproj, &model) != DOTS_OK) {
         int rc = fail(ctx);
         dots_ctx_free(ctx);
         return rc;
@@ -585,7 +595,7 @@ static int cmd_preprocess(int argc, char **argv) {
         {"model", required_argument, NULL, 'm'}, {"page", required_argument, NULL, 'p'},
         {"dpi", required_argument, NULL, 'd'}, {"min-pixels", required_argument, NULL, 'n'},
         {"max-pixels", required_argument, NULL, 'x'}, {"dump", required_argument, NULL, 'o'},
-        {"fitz-preprocess", no_argument, NULL, 'F'},
+        {"fitz-preprocess", no_argument, NULL, 'F'}, {"mmproj", required_argument, NULL, 1002},
         {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *model_dir = NULL, *dump = NULL;
@@ -595,6 +605,7 @@ static int cmd_preprocess(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_dir = optarg; break;
+        case 1002: g_mmproj = optarg; break;
         case 'p':
             if (!parse_i64_opt(optarg, 1, 1000000, &page)) return usage_error("preprocess", "bad --page '%s' (1-based)", optarg);
             break;
@@ -627,7 +638,7 @@ static int cmd_preprocess(int argc, char **argv) {
     int rc = 0;
     int32_t dpi_used = 0;
     double t0 = dots_monotonic_s(), t_decode = 0, t_prep = 0;
-    if (dots_model_open(ctx, model_dir, &model) != DOTS_OK || dots_document_open(ctx, input, &doc) != DOTS_OK ||
+    if (open_model(ctx, model_dir, g_mmproj, &model) != DOTS_OK || dots_document_open(ctx, input, &doc) != DOTS_OK ||
         dots_document_render_page(ctx, doc, (int32_t)(page - 1), (int32_t)dpi, &page_img, &dpi_used) != DOTS_OK) {
         rc = fail(ctx);
         goto done;
@@ -735,7 +746,7 @@ static int cmd_vision(int argc, char **argv) {
         {"max-pixels", required_argument, NULL, 'x'}, {"dump", required_argument, NULL, 'o'},
         {"dump-blocks", no_argument, NULL, 'B'}, {"threads", required_argument, NULL, 't'},
         {"precision", required_argument, NULL, 'P'}, {"no-mmap", no_argument, NULL, 'W'}, {"mmap", no_argument, NULL, 1001},
-        {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
+        {"mmproj", required_argument, NULL, 1002}, {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *model_dir = NULL, *dump = NULL;
     int64_t page = 1, dpi = 0, min_px = 0, max_px = 0, threads = 0;
@@ -745,6 +756,7 @@ static int cmd_vision(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_dir = optarg; break;
+        case 1002: g_mmproj = optarg; break;
         case 'p': if (!parse_i64_opt(optarg, 1, 1000000, &page)) return usage_error("vision", "bad --page '%s'", optarg); break;
         case 'd': if (!parse_i64_opt(optarg, 1, 2400, &dpi)) return usage_error("vision", "bad --dpi '%s'", optarg); break;
         case 'n': if (!parse_i64_opt(optarg, 1, INT32_MAX, &min_px)) return usage_error("vision", "bad --min-pixels '%s'", optarg); break;
@@ -784,7 +796,7 @@ static int cmd_vision(int argc, char **argv) {
         rc = 1;
         goto done;
     }
-    if (dots_model_open(ctx, model_dir, &model) != DOTS_OK || (mmap_choice < 0 && dots_model_load_to_ram(ctx, model) != DOTS_OK) ||
+    if (open_model(ctx, model_dir, g_mmproj, &model) != DOTS_OK || (mmap_choice < 0 && dots_model_load_to_ram(ctx, model) != DOTS_OK) ||
         dots_document_open(ctx, argv[optind], &doc) != DOTS_OK ||
         dots_document_render_page(ctx, doc, (int32_t)(page - 1), (int32_t)dpi, &img, NULL) != DOTS_OK ||
         dots_preprocess(ctx, dots_model_config(model), &img, min_px, max_px, NULL, &rows) != DOTS_OK) {
@@ -914,7 +926,7 @@ static int cmd_run(int argc, char **argv) {
         {"seed", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
         {"dump", required_argument, NULL, 'o'}, {"teacher-force", required_argument, NULL, 'F'},
         {"precision", required_argument, NULL, 'R'}, {"no-mmap", no_argument, NULL, 'W'}, {"mmap", no_argument, NULL, 1001},
-        {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
+        {"mmproj", required_argument, NULL, 1002}, {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *model_dir = NULL, *dump = NULL, *forced_path = NULL;
     bool bf16 = false;
@@ -928,6 +940,7 @@ static int cmd_run(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_dir = optarg; break;
+        case 1002: g_mmproj = optarg; break;
         case 'W': mmap_choice = -1; break;
         case 1001: mmap_choice = 1; break;
         case 'M': if (!parse_mode(optarg, &rp.mode)) return usage_error("run", "unknown mode '%s'", optarg); break;
@@ -978,7 +991,7 @@ static int cmd_run(int argc, char **argv) {
     int32_t *forced = NULL;
     int64_t n_forced = 0;
     int rc = 0;
-    if (dots_model_open(ctx, model_dir, &model) != DOTS_OK || place_weights(ctx, model, mmap_choice) != DOTS_OK ||
+    if (open_model(ctx, model_dir, g_mmproj, &model) != DOTS_OK || place_weights(ctx, model, mmap_choice) != DOTS_OK ||
         dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK ||
         dots_state_set_precision(ctx, st, bf16 ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32) != DOTS_OK ||
         dots_document_open(ctx, argv[optind], &doc) != DOTS_OK ||

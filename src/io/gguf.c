@@ -336,6 +336,76 @@ bool dots_gguf_get_u32(const dots_gguf *g, const char *key, uint32_t *v) {
     return true;
 }
 
+/* Any integer key as an unsigned value: llama.cpp writes u32, other
+ * writers i32 or u64. Negative values are refused. */
+bool dots_gguf_get_uint(const dots_gguf *g, const char *key, uint64_t *v) {
+    const dots_gguf_kv *kv = dots_gguf_find(g, key);
+    if (!kv) return false;
+    const uint8_t *p = kv->value;
+    uint64_t lo = le32(p);
+    switch (kv->type) {
+    case DOTS_GGUF_UINT8: *v = p[0]; return true;
+    case DOTS_GGUF_INT8: *v = p[0]; return !(p[0] & 0x80);
+    case DOTS_GGUF_UINT16: *v = p[0] | (uint64_t)p[1] << 8; return true;
+    case DOTS_GGUF_INT16: *v = p[0] | (uint64_t)p[1] << 8; return !(p[1] & 0x80);
+    case DOTS_GGUF_UINT32: *v = lo; return true;
+    case DOTS_GGUF_INT32: *v = lo; return !(lo >> 31);
+    case DOTS_GGUF_UINT64: *v = lo | (uint64_t)le32(p + 4) << 32; return true;
+    case DOTS_GGUF_INT64: *v = lo | (uint64_t)le32(p + 4) << 32; return !(*v >> 63);
+    default: return false;
+    }
+}
+
+bool dots_gguf_get_f32(const dots_gguf *g, const char *key, float *v) {
+    const dots_gguf_kv *kv = dots_gguf_find(g, key);
+    if (!kv || (kv->type != DOTS_GGUF_FLOAT32 && kv->type != DOTS_GGUF_FLOAT64)) return false;
+    if (kv->type == DOTS_GGUF_FLOAT32) {
+        uint32_t u = le32(kv->value);
+        memcpy(v, &u, 4);
+    } else {
+        uint64_t u = le32(kv->value) | (uint64_t)le32(kv->value + 4) << 32;
+        double d;
+        memcpy(&d, &u, 8);
+        *v = (float)d;
+    }
+    return true;
+}
+
+bool dots_gguf_get_bool(const dots_gguf *g, const char *key, bool *v) {
+    const dots_gguf_kv *kv = dots_gguf_find(g, key);
+    if (!kv || kv->type != DOTS_GGUF_BOOL) return false;
+    *v = kv->value[0] != 0;
+    return true;
+}
+
+bool dots_gguf_get_f32_array(const dots_gguf *g, const char *key, float *v, uint64_t n) {
+    const dots_gguf_kv *kv = dots_gguf_find(g, key);
+    if (!kv || kv->type != DOTS_GGUF_ARRAY || kv->elem_type != DOTS_GGUF_FLOAT32 || kv->n != n) return false;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t u = le32(kv->value + 4 * i);
+        memcpy(&v[i], &u, 4);
+    }
+    return true;
+}
+
+const uint8_t *dots_gguf_array_string(const uint8_t *p, const char **s, size_t *len) {
+    uint64_t n = le32(p) | (uint64_t)le32(p + 4) << 32;
+    *s = (const char *)p + 8;
+    *len = (size_t)n;
+    return p + 8 + n;
+}
+
+int32_t dots_gguf_array_i32(const dots_gguf_kv *kv, uint64_t i) {
+    const uint8_t *p = kv->value + scalar_size[kv->elem_type] * i;
+    switch (kv->elem_type) {
+    case DOTS_GGUF_INT32:
+    case DOTS_GGUF_UINT32: return (int32_t)le32(p);
+    case DOTS_GGUF_INT8: return (int8_t)p[0];
+    case DOTS_GGUF_UINT8: return p[0];
+    default: return INT32_MIN;
+    }
+}
+
 /* ---------------------------------------------------------------- writing */
 
 static void put_u32(dots_strbuf *b, uint32_t v) {

@@ -31,7 +31,8 @@ enum {
 
 /* ggml tensor type ids we read or write (the others are recognised by size only). */
 enum {
-    DOTS_GGML_F32 = 0, DOTS_GGML_F16 = 1, DOTS_GGML_Q4_0 = 2, DOTS_GGML_Q8_0 = 8, DOTS_GGML_Q4_K = 12,
+    DOTS_GGML_F32 = 0, DOTS_GGML_F16 = 1, DOTS_GGML_Q4_0 = 2, DOTS_GGML_Q4_1 = 3, DOTS_GGML_Q5_0 = 6, DOTS_GGML_Q5_1 = 7,
+    DOTS_GGML_Q8_0 = 8, DOTS_GGML_Q4_K = 12, DOTS_GGML_Q5_K = 13,
     DOTS_GGML_Q6_K = 14, DOTS_GGML_BF16 = 30, DOTS_GGML_TYPE_COUNT = 43
 };
 
@@ -86,6 +87,17 @@ int64_t dots_gguf_find_tensor(const dots_gguf *g, const char *name);
 /* Typed getters: false when the key is absent or of another type. */
 bool dots_gguf_get_string(const dots_gguf *g, const char *key, const char **s, size_t *len);
 bool dots_gguf_get_u32(const dots_gguf *g, const char *key, uint32_t *v);
+
+bool dots_gguf_get_uint(const dots_gguf *g, const char *key, uint64_t *v); /* any integer type, >= 0 */
+bool dots_gguf_get_f32(const dots_gguf *g, const char *key, float *v);     /* f32 or f64 */
+bool dots_gguf_get_bool(const dots_gguf *g, const char *key, bool *v);
+/* An f32 array of exactly n elements. */
+bool dots_gguf_get_f32_array(const dots_gguf *g, const char *key, float *v, uint64_t n);
+/* Walks a string array (kv->value of a validated file): the string at p,
+ * and where the next one starts. */
+const uint8_t *dots_gguf_array_string(const uint8_t *p, const char **s, size_t *len);
+/* Element i of an integer array (i32, u32, i8, u8); INT32_MIN for others. */
+int32_t dots_gguf_array_i32(const dots_gguf_kv *kv, uint64_t i);
 
 /* ---- writing ----
  * Build the metadata with the kv_* calls, declare every tensor with

@@ -12,6 +12,8 @@
 #include "io/gguf.h"
 #include "model/config.h"
 #include "model/gguf_model.h"
+#include "model/gguf_native.h"
+#include "model/transcode.h"
 #include "model/weights.h"
 
 #include <stdio.h>
@@ -37,7 +39,8 @@ struct dots_model {
     dots_tensor_store store;
     dots_tensor *tensors;     /* [n_bound], what the weights struct points into */
     int64_t n_bound;
-    void **copies;            /* aligned copies of misaligned tensors */
+    void **copies;            /* aligned copies of misaligned tensors, and re-encoded ones */
+    int64_t n_transcoded, transcoded_bytes; /* matrices re-encoded as Q8_0 (transcode.c) */
     int64_t n_copies;
     dots_weights weights;
     dots_model_info info;
@@ -160,9 +163,13 @@ static dots_status bind_one_gguf(dots_ctx *ctx, dots_model *m, const dots_expect
                          e->name, want);
     const dots_gguf_tensor *gt = &g->tensors[idx];
     dots_dtype dt;
-    if (!ggml_to_dtype(gt->type, &dt))
-        return DOTS_FAIL(ctx, DOTS_ERR_UNSUPPORTED, "%s: tensor %s has type %s (F32, F16, BF16, Q8_0, Q4_0 or Q4_K supported)",
+    const bool transcode = dots_transcode_known(gt->type) && gt->n_dims == 2 && gt->ne[0] % 32 == 0;
+    if (!transcode && !ggml_to_dtype(gt->type, &dt))
+        return DOTS_FAIL(ctx, DOTS_ERR_UNSUPPORTED,
+                         "%s: tensor %s has type %s (F32, F16, BF16, Q8_0, Q4_0 and Q4_K are read as they are; Q4_1, Q5_0, "
+                         "Q5_1, Q5_K and Q6_K matrices are re-encoded as Q8_0)",
                          m->dir, gname, dots_ggml_type_name(gt->type));
+    if (transcode) dt = DOTS_DTYPE_Q8_0;
     int64_t shape[DOTS_TENSOR_MAX_DIMS];
     for (uint32_t d = 0; d < gt->n_dims; d++) shape[d] = gt->ne[gt->n_dims - 1 - d];
     int32_t nd = (int32_t)gt->n_dims;
@@ -185,7 +192,18 @@ static dots_status bind_one_gguf(dots_ctx *ctx, dots_model *m, const dots_expect
     for (int32_t d = 0; d < nd; d++) t->n_elements *= shape[d];
     t->data = gt->data;
     t->file_index = file_index;
-    count_bound(m, e, t, (int64_t)gt->nbytes);
+    int64_t nbytes = (int64_t)gt->nbytes;
+    if (transcode) {
+        size_t out_bytes = 0;
+        void *copy = dots_transcode_to_q8_0(gt->type, gt->data, shape[0], shape[1], &out_bytes);
+        if (!copy) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory re-encoding tensor %s as Q8_0", gname);
+        m->copies[m->n_copies++] = copy;
+        t->data = copy;
+        nbytes = (int64_t)out_bytes;
+        m->n_transcoded++;
+        m->transcoded_bytes += nbytes;
+    }
+    count_bound(m, e, t, nbytes);
     return DOTS_OK;
 }
 
@@ -252,6 +270,9 @@ static dots_status bind_all(dots_ctx *ctx, dots_model *m) {
     free(exp);
     if (st != DOTS_OK) return st;
     if (m->config.text.tie_word_embeddings) m->weights.lm.lm_head = m->weights.lm.embed;
+    if (m->n_transcoded)
+        dots_log(ctx, DOTS_LOG_INFO, "%lld matrices in Q4_1/Q5_0/Q5_1/Q5_K/Q6_K re-encoded as Q8_0 at load (%.1f MB in memory)",
+                 (long long)m->n_transcoded, (double)m->transcoded_bytes / 1e6);
     m->info.n_tensors_unused =
         (m->is_gguf ? m->gguf.n_tensors + (m->has_mmproj ? m->mmproj.n_tensors : 0) : m->store.n_entries) - m->info.n_tensors;
     if (m->info.n_tensors_unused > 0)
@@ -307,6 +328,10 @@ static dots_status read_config_texts(dots_ctx *ctx, dots_model *m) {
 static dots_status load_configs(dots_ctx *ctx, dots_model *m) {
     dots_status st = read_config_texts(ctx, m);
     if (st != DOTS_OK) return st;
+    if (!m->json[0] && m->is_gguf && m->has_mmproj && dots_gguf_is_native_lm(&m->gguf)) {
+        st = dots_gguf_native_configs(ctx, m->dir, &m->gguf, &m->mmproj, m->json, m->json_len);
+        if (st != DOTS_OK) return st;
+    }
     if (!m->json[0] && m->is_gguf)
         return DOTS_FAIL(ctx, DOTS_ERR_UNSUPPORTED,
                          "%s: no %s in this GGUF file (dotsocr convert writes it, also into llama.cpp-style LM + mmproj "
@@ -329,63 +354,77 @@ static dots_status load_configs(dots_ctx *ctx, dots_model *m) {
     return dots_config_check_consistency(ctx, &m->config);
 }
 
-/* The LM file of llama.cpp's pair names its mmproj file (dotsocr.mmproj,
- * relative to the LM file's directory); both must come from one conversion:
- * the mmproj carries the same config.json text. An mmproj file given alone
- * is refused with a message saying which file to pass. */
-static dots_status open_mmproj(dots_ctx *ctx, dots_model *m) {
+/* The vision file of an LM + mmproj pair. Ours: the LM file names it
+ * (dotsocr.mmproj, relative to the LM file's directory) and both carry the
+ * same config.json text. llama.cpp's: the one dots.ocr mmproj file next to
+ * the LM file. An explicit path (--mmproj) wins over both. An mmproj file
+ * given alone is refused with a message saying which file to pass. */
+static dots_status open_mmproj(dots_ctx *ctx, dots_model *m, const char *explicit_path) {
     const char *s;
     size_t n;
     if (dots_gguf_get_string(&m->gguf, "general.type", &s, &n) && n == 6 && memcmp(s, "mmproj", 6) == 0)
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT,
                          "%s: this is the vision (mmproj) file of an LM + mmproj pair; pass the language-model file", m->dir);
-    if (!dots_gguf_find(&m->gguf, DOTS_GGUF_MMPROJ_KEY)) return DOTS_OK;
-    if (!dots_gguf_get_string(&m->gguf, DOTS_GGUF_MMPROJ_KEY, &s, &n))
-        return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: %s is not a string", m->dir, DOTS_GGUF_MMPROJ_KEY);
-    if (n == 0 || n > 4096 || memchr(s, 0, n))
-        return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: bad %s value", m->dir, DOTS_GGUF_MMPROJ_KEY);
-    char *name = malloc(n + 1), *path = NULL;
-    if (name) {
-        memcpy(name, s, n);
-        name[n] = 0;
-        if (name[0] == '/') {
-            path = strdup(name);
+    const bool native = dots_gguf_is_native_lm(&m->gguf);
+    char *path = NULL;
+    if (explicit_path) {
+        if (!(path = strdup(explicit_path))) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    } else if (dots_gguf_find(&m->gguf, DOTS_GGUF_MMPROJ_KEY)) {
+        if (!dots_gguf_get_string(&m->gguf, DOTS_GGUF_MMPROJ_KEY, &s, &n))
+            return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: %s is not a string", m->dir, DOTS_GGUF_MMPROJ_KEY);
+        if (n == 0 || n > 4096 || memchr(s, 0, n))
+            return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: bad %s value", m->dir, DOTS_GGUF_MMPROJ_KEY);
+        if (s[0] == '/') {
+            path = strndup(s, n);
         } else {
             const char *slash = strrchr(m->dir, '/');
             size_t dl = slash ? (size_t)(slash - m->dir) + 1 : 0;
             if ((path = malloc(dl + n + 1))) {
                 memcpy(path, m->dir, dl);
-                memcpy(path + dl, name, n + 1);
+                memcpy(path + dl, s, n);
+                path[dl + n] = 0;
             }
         }
+        if (!path) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    } else if (native) {
+        dots_status st = dots_gguf_find_mmproj(ctx, m->dir, &path);
+        if (st != DOTS_OK) return st;
+    } else {
+        return DOTS_OK; /* one file holds both towers */
     }
     struct stat sb;
-    dots_status st = !path                   ? DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory")
-                     : stat(path, &sb) != 0 ? DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: its vision (mmproj) file %s is missing (keep the "
-                                                                          "pair together, as convert --mmproj wrote it)", m->dir, path)
-                     /* the name comes from the file: never a FIFO or device */
+    dots_status st = stat(path, &sb) != 0 ? DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: its vision (mmproj) file %s is missing (keep the "
+                                                                       "pair together, or pass --mmproj FILE)", m->dir, path)
+                     /* the name may come from the file: never a FIFO or device */
                      : !S_ISREG(sb.st_mode) ? DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: its mmproj file %s is not a regular file", m->dir, path)
                                             : dots_gguf_open(ctx, path, &m->mmproj);
     if (st == DOTS_OK) {
         m->has_mmproj = true;
         const char *a, *b;
         size_t na, nb;
-        bool ok = dots_gguf_get_string(&m->gguf, dots_gguf_json_key[0], &a, &na) &&
-                  dots_gguf_get_string(&m->mmproj, dots_gguf_json_key[0], &b, &nb) && na == nb && memcmp(a, b, na) == 0;
-        if (!ok)
-            st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: its mmproj file %s comes from another model (config.json differs)", m->dir,
-                           path);
+        if (!dots_gguf_is_dots_mmproj(&m->mmproj)) {
+            st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: %s is not a dots.ocr mmproj file (clip, projector dots_ocr)", m->dir, path);
+        } else if (!native) {
+            bool ok = dots_gguf_get_string(&m->gguf, dots_gguf_json_key[0], &a, &na) &&
+                      dots_gguf_get_string(&m->mmproj, dots_gguf_json_key[0], &b, &nb) && na == nb && memcmp(a, b, na) == 0;
+            if (!ok)
+                st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: its mmproj file %s comes from another model (config.json differs)", m->dir,
+                               path);
+        }
+        if (st == DOTS_OK && native)
+            dots_log(ctx, DOTS_LOG_INFO, "%s: a llama.cpp language-model file; vision tower from %s", m->dir, path);
     } /* else the open's message names the mmproj path */
-    free(name);
     free(path);
     return st;
 }
 
-dots_status dots_model_open(dots_ctx *ctx, const char *path, dots_model **out) {
+static dots_status open_model(dots_ctx *ctx, const char *path, const char *mmproj, dots_model **out) {
     dots_ctx_begin_call(ctx);
     if (!path || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_model_open: NULL argument");
     struct stat sb;
     if (stat(path, &sb) != 0) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: no such file or directory", path);
+    if (mmproj && S_ISDIR(sb.st_mode))
+        return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "%s: an mmproj file goes with a GGUF language-model file, not a directory", path);
     dots_model *m = calloc(1, sizeof *m);
     if (!m) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     m->dir = strdup(path);
@@ -393,7 +432,7 @@ dots_status dots_model_open(dots_ctx *ctx, const char *path, dots_model **out) {
     dots_status st = m->dir ? DOTS_OK : DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     /* a file is a GGUF model; anything else must be a checkpoint directory */
     if (st == DOTS_OK && m->is_gguf) st = dots_gguf_open(ctx, path, &m->gguf);
-    if (st == DOTS_OK && m->is_gguf) st = open_mmproj(ctx, m);
+    if (st == DOTS_OK && m->is_gguf) st = open_mmproj(ctx, m, mmproj);
     if (st == DOTS_OK) st = load_configs(ctx, m);
     if (st == DOTS_OK && !m->is_gguf) st = dots_store_open(ctx, m->dir, &m->store);
     if (st == DOTS_OK) st = bind_all(ctx, m);
@@ -405,6 +444,14 @@ dots_status dots_model_open(dots_ctx *ctx, const char *path, dots_model **out) {
              (long long)m->info.n_tensors, (long long)m->info.n_params, m->info.n_files);
     *out = m;
     return DOTS_OK;
+}
+
+dots_status dots_model_open(dots_ctx *ctx, const char *path, dots_model **out) { return open_model(ctx, path, NULL, out); }
+
+dots_status dots_model_open_pair(dots_ctx *ctx, const char *lm_path, const char *mmproj_path, dots_model **out) {
+    dots_ctx_begin_call(ctx);
+    if (!lm_path || !mmproj_path || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_model_open_pair: NULL argument");
+    return open_model(ctx, lm_path, mmproj_path, out);
 }
 
 dots_status dots_model_make_resident(dots_ctx *ctx, const dots_model *m, bool lock, int64_t *bytes) {

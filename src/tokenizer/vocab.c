@@ -17,6 +17,7 @@
 #include "io/gguf.h"
 #include "io/json_scan.h"
 #include "model/gguf_model.h"
+#include "tokenizer/added_tokens.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -60,13 +61,26 @@ typedef struct loader {
 
 static dots_status oom(loader *L) { return DOTS_FAIL(L->ctx, DOTS_ERR_OUT_OF_MEMORY, "%s: out of memory", L->label); }
 
+/* The maps' keys and the added tokens point into the arena (the maps
+ * borrow their keys); a move of the arena moves them along. */
+static void rebase_map(dots_strmap *m, uintptr_t from, uintptr_t to) {
+    for (size_t i = 0; m->slots && i < m->n_slots; i++)
+        if (m->slots[i].key) m->slots[i].key = (const char *)(to + ((uintptr_t)m->slots[i].key - from));
+}
+
 static bool arena_add(dots_tokenizer *t, const char *s, size_t n, uint32_t *off) {
     if (t->arena_len + n + 1 > t->arena_cap) {
         size_t cap = t->arena_cap ? t->arena_cap * 2 : 1 << 20;
         while (cap < t->arena_len + n + 1) cap *= 2;
         if (cap > UINT32_MAX) return false;
+        const uintptr_t from = (uintptr_t)t->arena;
         char *a = realloc(t->arena, cap);
         if (!a) return false;
+        if (from && (uintptr_t)a != from) {
+            rebase_map(&t->vocab, from, (uintptr_t)a);
+            rebase_map(&t->added_map, from, (uintptr_t)a);
+            for (int32_t i = 0; i < t->n_added; i++) t->added[i].content = (const char *)((uintptr_t)a + ((uintptr_t)t->added[i].content - from));
+        }
         t->arena = a;
         t->arena_cap = cap;
     }
@@ -536,7 +550,106 @@ static bool is_gguf_file(const char *path) {
     return yes;
 }
 
-/* A dotsocr GGUF model file carries tokenizer.json verbatim. */
+static bool gguf_is_string(const dots_gguf *g, const char *key, const char *want) {
+    const char *s;
+    size_t n;
+    return dots_gguf_get_string(g, key, &s, &n) && n == strlen(want) && memcmp(s, want, n) == 0;
+}
+
+/* llama.cpp's own files carry the vocabulary as arrays (spec gguf.md §5):
+ * tokens (the byte-level strings of vocab.json), token_type (1 normal,
+ * 3 control, 4 user-defined, 5 unused padding) and merges ("a b", rank =
+ * index). NORMAL tokens are the BPE vocab, CONTROL and USER_DEFINED ones
+ * the added tokens. The type cannot carry Hugging Face's `special` flag
+ * (the fim tokens are CONTROL only because they look special), so for
+ * dots.ocr's 45 added tokens it comes from their table (spec §8.2), and
+ * otherwise CONTROL means special. */
+static dots_status load_gguf_arrays(loader *L, const dots_gguf *g) {
+    dots_tokenizer *t = L->tok;
+    L->label = "tokenizer.ggml.*";
+    const dots_gguf_kv *tokens = dots_gguf_find(g, "tokenizer.ggml.tokens"), *types = dots_gguf_find(g, "tokenizer.ggml.token_type");
+    const dots_gguf_kv *merges = dots_gguf_find(g, "tokenizer.ggml.merges");
+    if (!gguf_is_string(g, "tokenizer.ggml.model", "gpt2"))
+        return DOTS_FAIL(L->ctx, DOTS_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model must be \"gpt2\" (byte-level BPE)", L->label);
+    /* the pre-tokenizer is Qwen2's; a file that names another one is another model */
+    if (dots_gguf_find(g, "tokenizer.ggml.pre") && !gguf_is_string(g, "tokenizer.ggml.pre", "qwen2"))
+        return DOTS_FAIL(L->ctx, DOTS_ERR_UNSUPPORTED, "%s: tokenizer.ggml.pre must be \"qwen2\"", L->label);
+    if (!tokens || tokens->type != DOTS_GGUF_ARRAY || tokens->elem_type != DOTS_GGUF_STRING || !types ||
+        types->type != DOTS_GGUF_ARRAY || types->n != tokens->n || dots_gguf_array_i32(types, 0) == INT32_MIN || !merges ||
+        merges->type != DOTS_GGUF_ARRAY || merges->elem_type != DOTS_GGUF_STRING)
+        return DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT,
+                         "%s: needs tokens (strings), token_type (integers, one per token) and merges (strings)", L->label);
+    const int64_t n = (int64_t)tokens->n;
+    dots_status st = alloc_ids(L, n);
+    if (st != DOTS_OK) return st;
+    int64_t n_added = 0;
+    for (int64_t i = 0; i < n; i++) n_added += dots_gguf_array_i32(types, (uint64_t)i) == 3 || dots_gguf_array_i32(types, (uint64_t)i) == 4;
+    if (!dots_strmap_init(&t->vocab, (size_t)n + 1) || !dots_strmap_init(&t->added_map, (size_t)n_added + 1) ||
+        !(t->added = calloc((size_t)n_added + 1, sizeof *t->added)) || !dots_u64map_init(&t->merges, (size_t)merges->n + 1))
+        return oom(L);
+    const uint8_t *p = tokens->value;
+    for (int64_t i = 0; i < n; i++) {
+        const char *s;
+        size_t len;
+        p = dots_gguf_array_string(p, &s, &len);
+        int32_t type = dots_gguf_array_i32(types, (uint64_t)i);
+        if (type == 5 || type == 3 || type == 4) continue; /* padding; added tokens below */
+        if (type != 1)
+            return DOTS_FAIL(L->ctx, DOTS_ERR_UNSUPPORTED, "%s: token %lld has type %d (only 1, 3, 4 and 5 occur in a BPE vocab)",
+                             L->label, (long long)i, type);
+        uint32_t off;
+        if (len == 0) return DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "%s: token %lld is empty", L->label, (long long)i);
+        if (!arena_add(t, s, len, &off)) return oom(L);
+        t->tok_off[i] = off;
+        t->tok_len[i] = (uint32_t)len;
+        t->tok_flags[i] |= DOTS_TOKF_VOCAB;
+    }
+    /* the map keys point into the arena: only once it has stopped growing */
+    for (int64_t i = 0; i < n; i++) {
+        int32_t prev;
+        if (!(t->tok_flags[i] & DOTS_TOKF_VOCAB)) continue;
+        if (!dots_strmap_put(&t->vocab, t->arena + t->tok_off[i], t->tok_len[i], (int32_t)i, &prev))
+            return DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "%s: token '%.60s' appears twice (ids %d and %lld)", L->label,
+                             t->arena + t->tok_off[i], prev, (long long)i);
+    }
+    p = merges->value;
+    for (uint64_t r = 0; r < merges->n && st == DOTS_OK; r++) {
+        const char *s;
+        size_t len;
+        p = dots_gguf_array_string(p, &s, &len);
+        /* split at the first space past the first byte, as llama.cpp does */
+        const char *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
+        if (!sp || sp + 1 == s + len)
+            return DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "%s: merges[%llu] '%.*s' is not \"left right\"", L->label,
+                             (unsigned long long)r, (int)(len > 60 ? 60 : len), s);
+        st = add_merge(L, (int64_t)r, s, (size_t)(sp - s), sp + 1, (size_t)(s + len - sp - 1));
+    }
+    p = tokens->value;
+    char buf[1024];
+    for (int64_t i = 0; i < n && st == DOTS_OK; i++) {
+        const char *s;
+        size_t len;
+        p = dots_gguf_array_string(p, &s, &len);
+        int32_t type = dots_gguf_array_i32(types, (uint64_t)i);
+        if (type != 3 && type != 4) continue;
+        if (len == 0 || len >= sizeof buf || memchr(s, 0, len))
+            return DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "%s: added token %lld is empty, too long or has a NUL", L->label, (long long)i);
+        memcpy(buf, s, len);
+        buf[len] = 0;
+        bool special = type == 3;
+        for (int k = 0; k < DOTS_OCR_N_ADDED_TOKENS; k++)
+            if (dots_ocr_added_tokens[k].id == i && strcmp(dots_ocr_added_tokens[k].content, buf) == 0)
+                special = dots_ocr_added_tokens[k].special;
+        st = add_added(L, buf, i, special, false, false, false, false);
+    }
+    t->nfc = true; /* Qwen2's tokenizer.json normalises to NFC; the arrays cannot say so */
+    if (st == DOTS_OK) st = finish(L);
+    if (st == DOTS_OK) st = dots_pretok_compile(L->ctx, t, qwen2_pattern);
+    return st;
+}
+
+/* A dotsocr GGUF model file carries tokenizer.json verbatim; llama.cpp's
+ * own files carry the tokenizer.ggml.* arrays. */
 static dots_status load_gguf(loader *L, const char *path) {
     dots_gguf g;
     dots_status st = dots_gguf_open(L->ctx, path, &g);
@@ -544,9 +657,15 @@ static dots_status load_gguf(loader *L, const char *path) {
     const char *s;
     size_t n;
     char *text = NULL;
-    if (!dots_gguf_get_string(&g, DOTS_GGUF_TOKENIZER_KEY, &s, &n))
-        st = DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "%s: no %s in this GGUF file", path, DOTS_GGUF_TOKENIZER_KEY);
-    else if (n > DOTS_TOK_MAX_FILE_BYTES)
+    if (!dots_gguf_get_string(&g, DOTS_GGUF_TOKENIZER_KEY, &s, &n)) {
+        if (dots_gguf_find(&g, "tokenizer.ggml.tokens")) {
+            st = load_gguf_arrays(L, &g);
+            dots_gguf_close(&g);
+            return st;
+        }
+        st = DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "%s: no %s and no tokenizer.ggml.tokens in this GGUF file", path,
+                       DOTS_GGUF_TOKENIZER_KEY);
+    } else if (n > DOTS_TOK_MAX_FILE_BYTES)
         st = DOTS_FAIL(L->ctx, DOTS_ERR_LIMIT, "%s: the embedded tokenizer.json is too big", path);
     else if (!(text = malloc(n + 1)))
         st = oom(L);

@@ -33,8 +33,12 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from gguf_rewrite import rewrite_gguf  # noqa: E402
+
 GGML = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 8, "Q4_K": 12, "BF16": 30}
-BLOCK = {0: (1, 4), 1: (1, 2), 2: (32, 18), 8: (32, 34), 12: (256, 144), 30: (1, 2)}
+BLOCK = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 12: (256, 144),
+         13: (256, 176), 14: (256, 210), 30: (1, 2)}
 SCALAR = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "<u1", 10: "<u8", 11: "<i8", 12: "<f8"}
 
 
@@ -502,6 +506,241 @@ def case_llamacpp(args):
     print("misuse: one clear error line each")
 
 
+# ---------------------------------------------- llama.cpp's own files
+
+def pack_scales_k4(sc, mn):
+    """Q4_K/Q5_K's 12 bytes of 6-bit scales and mins (gguf.md §3.3), per block: [n, 8] each."""
+    out = np.zeros((len(sc), 12), np.uint8)
+    out[:, 0:4] = (sc[:, 0:4] & 63) | ((sc[:, 4:8] >> 4) << 6)
+    out[:, 4:8] = (mn[:, 0:4] & 63) | ((mn[:, 4:8] >> 4) << 6)
+    out[:, 8:12] = (sc[:, 4:8] & 15) | ((mn[:, 4:8] & 15) << 4)
+    return out
+
+
+def unpack_scales_k4(q):
+    sc, mn = np.zeros((len(q), 8), np.int64), np.zeros((len(q), 8), np.int64)
+    q = q.astype(np.int64)
+    sc[:, :4], mn[:, :4] = q[:, 0:4] & 63, q[:, 4:8] & 63
+    sc[:, 4:] = (q[:, 8:12] & 15) | ((q[:, 0:4] >> 6) << 4)
+    mn[:, 4:] = (q[:, 8:12] >> 4) | ((q[:, 4:8] >> 6) << 4)
+    return sc, mn
+
+
+def write_safetensors(path, tensors):
+    """tensors: {name: (shape, dtype, raw)}"""
+    hdr, off, blobs = {}, 0, []
+    for name, (shape, dt, raw) in tensors.items():
+        hdr[name] = {"dtype": dt, "shape": list(shape), "data_offsets": [off, off + len(raw)]}
+        off += len(raw)
+        blobs.append(raw)
+    h = json.dumps(hdr).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def simple_quant(t, x):
+    """Valid blocks of the formats llama.cpp's quantizer writes and dotsocr re-encodes
+    (a plain rounding quantizer: the test needs their layouts, not ggml's search)."""
+    f16 = lambda v: np.asarray(v, np.float32).astype(np.float16)
+    if t in (3, 7):  # Q4_1, Q5_1: d, m, [qh], qs
+        x = x.reshape(-1, 32).astype(np.float32)
+        lo, hi = x.min(1), x.max(1)
+        top = 15 if t == 3 else 31
+        d = f16((hi - lo) / top)
+        m = f16(lo)
+        df = np.where(d.astype(np.float32) != 0, d.astype(np.float32), 1)
+        q = np.clip(np.round((x - m.astype(np.float32)[:, None]) / df[:, None]), 0, top).astype(np.uint32)
+        head = [d.reshape(-1, 1).view(np.uint8), m.reshape(-1, 1).view(np.uint8)]
+    elif t == 6:  # Q5_0: d, qh, qs; x = d (q - 16)
+        x = x.reshape(-1, 32).astype(np.float32)
+        i = np.abs(x).argmax(1)
+        d = f16(x[np.arange(len(x)), i] / -16)
+        df = np.where(d.astype(np.float32) != 0, d.astype(np.float32), 1)
+        q = np.clip(np.round(x / df[:, None]) + 16, 0, 31).astype(np.uint32)
+        head = [d.reshape(-1, 1).view(np.uint8)]
+    if t in (3, 6, 7):
+        qs = ((q[:, :16] & 15) | ((q[:, 16:] & 15) << 4)).astype(np.uint8)
+        if t == 3:
+            return np.concatenate(head + [qs], 1).tobytes()
+        qh = ((q >> 4) & 1) << np.arange(32, dtype=np.uint32)
+        qh = qh.sum(1).astype("<u4").reshape(-1, 1).view(np.uint8)
+        return np.concatenate(head + [qh, qs], 1).tobytes()
+    x = x.reshape(-1, 256).astype(np.float32)
+    if t == 13:  # Q5_K: x = d sc q - dmin m, q in 0..31, 8 sub-blocks of 32
+        sub = x.reshape(-1, 8, 32)
+        lo = np.minimum(sub.min(2), 0)
+        scale = (sub.max(2) - lo) / 31
+        d, dmin = f16(scale.max(1) / 63), f16(-lo.min(1) / 63)
+        dd, dm = d.astype(np.float32)[:, None], dmin.astype(np.float32)[:, None]
+        sc = np.clip(np.round(scale / np.where(dd != 0, dd, 1)), 0, 63).astype(np.int64)
+        mn = np.clip(np.round(-lo / np.where(dm != 0, dm, 1)), 0, 63).astype(np.int64)
+        step = (dd * sc)[:, :, None]
+        q = np.clip(np.round((sub + (dm * mn)[:, :, None]) / np.where(step != 0, step, 1)), 0, 31).astype(np.uint8)
+        qs = np.zeros((len(x), 128), np.uint8)
+        qh = np.zeros((len(x), 32), np.uint8)
+        for g in range(4):
+            qs[:, 32 * g:32 * g + 32] = (q[:, 2 * g] & 15) | ((q[:, 2 * g + 1] & 15) << 4)
+            qh |= ((q[:, 2 * g] >> 4) << (2 * g)) | ((q[:, 2 * g + 1] >> 4) << (2 * g + 1))
+        return np.concatenate([d.reshape(-1, 1).view(np.uint8), dmin.reshape(-1, 1).view(np.uint8),
+                               pack_scales_k4(sc.astype(np.uint8), mn.astype(np.uint8)), qh, qs], 1).tobytes()
+    # Q6_K: x = d sc (q - 32), 16 sub-blocks of 16, int8 scales
+    sub = x.reshape(-1, 16, 16)
+    scale = np.abs(sub).max(2) / 31
+    d = f16(scale.max(1) / 127)
+    dd = d.astype(np.float32)[:, None]
+    sc = np.clip(np.round(scale / np.where(dd != 0, dd, 1)), -128, 127).astype(np.int8)
+    step = (dd * sc)[:, :, None]
+    q = (np.clip(np.round(sub / np.where(step != 0, step, 1)), -32, 31) + 32).astype(np.uint8).reshape(-1, 256)
+    ql = np.zeros((len(x), 128), np.uint8)
+    qh = np.zeros((len(x), 64), np.uint8)
+    for h in range(2):
+        e = q[:, 128 * h:128 * h + 128]
+        ql[:, 64 * h:64 * h + 32] = (e[:, 0:32] & 15) | ((e[:, 64:96] & 15) << 4)
+        ql[:, 64 * h + 32:64 * h + 64] = (e[:, 32:64] & 15) | ((e[:, 96:128] & 15) << 4)
+        qh[:, 32 * h:32 * h + 32] = (e[:, 0:32] >> 4) | ((e[:, 32:64] >> 4) << 2) | ((e[:, 64:96] >> 4) << 4) | \
+            ((e[:, 96:128] >> 4) << 6)
+    return np.concatenate([ql, qh, sc.view(np.uint8), d.reshape(-1, 1).view(np.uint8)], 1).tobytes()
+
+
+def dequant(t, raw):
+    """The spec's decoding (gguf.md §3.2, §3.4, §3.5) of Q4_1, Q5_0, Q5_1, Q5_K and Q6_K."""
+    f16 = lambda a: a.copy().view(np.float16).astype(np.float32)
+    if t in (3, 6, 7):
+        b = np.frombuffer(raw, np.uint8).reshape(-1, BLOCK[t][1])
+        d = f16(b[:, 0:2]).ravel()
+        m = f16(b[:, 2:4]).ravel() if t in (3, 7) else np.zeros_like(d)
+        qs = b[:, -16:].astype(np.int64)
+        q = np.concatenate([qs & 15, qs >> 4], 1)
+        if t in (6, 7):
+            qh = b[:, 2 if t == 6 else 4:][:, :4].copy().view("<u4").ravel().astype(np.int64)
+            q = q | (((qh[:, None] >> np.arange(32)) & 1) << 4)
+        return (d[:, None] * (q - (16 if t == 6 else 0)) + m[:, None]).astype(np.float32).ravel()
+    b = np.frombuffer(raw, np.uint8).reshape(-1, BLOCK[t][1])
+    if t == 13:
+        d, dmin = f16(b[:, 0:2]).ravel(), f16(b[:, 2:4]).ravel()
+        sc, mn = unpack_scales_k4(b[:, 4:16])
+        qh, qs = b[:, 16:48].astype(np.int64), b[:, 48:176].astype(np.int64)
+        out = np.zeros((len(b), 256), np.float32)
+        for g in range(4):
+            for half in range(2):
+                j = 2 * g + half
+                q = (qs[:, 32 * g:32 * g + 32] >> (4 * half)) & 15 | (((qh >> j) & 1) << 4)
+                out[:, 32 * j:32 * j + 32] = d[:, None] * sc[:, j:j + 1] * q - dmin[:, None] * mn[:, j:j + 1]
+        return out.ravel()
+    d = f16(b[:, 208:210]).ravel()
+    sc = b[:, 192:208].view(np.int8).astype(np.float32)
+    out = np.zeros((len(b), 256), np.float32)
+    for h in range(2):
+        ql, qh = b[:, 64 * h:64 * h + 64].astype(np.int64), b[:, 128 + 32 * h:160 + 32 * h].astype(np.int64)
+        parts = [(ql[:, 0:32] & 15) | ((qh & 3) << 4), (ql[:, 32:64] & 15) | (((qh >> 2) & 3) << 4),
+                 (ql[:, 0:32] >> 4) | (((qh >> 4) & 3) << 4), (ql[:, 32:64] >> 4) | (((qh >> 6) & 3) << 4)]
+        for k, q in enumerate(parts):
+            e0 = 128 * h + 32 * k
+            for l0 in (0, 16):
+                out[:, e0 + l0:e0 + l0 + 16] = d[:, None] * sc[:, (e0 + l0) // 16:(e0 + l0) // 16 + 1] * (q[:, l0:l0 + 16] - 32)
+    return out.ravel()
+
+
+def case_native(args):
+    """The LM + mmproj pair as llama.cpp's own tools write it: no dotsocr.* keys (configs from the
+    qwen2.*/clip.* metadata, tokenizer from tokenizer.ggml.*), the mmproj found next to the LM file,
+    and K-quant mixes (Q6_K, Q5_K, Q5_0, Q5_1, Q4_1 matrices) read by re-encoding them as Q8_0."""
+    lm, mm = os.path.join(args.tmp, "lm.gguf"), os.path.join(args.tmp, "mmproj.gguf")
+    run(args, "convert", "-q", "--type", "q8_0", args.model, lm, "--mmproj", mm)
+    nat = os.path.join(args.tmp, "native")
+    os.makedirs(nat)
+    nlm, nmm = os.path.join(nat, "dots.ocr-Q8_0.gguf"), os.path.join(nat, "mmproj-dots.ocr-Q8_0.gguf")
+    rewrite_gguf(lm, nlm)
+    rewrite_gguf(mm, nmm)
+    kv, _, _ = read_gguf(nlm)
+    if any(k.startswith("dotsocr.") for k in kv):
+        fail("test bug: dotsocr keys left")
+    a = dumps(args, lm, os.path.join(args.tmp, "ours"))
+    b = dumps(args, nlm, os.path.join(args.tmp, "native_out"))
+    for k in sorted(a):
+        if a[k].tobytes() != b[k].tobytes():
+            fail(f"{k} differs between our pair and the same pair without dotsocr.* keys")
+    print(f"llama.cpp-style pair (mmproj found next to it): {', '.join(sorted(a))} bit-identical to ours")
+    ours, native = json.loads(run(args, "info", "--json", lm).stdout), json.loads(run(args, "info", "--json", nlm).stdout)
+    for k in ("text", "vision", "eos_token_id", "min_pixels", "max_pixels"):
+        if ours[k] != native[k]:
+            fail(f"info --json: {k} from the metadata differs from the config texts: {native[k]} vs {ours[k]}")
+    print("info --json: the config read from the metadata equals the one converted")
+    # K-quant mix, written as llama.cpp's quantizer would (one matrix per format). K-quants need rows
+    # of 256: the tiny model with a 256-wide MLP, so that ffn_down can be Q6_K and Q5_K.
+    wide = os.path.join(args.tmp, "wide")
+    os.makedirs(wide)
+    for f in os.listdir(args.model):
+        if not f.startswith("model") and f.endswith(".json"):
+            shutil.copy(os.path.join(args.model, f), wide)
+    cfg = json.load(open(os.path.join(args.model, "config.json")))
+    cfg["intermediate_size"] = 256
+    json.dump(cfg, open(os.path.join(wide, "config.json"), "w"), indent=2)
+    rng = np.random.default_rng(7)
+    src = {}
+    for name, (shape, dt, raw) in read_safetensors_dir(args.model).items():
+        if ".mlp." in name and name.startswith("model.layers."):
+            shape = [256, cfg["hidden_size"]] if "down" not in name else [cfg["hidden_size"], 256]
+            raw = (rng.standard_normal(shape) * 0.05).astype("<f4").tobytes()
+            dt = "F32"
+        src[name] = (shape, dt, raw)
+    write_safetensors(os.path.join(wide, "model.safetensors"), src)
+    lm, mm = os.path.join(args.tmp, "wide_lm.gguf"), os.path.join(args.tmp, "wide_mmproj.gguf")
+    run(args, "convert", "-q", "--type", "q8_0", wide, lm, "--mmproj", mm)
+    nmm = os.path.join(args.tmp, "wide_mmproj_native.gguf")
+    rewrite_gguf(mm, nmm)
+    mix = {"model.layers.0.mlp.down_proj.weight": 14, "model.layers.1.mlp.down_proj.weight": 13, "lm_head.weight": 6,
+           "model.embed_tokens.weight": 3, "model.layers.0.mlp.gate_proj.weight": 7,
+           "model.layers.1.self_attn.v_proj.weight": 6}
+    retype, as_q8 = {}, {}
+    for hf, t in mix.items():
+        shape, dt, raw = src[hf]
+        x = to_f32(dt, raw)
+        qb = simple_quant(t, x)
+        y = dequant(t, qb)
+        if np.linalg.norm(y - x) > 0.1 * np.linalg.norm(x):
+            fail(f"test bug: {hf} as type {t}: relative error {np.linalg.norm(y - x) / np.linalg.norm(x):.3f}")
+        retype[gguf_name(hf)] = (t, qb)
+        as_q8[gguf_name(hf)] = (GGML["Q8_0"], q8_0(y))
+    mlm, elm = os.path.join(nat, "mix", "dots-Q4_K_M.gguf"), os.path.join(nat, "expect", "dots-Q8_0.gguf")
+    for path, rt in ((mlm, retype), (elm, as_q8)):
+        os.makedirs(os.path.dirname(path))
+        rewrite_gguf(lm, path, retype=rt)
+        shutil.copy(nmm, os.path.join(os.path.dirname(path), "mmproj-dots.gguf"))
+    a = dumps(args, elm, os.path.join(args.tmp, "expect_out"))
+    b = dumps(args, mlm, os.path.join(args.tmp, "mix_out"))
+    for k in sorted(a):
+        if a[k].tobytes() != b[k].tobytes():
+            fail(f"{k}: the K-quant mix differs from its NumPy decoding re-encoded as Q8_0")
+    print(f"K-quant mix (Q6_K, Q5_K, Q5_0, Q5_1, Q4_1): {', '.join(sorted(a))} bit-identical to the NumPy decoding as Q8_0")
+    # misuse: no mmproj next to it, two of them, a wrong --mmproj, an unsupported type
+    lone = os.path.join(args.tmp, "lone")
+    os.makedirs(lone)
+    shutil.copy(nlm, os.path.join(lone, "lm.gguf"))
+    p = run(args, "info", os.path.join(lone, "lm.gguf"), check=False)
+    if p.returncode != 1 or "--mmproj" not in p.stderr or p.stderr.count("\n") != 1:
+        fail(f"a native LM file alone: exit {p.returncode}, {p.stderr.strip()!r}")
+    shutil.copy(nmm, os.path.join(lone, "mmproj-a.gguf"))
+    shutil.copy(nmm, os.path.join(lone, "mmproj-b.gguf"))
+    p = run(args, "info", os.path.join(lone, "lm.gguf"), check=False)
+    if p.returncode != 1 or "--mmproj" not in p.stderr or p.stderr.count("\n") != 1:
+        fail(f"two mmproj files: exit {p.returncode}, {p.stderr.strip()!r}")
+    p = run(args, "info", "--mmproj", os.path.join(lone, "mmproj-b.gguf"), os.path.join(lone, "lm.gguf"), check=False)
+    if p.returncode != 0:
+        fail(f"--mmproj: exit {p.returncode}, {p.stderr.strip()!r}")
+    p = run(args, "info", "--mmproj", nlm, os.path.join(lone, "lm.gguf"), check=False)
+    if p.returncode != 1 or "not a dots.ocr mmproj" not in p.stderr:
+        fail(f"--mmproj LM file: exit {p.returncode}, {p.stderr.strip()!r}")
+    bad = os.path.join(args.tmp, "q2k", "lm.gguf")
+    os.makedirs(os.path.dirname(bad))
+    shutil.copy(nmm, os.path.join(os.path.dirname(bad), "mmproj.gguf"))
+    rewrite_gguf(lm, bad, retype={"output.weight": (10, b"\0" * (len(retype["output.weight"][1]) // 210 * 84))})
+    p = run(args, "info", bad, check=False)
+    if p.returncode != 1 or "Q2_K" not in p.stderr or p.stderr.count("\n") != 1:
+        fail(f"a Q2_K matrix: exit {p.returncode}, {p.stderr.strip()!r}")
+    print("misuse: one clear error line each")
+
+
 def dumps(args, model, out, precision="fp32", extra=(), load=()):
     os.makedirs(out, exist_ok=True)
     run(args, "vision", "-q", "--model", model, "--precision", precision, "--dump", out, *load, args.image)
@@ -663,7 +902,7 @@ def case_malformed(args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=["format", "roundtrip", "quality", "malformed", "llamacpp"])
+    ap.add_argument("case", choices=["format", "roundtrip", "quality", "malformed", "llamacpp", "native"])
     ap.add_argument("--dotsocr", required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--image", required=True)
@@ -676,7 +915,7 @@ def main():
         shutil.rmtree(args.tmp, ignore_errors=True)
     os.makedirs(args.tmp, exist_ok=True)
     {"format": case_format, "roundtrip": case_roundtrip, "quality": case_quality, "malformed": case_malformed,
-     "llamacpp": case_llamacpp}[args.case](args)
+     "llamacpp": case_llamacpp, "native": case_native}[args.case](args)
     if not args.reuse:  # kept only when a check failed (or asked for)
         shutil.rmtree(args.tmp, ignore_errors=True)
     print("ok")

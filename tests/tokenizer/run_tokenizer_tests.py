@@ -79,6 +79,19 @@ def golden(a):
     sys.stdout.write(r.stdout.decode())
     check(r.returncode == 0, "golden on vocab.json + merges.txt: " + r.stderr.decode()[-2000:])
 
+    # The same tokenizer as llama.cpp's own GGUF files carry it: the tokenizer.ggml.* arrays only
+    # (our LM file of a convert --mmproj pair, without its dotsocr.* keys).
+    sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+    from gguf_rewrite import rewrite_gguf
+    ours, native = os.path.join(a.tmp, "lm.gguf"), os.path.join(a.tmp, "lm_native.gguf")
+    r = run([a.dotsocr, "convert", "-q", "--type", "q8_0", a.model, ours, "--mmproj", os.path.join(a.tmp, "mmproj.gguf")])
+    if check(r.returncode == 0, "convert: " + r.stderr.decode()[-500:]):
+        rewrite_gguf(ours, native)
+        env["DOTS_TOK_DIR"] = native
+        r = run([a.test_bin], env=env)
+        sys.stdout.write(r.stdout.decode())
+        check(r.returncode == 0, "golden on tokenizer.ggml.* arrays: " + r.stderr.decode()[-2000:])
+
 
 def cli(a):
     tok = [a.dotsocr, "tokenize", "--model", a.model]
