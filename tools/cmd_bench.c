@@ -21,7 +21,7 @@
 
 static const char help_bench[] =
     "usage: dotsocr bench --model DIR|FILE.gguf [--image WxH] [--threads N] [--decode N] [--precision fp32|bf16]\n"
-    "                     [--json] [--lock] [--mmap]\n"
+    "                     [--json] [--lock] [--mmap] [--mmproj FILE]\n"
     "  Copies the weights into anonymous memory (huge pages where allowed; --mmap\n"
     "  reads them in place from the mapped files instead, as run and parse do by\n"
     "  default), measures this machine's bf16 dot peak and DRAM\n"

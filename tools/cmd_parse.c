@@ -42,7 +42,7 @@ static const char help_parse[] =
     "                     [--bbox x1,y1,x2,y2] [--pages 1-5,9] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
     "                     [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
     "                     [--images-dir DIR] [--resume] [--quiet] [--precision fp32|bf16] [--no-fitz-preprocess]\n"
-    "                     [--replay-dir DIR] [--no-mmap|--mmap]\n"
+    "                     [--replay-dir DIR] [--no-mmap|--mmap] [--mmproj FILE]\n"
     "  Parses images, PDFs and directories of them. Per page: <stem>.json, <stem>.md,\n"
     "  <stem>_nohf.md and <stem>.jpg (layout drawn), stem = <name> or <name>_page_<i>\n"
     "  (i from 0); per document <name>.jsonl and, for PDFs, <name>.md (all pages).\n"

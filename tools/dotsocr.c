@@ -90,11 +90,14 @@ static const char *commas(int64_t v, char *buf, size_t cap) {
 /* ------------------------------------------------------------------ info */
 
 static const char help_info[] =
-    "usage: dotsocr info [--json] [-v|-q] MODEL_DIR\n"
+    "usage: dotsocr info [--json] [--mmproj FILE] [-v|-q] MODEL\n"
     "  Opens a dots.ocr checkpoint directory (config.json + safetensors, sharded or\n"
-    "  not), validates every file and tensor, and prints the config, tensor and\n"
-    "  parameter counts per part, bytes per dtype, the files used, the load time\n"
-    "  and peak RSS. --json prints one JSON object instead.\n";
+    "  not) or GGUF file, validates every file and tensor, and prints the config,\n"
+    "  tensor and parameter counts per part, bytes per dtype, the files used, the\n"
+    "  load time and peak RSS. --json prints one JSON object instead.\n"
+    "  MODEL may be the LM file of llama.cpp's LM + mmproj pair; its mmproj file\n"
+    "  is the one *mmproj*.gguf next to it, or --mmproj FILE (run, parse, vision,\n"
+    "  preprocess and bench take --mmproj too).\n";
 
 static void print_info_text(const dots_model *m, const dots_model_info *info, double load_ms, double rss_mb) {
     const dots_config *c = dots_model_config(m);
@@ -549,7 +552,7 @@ static int cmd_detokenize(int argc, char **argv) {
 
 static const char help_preprocess[] =
     "usage: dotsocr preprocess --model DIR INPUT [--page K] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
-    "                          [--fitz-preprocess] [--dump OUT_DIR]\n"
+    "                          [--fitz-preprocess] [--dump OUT_DIR] [--mmproj FILE]\n"
     "  Runs the image side of the pipeline on one page: decode (PNG, JPEG, WebP, TIFF,\n"
     "  PNM; PDF pages rendered with MuPDF at --dpi, default 200, or 72 when a side\n"
     "  would exceed 4500 px), smart_resize, Pillow-exact bicubic resize, normalisation\n"
@@ -713,7 +716,7 @@ static dots_status place_weights(dots_ctx *ctx, dots_model *model, int mmap_choi
 
 static const char help_vision[] =
     "usage: dotsocr vision --model DIR INPUT [--page K] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
-    "                      [--threads N] [--precision fp32|bf16] [--dump OUT_DIR] [--dump-blocks] [--no-mmap|--mmap]\n"
+    "                      [--threads N] [--precision fp32|bf16] [--dump OUT_DIR] [--dump-blocks] [--no-mmap|--mmap] [--mmproj FILE]\n"
     "  Preprocesses one page and runs the vision encoder. Prints the grid, the time\n"
     "  and GFLOP/s. --dump writes vision_embeds.npy (float32 tokens x hidden);\n"
     "  --dump-blocks also patch_embed.npy, block_XX.npy and post_norm.npy.\n";
@@ -846,6 +849,7 @@ static const char help_run[] =
     "                   [--page K] [--dpi N] [--min-pixels N] [--max-pixels N] [--max-new-tokens N]\n"
     "                   [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
     "                   [--precision fp32|bf16] [--dump OUT_DIR] [--teacher-force TOKENS.npy] [--no-mmap|--mmap]\n"
+    "                   [--mmproj FILE]\n"
     "  Runs the model on one page and prints its raw answer as it is generated\n"
     "  (stdout), then statistics (stderr). Greedy unless --temperature > 0. Stops at\n"
     "  an EOS token, at --max-new-tokens (default 16384) or on Ctrl-C, keeping what\n"
