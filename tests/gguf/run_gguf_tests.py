@@ -738,7 +738,19 @@ def case_native(args):
     p = run(args, "info", bad, check=False)
     if p.returncode != 1 or "Q2_K" not in p.stderr or p.stderr.count("\n") != 1:
         fail(f"a Q2_K matrix: exit {p.returncode}, {p.stderr.strip()!r}")
-    print("misuse: one clear error line each")
+    # metadata the configs or the tokenizer need, missing
+    for drop, in_mmproj, word in (("qwen2.attention.layer_norm_rms_epsilon", False, "layer_norm_rms_epsilon"),
+                                  ("tokenizer.ggml.merges", False, "merges"), ("clip.use_silu", True, "use_silu"),
+                                  ("clip.vision.image_mean", True, "image_mean")):
+        d = os.path.join(args.tmp, "drop_" + drop)
+        os.makedirs(d)
+        rewrite_gguf(lm, os.path.join(d, "lm.gguf"), drop_prefix=("dotsocr.",) + (() if in_mmproj else (drop,)))
+        rewrite_gguf(mm, os.path.join(d, "mmproj.gguf"), drop_prefix=("dotsocr.",) + ((drop,) if in_mmproj else ()))
+        p = subprocess.run([args.dotsocr, "run", "-q", "--model", os.path.join(d, "lm.gguf"), "--max-new-tokens", "2",
+                            args.image], capture_output=True, text=True)
+        if p.returncode != 1 or word not in p.stderr or p.stderr.count("\n") != 1:
+            fail(f"without {drop}: exit {p.returncode}, {p.stderr.strip()!r}")
+    print("misuse: one clear error line each (no mmproj, two, a wrong --mmproj, Q2_K, 4 missing keys)")
 
 
 def dumps(args, model, out, precision="fp32", extra=(), load=()):
