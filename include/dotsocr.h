@@ -231,6 +231,8 @@ typedef struct dots_model_info {
     dots_dtype lm_matrix_dtype; /* the type of the language model's layer matrices (q_proj of layer 0) */
     int64_t mapped_bytes;     /* total size of the mapped weight files */
     int32_t n_files;          /* weight files (shards) */
+    bool config_from_metadata; /* llama.cpp's own GGUF pair: configs rebuilt from its qwen2.* / clip.* keys */
+    int64_t n_reencoded;      /* matrices stored as Q4_1/Q5_0/Q5_1/Q5_K/Q6_K, re-encoded as Q8_0 at load */
 } dots_model_info;
 
 dots_status dots_model_get_info(const dots_model *model, dots_model_info *out);

@@ -106,7 +106,9 @@ static void print_info_text(const dots_model *m, const dots_model_info *info, do
     char a[40], b[40], d[40];
     printf("model: %s\n", dots_model_dir(m));
     struct stat sb;
-    if (stat(dots_model_dir(m), &sb) == 0 && !S_ISDIR(sb.st_mode))
+    if (info->config_from_metadata)
+        printf("files (configs rebuilt from the metadata of llama.cpp's GGUF pair):\n  config.json\n");
+    else if (stat(dots_model_dir(m), &sb) == 0 && !S_ISDIR(sb.st_mode))
         printf("files (inside the GGUF file):\n  config.json\n");
     else
         printf("files:\n  config.json\n");
@@ -144,6 +146,7 @@ static void print_info_text(const dots_model *m, const dots_model_info *info, do
     for (int k = 0; k < DOTS_DTYPE_COUNT; k++)
         if (info->bytes_by_dtype[k]) printf(" %s %s", dots_dtype_name((dots_dtype)k), commas(info->bytes_by_dtype[k], a, sizeof a));
     printf("\nmapped: %s bytes in %d file(s)\n", commas(info->mapped_bytes, a, sizeof a), info->n_files);
+    if (info->n_reencoded) printf("re-encoded as Q8_0 at load: %" PRId64 " matrices (Q4_1/Q5_0/Q5_1/Q5_K/Q6_K in the file)\n", info->n_reencoded);
     printf("load: %.1f ms, peak RSS %.1f MB\n", load_ms, rss_mb);
 }
 
@@ -161,8 +164,9 @@ static void print_info_json(const dots_model *m, const dots_model_info *info, do
            info->n_params_vision, info->n_params_lm);
     for (int k = 0; k < DOTS_DTYPE_COUNT; k++)
         printf("%s\"%s\": %" PRId64, k ? ", " : "", dots_dtype_name((dots_dtype)k), info->bytes_by_dtype[k]);
-    printf("}, \"n_files\": %d, \"mapped_bytes\": %" PRId64 ", \"load_ms\": %.3f, \"peak_rss_mb\": %.1f, ",
-           info->n_files, info->mapped_bytes, load_ms, rss_mb);
+    printf("}, \"n_files\": %d, \"mapped_bytes\": %" PRId64 ", \"load_ms\": %.3f, \"peak_rss_mb\": %.1f, "
+           "\"config_from_metadata\": %s, \"n_reencoded\": %" PRId64 ", ",
+           info->n_files, info->mapped_bytes, load_ms, rss_mb, info->config_from_metadata ? "true" : "false", info->n_reencoded);
     printf("\"text\": {\"hidden_size\": %d, \"num_hidden_layers\": %d, \"num_attention_heads\": %d, "
            "\"num_key_value_heads\": %d, \"intermediate_size\": %d, \"vocab_size\": %d}, ",
            c->text.hidden_size, c->text.num_hidden_layers, c->text.num_attention_heads,

@@ -201,6 +201,7 @@ static dots_status bind_one_gguf(dots_ctx *ctx, dots_model *m, const dots_expect
         t->data = copy;
         nbytes = (int64_t)out_bytes;
         m->n_transcoded++;
+        m->info.n_reencoded++;
         m->transcoded_bytes += nbytes;
     }
     count_bound(m, e, t, nbytes);
@@ -331,6 +332,7 @@ static dots_status load_configs(dots_ctx *ctx, dots_model *m) {
     if (!m->json[0] && m->is_gguf && m->has_mmproj && dots_gguf_is_native_lm(&m->gguf)) {
         st = dots_gguf_native_configs(ctx, m->dir, &m->gguf, &m->mmproj, m->json, m->json_len);
         if (st != DOTS_OK) return st;
+        m->info.config_from_metadata = true;
     }
     if (!m->json[0] && m->is_gguf)
         return DOTS_FAIL(ctx, DOTS_ERR_UNSUPPORTED,

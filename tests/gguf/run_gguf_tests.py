@@ -665,6 +665,8 @@ def case_native(args):
     for k in ("text", "vision", "eos_token_id", "min_pixels", "max_pixels"):
         if ours[k] != native[k]:
             fail(f"info --json: {k} from the metadata differs from the config texts: {native[k]} vs {ours[k]}")
+    if ours["config_from_metadata"] or not native["config_from_metadata"]:
+        fail("info --json: config_from_metadata")
     print("info --json: the config read from the metadata equals the one converted")
     # K-quant mix, written as llama.cpp's quantizer would (one matrix per format). K-quants need rows
     # of 256: the tiny model with a 256-wide MLP, so that ffn_down can be Q6_K and Q5_K.
@@ -707,6 +709,8 @@ def case_native(args):
         os.makedirs(os.path.dirname(path))
         rewrite_gguf(lm, path, retype=rt)
         shutil.copy(nmm, os.path.join(os.path.dirname(path), "mmproj-dots.gguf"))
+    if json.loads(run(args, "info", "--json", mlm).stdout)["n_reencoded"] != len(mix):
+        fail("info --json: n_reencoded")
     a = dumps(args, elm, os.path.join(args.tmp, "expect_out"))
     b = dumps(args, mlm, os.path.join(args.tmp, "mix_out"))
     for k in sorted(a):
