@@ -62,13 +62,15 @@ def rewrite_gguf(src, dst, drop_prefix="dotsocr.", retype=None):
         if retype and name in retype:
             infos[i][2], data = retype[name]
         datas.append(data)
-    out = b"GGUF" + struct.pack("<IQQ", version, n_t, len(kvs)) + b"".join(kvs)
+    head = [b"GGUF" + struct.pack("<IQQ", version, n_t, len(kvs))] + kvs
     off = 0
     for (name, ne, t, _), data in zip(infos, datas):
-        out += struct.pack("<Q", len(name.encode())) + name.encode() + struct.pack("<I", len(ne))
-        out += b"".join(struct.pack("<Q", n) for n in ne) + struct.pack("<IQ", t, off)
+        head.append(struct.pack("<Q", len(name.encode())) + name.encode() + struct.pack("<I", len(ne)))
+        head.append(b"".join(struct.pack("<Q", n) for n in ne) + struct.pack("<IQ", t, off))
         off += (len(data) + 31) // 32 * 32
-    out += b"\0" * ((32 - len(out) % 32) % 32)
-    for data in datas:
-        out += data + b"\0" * ((32 - len(data) % 32) % 32)
-    open(dst, "wb").write(out)
+    head = b"".join(head)
+    with open(dst, "wb") as f:  # piece by piece: a model file is gigabytes
+        f.write(head + b"\0" * ((32 - len(head) % 32) % 32))
+        for data in datas:
+            f.write(data)
+            f.write(b"\0" * ((32 - len(data) % 32) % 32))
