@@ -12,8 +12,12 @@
 #include "core/fp.h"
 #include "kernels/quant.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define DOTS_TRANSCODE_MAX_THREADS 16
 
 static float f16_at(const uint8_t *p) { return dots_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
@@ -113,24 +117,68 @@ bool dots_transcode_dequantize_row(uint32_t ggml_type, const void *src, float *y
     return true;
 }
 
+typedef struct transcode_job {
+    uint32_t type;
+    const uint8_t *src;
+    uint8_t *dst;
+    int64_t rows, K, n_threads;
+    size_t in_row, out_row;
+    bool ok[DOTS_TRANSCODE_MAX_THREADS];
+} transcode_job;
+
+typedef struct transcode_arg {
+    transcode_job *job;
+    int64_t index;
+} transcode_arg;
+
+static void *transcode_rows(void *p) {
+    transcode_arg *a = p;
+    transcode_job *j = a->job;
+    const int64_t per = (j->rows + j->n_threads - 1) / j->n_threads, r0 = a->index * per,
+                  r1 = r0 + per < j->rows ? r0 + per : j->rows;
+    float *row = malloc(sizeof(float) * (size_t)j->K);
+    if (!row) return NULL;
+    for (int64_t r = r0; r < r1; r++) {
+        dots_transcode_dequantize_row(j->type, j->src + (size_t)r * j->in_row, row, j->K);
+        dots_quantize_row(DOTS_DTYPE_Q8_0, row, j->dst + (size_t)r * j->out_row, j->K);
+    }
+    free(row);
+    j->ok[a->index] = true;
+    return NULL;
+}
+
 void *dots_transcode_to_q8_0(uint32_t ggml_type, const void *src, int64_t rows, int64_t K, size_t *out_bytes) {
-    if (!src || rows <= 0 || K <= 0 || K % 32 || !dots_transcode_known(ggml_type)) return NULL;
+    if (!src || !out_bytes || rows <= 0 || K <= 0 || K % 32 || !dots_transcode_known(ggml_type)) return NULL;
     int64_t block, bytes;
     if (!dots_ggml_type_block(ggml_type, &block, &bytes) || K % block) return NULL;
     const size_t in_row = (size_t)(K / block * bytes), out_row = (size_t)dots_dtype_bytes(DOTS_DTYPE_Q8_0, K);
     if ((size_t)rows > SIZE_MAX / out_row - 1) return NULL;
     const size_t total = (size_t)rows * out_row;
     void *out = NULL;
-    float *row = malloc(sizeof(float) * (size_t)K);
-    if (!row || posix_memalign(&out, 64, (total + 63) / 64 * 64) != 0) {
-        free(row);
-        return NULL;
+    if (posix_memalign(&out, 64, (total + 63) / 64 * 64) != 0) return NULL;
+    /* the reference quantizer is scalar: a 151936-row output matrix takes
+     * seconds on one core, so the rows are split over the CPUs */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t n = cpus < 1 ? 1 : cpus > DOTS_TRANSCODE_MAX_THREADS ? DOTS_TRANSCODE_MAX_THREADS : cpus;
+    if (n > rows) n = rows;
+    transcode_job job = {ggml_type, src, out, rows, K, n, in_row, out_row, {false}};
+    transcode_arg args[DOTS_TRANSCODE_MAX_THREADS];
+    pthread_t th[DOTS_TRANSCODE_MAX_THREADS];
+    bool started[DOTS_TRANSCODE_MAX_THREADS] = {false};
+    for (int64_t i = 0; i < n; i++) {
+        args[i] = (transcode_arg){&job, i};
+        if (i > 0) started[i] = pthread_create(&th[i], NULL, transcode_rows, &args[i]) == 0;
     }
-    for (int64_t r = 0; r < rows; r++) {
-        dots_transcode_dequantize_row(ggml_type, (const uint8_t *)src + (size_t)r * in_row, row, K);
-        dots_quantize_row(DOTS_DTYPE_Q8_0, row, (uint8_t *)out + (size_t)r * out_row, K);
+    transcode_rows(&args[0]);
+    for (int64_t i = 1; i < n; i++) {
+        if (started[i]) pthread_join(th[i], NULL);
+        else transcode_rows(&args[i]); /* no thread: this one does the share */
     }
-    free(row);
+    for (int64_t i = 0; i < n; i++)
+        if (!job.ok[i]) {
+            free(out);
+            return NULL;
+        }
     *out_bytes = total;
     return out;
 }
