@@ -20,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DOTS_MAX_CONFIG_BYTES (16u << 20) /* the real config.json is ~2 kB */
 
@@ -523,6 +525,48 @@ static dots_dtype ram_dtype(const dots_model *m, const dots_tensor *t, bool repa
     return dots_repack_type(t->dtype);
 }
 
+/* The copy is split into pieces of about LOAD_PIECE_BYTES (whole groups of
+ * 16 rows where rows are repacked) taken by every CPU: on these VMs most of
+ * the time is the first touch of the new pages (the hypervisor backs them)
+ * and the scalar repacking, and both scale with cores. */
+#define LOAD_PIECE_BYTES ((int64_t)1 << 20)
+#define LOAD_MAX_THREADS 16
+
+typedef struct load_piece {
+    int64_t tensor, row0, rows; /* rows of the tensor viewed as [N, K] (K = last dim) */
+} load_piece;
+
+typedef struct load_job {
+    const dots_model *m;
+    const dots_tensor *src;   /* the tensors as bound (file or heap data) */
+    const dots_dtype *to;     /* their types in memory */
+    uint8_t *const *dst;      /* their places in the copy */
+    const load_piece *pieces;
+    int64_t n_pieces;
+    int64_t next;             /* atomic: the next piece to take */
+} load_job;
+
+static void load_one_piece(const load_job *j, const load_piece *p) {
+    const dots_tensor *t = &j->src[p->tensor];
+    const int64_t K = t->shape[t->n_dims - 1];
+    const size_t in_row = (size_t)dots_dtype_bytes(t->dtype, K), out_row = (size_t)dots_dtype_bytes(j->to[p->tensor], K);
+    const uint8_t *from = (const uint8_t *)t->data + (size_t)p->row0 * in_row;
+    uint8_t *into = j->dst[p->tensor] + (size_t)p->row0 * out_row;
+    if (j->to[p->tensor] != t->dtype) dots_repack_r16(t->dtype, from, into, p->rows, K);
+    else memcpy(into, from, (size_t)p->rows * in_row);
+    /* drop the source pages at once (those wholly inside the piece), so the
+     * peak RSS is one copy, not two */
+    const uintptr_t page = 4096, b = ((uintptr_t)from + page - 1) & ~(page - 1),
+                    e = ((uintptr_t)from + (size_t)p->rows * in_row) & ~(page - 1);
+    if (e > b && in_mapped_file(j->m, from, (size_t)p->rows * in_row)) madvise((void *)b, (size_t)(e - b), MADV_DONTNEED);
+}
+
+static void *load_worker(void *arg) {
+    load_job *j = arg;
+    for (int64_t i; (i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n_pieces;) load_one_piece(j, &j->pieces[i]);
+    return NULL;
+}
+
 dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
     dots_ctx_begin_call(ctx);
     if (!m) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_model_load_to_ram: NULL model");
@@ -530,42 +574,64 @@ dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
     const size_t huge = 2u << 20;
     size_t total = 0;
     const bool repack = dots_cpu_isa() >= DOTS_ISA_AVX512VNNI;
-    for (int64_t i = 0; i < m->n_bound; i++) {
+    dots_dtype *to = malloc(sizeof *to * (size_t)(m->n_bound ? m->n_bound : 1));
+    uint8_t **dst = malloc(sizeof *dst * (size_t)(m->n_bound ? m->n_bound : 1));
+    int64_t n_pieces = 0;
+    for (int64_t i = 0; to && dst && i < m->n_bound; i++) {
         const dots_tensor *t = &m->tensors[i];
-        total += ((size_t)dots_dtype_bytes(ram_dtype(m, t, repack), t->n_elements) + 63) / 64 * 64;
+        to[i] = ram_dtype(m, t, repack);
+        total += ((size_t)dots_dtype_bytes(to[i], t->n_elements) + 63) / 64 * 64;
+        const int64_t K = t->shape[t->n_dims - 1], N = t->n_elements / K, row = dots_dtype_bytes(t->dtype, K);
+        const int64_t step = to[i] != t->dtype ? 16 : 1, per = (LOAD_PIECE_BYTES / (row * step) > 0 ? LOAD_PIECE_BYTES / (row * step) : 1) * step;
+        n_pieces += (N + per - 1) / per;
+    }
+    load_piece *pieces = to && dst ? malloc(sizeof *pieces * (size_t)(n_pieces ? n_pieces : 1)) : NULL;
+    if (!pieces) {
+        free(to);
+        free(dst);
+        return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory planning the weights' copy");
     }
     size_t bytes = (total + huge - 1) / huge * huge;
     /* one extra huge page so the region can start on a 2 MB boundary */
     uint8_t *raw = mmap(NULL, bytes + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes for the weights", bytes);
+    if (raw == MAP_FAILED) {
+        free(to);
+        free(dst);
+        free(pieces);
+        return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes for the weights", bytes);
+    }
     uint8_t *base = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
     if (base > raw) munmap(raw, (size_t)(base - raw));
     size_t tail = (size_t)(raw + bytes + huge - (base + bytes));
     if (tail) munmap(base + bytes, tail);
     madvise(base, bytes, MADV_HUGEPAGE); /* advisory: fine if the kernel says no */
     size_t off = 0;
-    int64_t n_repacked = 0;
-    const uintptr_t page = 4096;
+    int64_t n_repacked = 0, k = 0;
     for (int64_t i = 0; i < m->n_bound; i++) {
-        dots_tensor *t = &m->tensors[i];
-        size_t n = (size_t)dots_dtype_bytes(t->dtype, t->n_elements);
-        const dots_dtype to = ram_dtype(m, t, repack);
-        size_t n_ram = (size_t)dots_dtype_bytes(to, t->n_elements);
-        if (to != t->dtype) {
-            dots_repack_r16(t->dtype, t->data, base + off, t->shape[0], t->shape[1]);
-            n_repacked++;
-        } else {
-            memcpy(base + off, t->data, n);
-        }
-        /* drop the source pages at once, so the peak RSS is one copy, not two
-         * (a page shared with the next tensor is simply read again) */
-        uintptr_t b = (uintptr_t)t->data & ~(page - 1), e = ((uintptr_t)t->data + n + page - 1) & ~(page - 1);
-        if (in_mapped_file(m, t->data, n)) madvise((void *)b, (size_t)(e - b), MADV_DONTNEED);
-        t->data = base + off;
-        t->dtype = to;
-        off += (n_ram + 63) / 64 * 64;
+        const dots_tensor *t = &m->tensors[i];
+        dst[i] = base + off;
+        off += ((size_t)dots_dtype_bytes(to[i], t->n_elements) + 63) / 64 * 64;
+        n_repacked += to[i] != t->dtype;
+        const int64_t K = t->shape[t->n_dims - 1], N = t->n_elements / K, row = dots_dtype_bytes(t->dtype, K);
+        const int64_t step = to[i] != t->dtype ? 16 : 1, per = (LOAD_PIECE_BYTES / (row * step) > 0 ? LOAD_PIECE_BYTES / (row * step) : 1) * step;
+        for (int64_t r = 0; r < N; r += per) pieces[k++] = (load_piece){i, r, N - r < per ? N - r : per};
     }
-    /* the copies of misaligned tensors are no longer referenced */
+    load_job job = {m, m->tensors, to, dst, pieces, n_pieces, 0};
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int n_threads = cpus < 1 ? 1 : cpus > LOAD_MAX_THREADS ? LOAD_MAX_THREADS : (int)cpus;
+    pthread_t th[LOAD_MAX_THREADS];
+    int started = 0;
+    for (int i = 1; i < n_threads; i++) started += pthread_create(&th[started], NULL, load_worker, &job) == 0;
+    load_worker(&job); /* with no helper thread this does it all */
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    for (int64_t i = 0; i < m->n_bound; i++) {
+        m->tensors[i].data = dst[i];
+        m->tensors[i].dtype = to[i];
+    }
+    free(to);
+    free(dst);
+    free(pieces);
+    /* the copies of misaligned and re-encoded tensors are no longer referenced */
     for (int64_t i = 0; i < m->n_copies; i++) free(m->copies[i]);
     m->n_copies = 0;
     /* drop this process's pages of the files (the page cache keeps them) */
