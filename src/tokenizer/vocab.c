@@ -574,7 +574,7 @@ static dots_status load_gguf_arrays(loader *L, const dots_gguf *g) {
     /* the pre-tokenizer is Qwen2's; a file that names another one is another model */
     if (dots_gguf_find(g, "tokenizer.ggml.pre") && !gguf_is_string(g, "tokenizer.ggml.pre", "qwen2"))
         return DOTS_FAIL(L->ctx, DOTS_ERR_UNSUPPORTED, "%s: tokenizer.ggml.pre must be \"qwen2\"", L->label);
-    if (!tokens || tokens->type != DOTS_GGUF_ARRAY || tokens->elem_type != DOTS_GGUF_STRING || !types ||
+    if (!tokens || tokens->type != DOTS_GGUF_ARRAY || tokens->elem_type != DOTS_GGUF_STRING || tokens->n == 0 || !types ||
         types->type != DOTS_GGUF_ARRAY || types->n != tokens->n || dots_gguf_array_i32(types, 0) == INT32_MIN || !merges ||
         merges->type != DOTS_GGUF_ARRAY || merges->elem_type != DOTS_GGUF_STRING)
         return DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT,
