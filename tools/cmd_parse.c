@@ -500,7 +500,7 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
         case 'p':
             if (!cli->parse_precision(optarg, &bf16)) return cli->usage("parse", "bad --precision '%s' (fp32 or bf16)", optarg);
             break;
-        case 'v': break;
+        case 'v': cli->more_verbose(); break;
         case 'h': fputs(help_parse, stdout); return 0;
         default: return cli->usage("parse", "bad option '%s'", argv[optind - 1]);
         }

@@ -21,6 +21,8 @@ typedef struct dots_cli {
      * matrices are a block format (they are then repacked for decode) and
      * mapped otherwise (bf16 zero-copy). */
     dots_status (*place_weights)(dots_ctx *ctx, dots_model *model, int mmap_choice);
+    /* -v: one more level of the log (warnings, then info, then debug) */
+    void (*more_verbose)(void);
 } dots_cli;
 
 /* Peak resident set size of this process in MB (Linux reports KiB). */

@@ -1068,15 +1068,19 @@ done:
 
 /* ----------------------------------------------------------------- parse */
 
+static void more_verbose(void) {
+    if (g_verbosity >= 0) g_verbosity++;
+}
+
 static int cmd_parse(int argc, char **argv) {
     const dots_cli cli = {make_ctx, fail, usage_error, parse_i64_opt, parse_u64, parse_float, parse_mode, ensure_dir, parse_precision,
-                          place_weights};
+                          place_weights, more_verbose};
     return dots_cmd_parse(argc, argv, &cli);
 }
 
 static int cmd_bench(int argc, char **argv) {
     const dots_cli cli = {make_ctx, fail, usage_error, parse_i64_opt, parse_u64, parse_float, parse_mode, ensure_dir, parse_precision,
-                          place_weights};
+                          place_weights, more_verbose};
     return dots_cmd_bench(argc, argv, &cli);
 }
 

@@ -126,6 +126,10 @@ def test_outputs(a):
     err = r.stderr.decode()
     check(r.returncode == 1 and "broken.png" in err, "a corrupt input fails alone with exit 1: %d %s" % (r.returncode, err[-300:]))
     check("5 page(s) done, 1 failed" in err, "summary line: %s" % err[-200:])
+    check("dotsocr: info:" not in err, "no info lines without -v")
+    r = subprocess.run([a.dotsocr, "parse", "-v", "--model", a.model, images[0][0], "-o", os.path.join(d, "out_v"),
+                        "--replay-dir", replay], capture_output=True, timeout=900)
+    check(r.returncode == 0 and "dotsocr: info:" in r.stderr.decode(), "-v logs info lines: %s" % r.stderr.decode()[-300:])
     for stem, exp in expected.items():
         files = [stem + ext for ext in (".json", ".md", "_nohf.md", ".jpg")]
         for f in files:
