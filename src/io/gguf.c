@@ -356,6 +356,12 @@ bool dots_gguf_get_uint(const dots_gguf *g, const char *key, uint64_t *v) {
     }
 }
 
+bool dots_gguf_is_string(const dots_gguf *g, const char *key, const char *want) {
+    const char *s;
+    size_t n;
+    return want && dots_gguf_get_string(g, key, &s, &n) && n == strlen(want) && memcmp(s, want, n) == 0;
+}
+
 bool dots_gguf_get_f32(const dots_gguf *g, const char *key, float *v) {
     const dots_gguf_kv *kv = dots_gguf_find(g, key);
     if (!kv || (kv->type != DOTS_GGUF_FLOAT32 && kv->type != DOTS_GGUF_FLOAT64)) return false;

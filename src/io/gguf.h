@@ -90,6 +90,8 @@ bool dots_gguf_get_u32(const dots_gguf *g, const char *key, uint32_t *v);
 
 bool dots_gguf_get_uint(const dots_gguf *g, const char *key, uint64_t *v); /* any integer type, >= 0 */
 bool dots_gguf_get_f32(const dots_gguf *g, const char *key, float *v);     /* f32 or f64 */
+/* Whether key is a string equal to want. */
+bool dots_gguf_is_string(const dots_gguf *g, const char *key, const char *want);
 bool dots_gguf_get_bool(const dots_gguf *g, const char *key, bool *v);
 /* An f32 array of exactly n elements. */
 bool dots_gguf_get_f32_array(const dots_gguf *g, const char *key, float *v, uint64_t n);

@@ -22,18 +22,12 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-static bool is_string(const dots_gguf *g, const char *key, const char *want) {
-    const char *s;
-    size_t n;
-    return dots_gguf_get_string(g, key, &s, &n) && n == strlen(want) && memcmp(s, want, n) == 0;
-}
-
 bool dots_gguf_is_native_lm(const dots_gguf *g) {
-    return !dots_gguf_find(g, "dotsocr.config_json") && is_string(g, "general.architecture", "qwen2");
+    return !dots_gguf_find(g, "dotsocr.config_json") && dots_gguf_is_string(g, "general.architecture", "qwen2");
 }
 
 bool dots_gguf_is_dots_mmproj(const dots_gguf *g) {
-    return is_string(g, "general.architecture", "clip") && is_string(g, "clip.projector_type", "dots_ocr");
+    return dots_gguf_is_string(g, "general.architecture", "clip") && dots_gguf_is_string(g, "clip.projector_type", "dots_ocr");
 }
 
 /* Reads an integer key into *v within [lo, hi]; absent keys keep *v unless

@@ -366,7 +366,7 @@ static dots_status load_configs(dots_ctx *ctx, dots_model *m) {
 static dots_status open_mmproj(dots_ctx *ctx, dots_model *m, const char *explicit_path) {
     const char *s;
     size_t n;
-    if (dots_gguf_get_string(&m->gguf, "general.type", &s, &n) && n == 6 && memcmp(s, "mmproj", 6) == 0)
+    if (dots_gguf_is_string(&m->gguf, "general.type", "mmproj"))
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT,
                          "%s: this is the vision (mmproj) file of an LM + mmproj pair; pass the language-model file", m->dir);
     const bool native = dots_gguf_is_native_lm(&m->gguf);
@@ -546,6 +546,13 @@ typedef struct load_job {
     int64_t next;             /* atomic: the next piece to take */
 } load_job;
 
+/* Rows per piece of tensor t copied as type to: about LOAD_PIECE_BYTES,
+ * whole groups of 16 rows where it is repacked. */
+static int64_t piece_rows(const dots_tensor *t, dots_dtype to) {
+    const int64_t row = dots_dtype_bytes(t->dtype, t->shape[t->n_dims - 1]), step = to != t->dtype ? 16 : 1;
+    return (LOAD_PIECE_BYTES / (row * step) > 0 ? LOAD_PIECE_BYTES / (row * step) : 1) * step;
+}
+
 static void load_one_piece(const load_job *j, const load_piece *p) {
     const dots_tensor *t = &j->src[p->tensor];
     const int64_t K = t->shape[t->n_dims - 1];
@@ -581,8 +588,7 @@ dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
         const dots_tensor *t = &m->tensors[i];
         to[i] = ram_dtype(m, t, repack);
         total += ((size_t)dots_dtype_bytes(to[i], t->n_elements) + 63) / 64 * 64;
-        const int64_t K = t->shape[t->n_dims - 1], N = t->n_elements / K, row = dots_dtype_bytes(t->dtype, K);
-        const int64_t step = to[i] != t->dtype ? 16 : 1, per = (LOAD_PIECE_BYTES / (row * step) > 0 ? LOAD_PIECE_BYTES / (row * step) : 1) * step;
+        const int64_t N = t->n_elements / t->shape[t->n_dims - 1], per = piece_rows(t, to[i]);
         n_pieces += (N + per - 1) / per;
     }
     load_piece *pieces = to && dst ? malloc(sizeof *pieces * (size_t)(n_pieces ? n_pieces : 1)) : NULL;
@@ -612,8 +618,7 @@ dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
         dst[i] = base + off;
         off += ((size_t)dots_dtype_bytes(to[i], t->n_elements) + 63) / 64 * 64;
         n_repacked += to[i] != t->dtype;
-        const int64_t K = t->shape[t->n_dims - 1], N = t->n_elements / K, row = dots_dtype_bytes(t->dtype, K);
-        const int64_t step = to[i] != t->dtype ? 16 : 1, per = (LOAD_PIECE_BYTES / (row * step) > 0 ? LOAD_PIECE_BYTES / (row * step) : 1) * step;
+        const int64_t N = t->n_elements / t->shape[t->n_dims - 1], per = piece_rows(t, to[i]);
         for (int64_t r = 0; r < N; r += per) pieces[k++] = (load_piece){i, r, N - r < per ? N - r : per};
     }
     load_job job = {m, m->tensors, to, dst, pieces, n_pieces, 0};

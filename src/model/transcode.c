@@ -21,17 +21,6 @@
 
 static float f16_at(const uint8_t *p) { return dots_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
-/* Q4_K's packing of the 6-bit scales and mins (shared by Q5_K). */
-static void scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
-
 static void dequant_q4_1(const uint8_t *b, float *y) {
     const float d = f16_at(b), m = f16_at(b + 2);
     for (int j = 0; j < 16; j++) {
@@ -59,8 +48,8 @@ static void dequant_q5_k(const uint8_t *b, float *y) {
     const uint8_t *scales = b + 4, *qh = b + 16, *qs = b + 48;
     for (int g = 0; g < 4; g++) {
         uint8_t sc0, m0, sc1, m1;
-        scale_min_k4(2 * g, scales, &sc0, &m0);
-        scale_min_k4(2 * g + 1, scales, &sc1, &m1);
+        dots_q4k_scale_min(2 * g, scales, &sc0, &m0); /* Q5_K packs them as Q4_K */
+        dots_q4k_scale_min(2 * g + 1, scales, &sc1, &m1);
         for (int l = 0; l < 32; l++) {
             const int q0 = (qs[32 * g + l] & 0xF) | ((qh[l] >> (2 * g)) & 1) << 4;
             const int q1 = (qs[32 * g + l] >> 4) | ((qh[l] >> (2 * g + 1)) & 1) << 4;

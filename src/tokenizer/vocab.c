@@ -550,12 +550,6 @@ static bool is_gguf_file(const char *path) {
     return yes;
 }
 
-static bool gguf_is_string(const dots_gguf *g, const char *key, const char *want) {
-    const char *s;
-    size_t n;
-    return dots_gguf_get_string(g, key, &s, &n) && n == strlen(want) && memcmp(s, want, n) == 0;
-}
-
 /* llama.cpp's own files carry the vocabulary as arrays (spec gguf.md §5):
  * tokens (the byte-level strings of vocab.json), token_type (1 normal,
  * 3 control, 4 user-defined, 5 unused padding) and merges ("a b", rank =
@@ -569,10 +563,10 @@ static dots_status load_gguf_arrays(loader *L, const dots_gguf *g) {
     L->label = "tokenizer.ggml.*";
     const dots_gguf_kv *tokens = dots_gguf_find(g, "tokenizer.ggml.tokens"), *types = dots_gguf_find(g, "tokenizer.ggml.token_type");
     const dots_gguf_kv *merges = dots_gguf_find(g, "tokenizer.ggml.merges");
-    if (!gguf_is_string(g, "tokenizer.ggml.model", "gpt2"))
+    if (!dots_gguf_is_string(g, "tokenizer.ggml.model", "gpt2"))
         return DOTS_FAIL(L->ctx, DOTS_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model must be \"gpt2\" (byte-level BPE)", L->label);
     /* the pre-tokenizer is Qwen2's; a file that names another one is another model */
-    if (dots_gguf_find(g, "tokenizer.ggml.pre") && !gguf_is_string(g, "tokenizer.ggml.pre", "qwen2"))
+    if (dots_gguf_find(g, "tokenizer.ggml.pre") && !dots_gguf_is_string(g, "tokenizer.ggml.pre", "qwen2"))
         return DOTS_FAIL(L->ctx, DOTS_ERR_UNSUPPORTED, "%s: tokenizer.ggml.pre must be \"qwen2\"", L->label);
     if (!tokens || tokens->type != DOTS_GGUF_ARRAY || tokens->elem_type != DOTS_GGUF_STRING || tokens->n == 0 || !types ||
         types->type != DOTS_GGUF_ARRAY || types->n != tokens->n || dots_gguf_array_i32(types, 0) == INT32_MIN || !merges ||

@@ -487,12 +487,8 @@ def case_llamacpp(args):
         print(f"{t}: LM file {len(ten)} tensors, {len(tokens)} tokens, {len(merges)} merges; mmproj {len(mten)} tensors; "
               f"metadata as llama.cpp reads it")
     # the pair reads back as the one-file model, bit for bit
-    a = dumps(args, both, os.path.join(args.tmp, "one_file"))
-    b = dumps(args, lm, os.path.join(args.tmp, "pair"))
-    for k in sorted(a):
-        if a[k].tobytes() != b[k].tobytes():
-            fail(f"{k} differs between the one-file model and the LM + mmproj pair")
-    print(f"pair: {', '.join(sorted(a))} bit-identical to the one-file model")
+    names = same_dumps(args, both, lm, "pair", "the one-file model vs the LM + mmproj pair")
+    print(f"pair: {names} bit-identical to the one-file model")
     # misuse: the mmproj alone, the LM without its mmproj
     p = run(args, "info", mm, check=False)
     if p.returncode != 1 or "mmproj" not in p.stderr or "language-model" not in p.stderr:
@@ -655,12 +651,8 @@ def case_native(args):
     kv, _, _ = read_gguf(nlm)
     if any(k.startswith("dotsocr.") for k in kv):
         fail("test bug: dotsocr keys left")
-    a = dumps(args, lm, os.path.join(args.tmp, "ours"))
-    b = dumps(args, nlm, os.path.join(args.tmp, "native_out"))
-    for k in sorted(a):
-        if a[k].tobytes() != b[k].tobytes():
-            fail(f"{k} differs between our pair and the same pair without dotsocr.* keys")
-    print(f"llama.cpp-style pair (mmproj found next to it): {', '.join(sorted(a))} bit-identical to ours")
+    names = same_dumps(args, lm, nlm, "native", "our pair vs the same pair without dotsocr.* keys")
+    print(f"llama.cpp-style pair (mmproj found next to it): {names} bit-identical to ours")
     ours, native = json.loads(run(args, "info", "--json", lm).stdout), json.loads(run(args, "info", "--json", nlm).stdout)
     for k in ("text", "vision", "eos_token_id", "min_pixels", "max_pixels"):
         if ours[k] != native[k]:
@@ -711,12 +703,8 @@ def case_native(args):
         shutil.copy(nmm, os.path.join(os.path.dirname(path), "mmproj-dots.gguf"))
     if json.loads(run(args, "info", "--json", mlm).stdout)["n_reencoded"] != len(mix):
         fail("info --json: n_reencoded")
-    a = dumps(args, elm, os.path.join(args.tmp, "expect_out"))
-    b = dumps(args, mlm, os.path.join(args.tmp, "mix_out"))
-    for k in sorted(a):
-        if a[k].tobytes() != b[k].tobytes():
-            fail(f"{k}: the K-quant mix differs from its NumPy decoding re-encoded as Q8_0")
-    print(f"K-quant mix (Q6_K, Q5_K, Q5_0, Q5_1, Q4_1): {', '.join(sorted(a))} bit-identical to the NumPy decoding as Q8_0")
+    names = same_dumps(args, elm, mlm, "mix", "the K-quant mix vs its NumPy decoding re-encoded as Q8_0")
+    print(f"K-quant mix (Q6_K, Q5_K, Q5_0, Q5_1, Q4_1): {names} bit-identical to the NumPy decoding as Q8_0")
     # misuse: no mmproj next to it, two of them, a wrong --mmproj, an unsupported type
     lone = os.path.join(args.tmp, "lone")
     os.makedirs(lone)
@@ -763,6 +751,16 @@ def dumps(args, model, out, precision="fp32", extra=(), load=()):
     run(args, "run", "-q", "--model", model, "--precision", precision, "--max-new-tokens", "24", "--dump", out,
         *load, *extra, args.image)
     return {f: np.load(os.path.join(out, f)) for f in os.listdir(out) if f.endswith(".npy")}
+
+
+def same_dumps(args, model_a, model_b, tag, what):
+    """Runs vision + run --dump on both models; every dump must be the same bytes."""
+    a = dumps(args, model_a, os.path.join(args.tmp, tag + "_a"))
+    b = dumps(args, model_b, os.path.join(args.tmp, tag + "_b"))
+    for k in sorted(a):
+        if a[k].tobytes() != b[k].tobytes():
+            fail(f"{k} differs: {what}")
+    return ", ".join(sorted(a))
 
 
 def case_roundtrip(args):
