@@ -7,6 +7,7 @@
  *   generation_config.json, preprocessor_config.json ─► defaults if absent
  */
 #include "core/cpu.h"
+#include "core/threads.h"
 #include "io/checkpoint.h"
 #include "kernels/kernels.h"
 #include "io/gguf.h"
@@ -20,10 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define DOTS_MAX_CONFIG_BYTES (16u << 20) /* the real config.json is ~2 kB */
 
@@ -530,7 +529,6 @@ static dots_dtype ram_dtype(const dots_model *m, const dots_tensor *t, bool repa
  * the time is the first touch of the new pages (the hypervisor backs them)
  * and the scalar repacking, and both scale with cores. */
 #define LOAD_PIECE_BYTES ((int64_t)1 << 20)
-#define LOAD_MAX_THREADS 16
 
 typedef struct load_piece {
     int64_t tensor, row0, rows; /* rows of the tensor viewed as [N, K] (K = last dim) */
@@ -542,8 +540,6 @@ typedef struct load_job {
     const dots_dtype *to;     /* their types in memory */
     uint8_t *const *dst;      /* their places in the copy */
     const load_piece *pieces;
-    int64_t n_pieces;
-    int64_t next;             /* atomic: the next piece to take */
 } load_job;
 
 /* Rows per piece of tensor t copied as type to: about LOAD_PIECE_BYTES,
@@ -553,7 +549,10 @@ static int64_t piece_rows(const dots_tensor *t, dots_dtype to) {
     return (LOAD_PIECE_BYTES / (row * step) > 0 ? LOAD_PIECE_BYTES / (row * step) : 1) * step;
 }
 
-static void load_one_piece(const load_job *j, const load_piece *p) {
+static void load_piece_task(void *arg, int64_t task, int worker) {
+    (void)worker;
+    const load_job *j = arg;
+    const load_piece *p = &j->pieces[task];
     const dots_tensor *t = &j->src[p->tensor];
     const int64_t K = t->shape[t->n_dims - 1];
     const size_t in_row = (size_t)dots_dtype_bytes(t->dtype, K), out_row = (size_t)dots_dtype_bytes(j->to[p->tensor], K);
@@ -566,12 +565,6 @@ static void load_one_piece(const load_job *j, const load_piece *p) {
     const uintptr_t page = 4096, b = ((uintptr_t)from + page - 1) & ~(page - 1),
                     e = ((uintptr_t)from + (size_t)p->rows * in_row) & ~(page - 1);
     if (e > b && in_mapped_file(j->m, from, (size_t)p->rows * in_row)) madvise((void *)b, (size_t)(e - b), MADV_DONTNEED);
-}
-
-static void *load_worker(void *arg) {
-    load_job *j = arg;
-    for (int64_t i; (i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n_pieces;) load_one_piece(j, &j->pieces[i]);
-    return NULL;
 }
 
 dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
@@ -621,14 +614,10 @@ dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
         const int64_t N = t->n_elements / t->shape[t->n_dims - 1], per = piece_rows(t, to[i]);
         for (int64_t r = 0; r < N; r += per) pieces[k++] = (load_piece){i, r, N - r < per ? N - r : per};
     }
-    load_job job = {m, m->tensors, to, dst, pieces, n_pieces, 0};
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int n_threads = cpus < 1 ? 1 : cpus > LOAD_MAX_THREADS ? LOAD_MAX_THREADS : (int)cpus;
-    pthread_t th[LOAD_MAX_THREADS];
-    int started = 0;
-    for (int i = 1; i < n_threads; i++) started += pthread_create(&th[started], NULL, load_worker, &job) == 0;
-    load_worker(&job); /* with no helper thread this does it all */
-    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    load_job job = {m, m->tensors, to, dst, pieces};
+    dots_pool *pool = dots_pool_create(dots_default_threads()); /* NULL: all on this thread */
+    dots_pool_run(pool, n_pieces, load_piece_task, &job);
+    dots_pool_free(pool);
     for (int64_t i = 0; i < m->n_bound; i++) {
         m->tensors[i].data = dst[i];
         m->tensors[i].dtype = to[i];

@@ -10,14 +10,11 @@
 #include "model/transcode.h"
 
 #include "core/fp.h"
+#include "core/threads.h"
 #include "kernels/quant.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#define DOTS_TRANSCODE_MAX_THREADS 16
 
 static float f16_at(const uint8_t *p) { return dots_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
@@ -106,34 +103,26 @@ bool dots_transcode_dequantize_row(uint32_t ggml_type, const void *src, float *y
     return true;
 }
 
+#define TRANSCODE_ROWS_PER_TASK 64
+
 typedef struct transcode_job {
     uint32_t type;
     const uint8_t *src;
     uint8_t *dst;
-    int64_t rows, K, n_threads;
+    int64_t rows, K;
     size_t in_row, out_row;
-    bool ok[DOTS_TRANSCODE_MAX_THREADS];
+    float *row_buf; /* K floats per worker */
 } transcode_job;
 
-typedef struct transcode_arg {
-    transcode_job *job;
-    int64_t index;
-} transcode_arg;
-
-static void *transcode_rows(void *p) {
-    transcode_arg *a = p;
-    transcode_job *j = a->job;
-    const int64_t per = (j->rows + j->n_threads - 1) / j->n_threads, r0 = a->index * per,
-                  r1 = r0 + per < j->rows ? r0 + per : j->rows;
-    float *row = malloc(sizeof(float) * (size_t)j->K);
-    if (!row) return NULL;
+static void transcode_task(void *arg, int64_t task, int worker) {
+    const transcode_job *j = arg;
+    float *row = j->row_buf + (size_t)worker * (size_t)j->K;
+    const int64_t r0 = task * TRANSCODE_ROWS_PER_TASK,
+                  r1 = r0 + TRANSCODE_ROWS_PER_TASK < j->rows ? r0 + TRANSCODE_ROWS_PER_TASK : j->rows;
     for (int64_t r = r0; r < r1; r++) {
         dots_transcode_dequantize_row(j->type, j->src + (size_t)r * j->in_row, row, j->K);
         dots_quantize_row(DOTS_DTYPE_Q8_0, row, j->dst + (size_t)r * j->out_row, j->K);
     }
-    free(row);
-    j->ok[a->index] = true;
-    return NULL;
 }
 
 void *dots_transcode_to_q8_0(uint32_t ggml_type, const void *src, int64_t rows, int64_t K, size_t *out_bytes) {
@@ -143,31 +132,21 @@ void *dots_transcode_to_q8_0(uint32_t ggml_type, const void *src, int64_t rows, 
     const size_t in_row = (size_t)(K / block * bytes), out_row = (size_t)dots_dtype_bytes(DOTS_DTYPE_Q8_0, K);
     if ((size_t)rows > SIZE_MAX / out_row - 1) return NULL;
     const size_t total = (size_t)rows * out_row;
-    void *out = NULL;
-    if (posix_memalign(&out, 64, (total + 63) / 64 * 64) != 0) return NULL;
     /* the reference quantizer is scalar: a 151936-row output matrix takes
-     * seconds on one core, so the rows are split over the CPUs */
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int64_t n = cpus < 1 ? 1 : cpus > DOTS_TRANSCODE_MAX_THREADS ? DOTS_TRANSCODE_MAX_THREADS : cpus;
-    if (n > rows) n = rows;
-    transcode_job job = {ggml_type, src, out, rows, K, n, in_row, out_row, {false}};
-    transcode_arg args[DOTS_TRANSCODE_MAX_THREADS];
-    pthread_t th[DOTS_TRANSCODE_MAX_THREADS];
-    bool started[DOTS_TRANSCODE_MAX_THREADS] = {false};
-    for (int64_t i = 0; i < n; i++) {
-        args[i] = (transcode_arg){&job, i};
-        if (i > 0) started[i] = pthread_create(&th[i], NULL, transcode_rows, &args[i]) == 0;
+     * seconds on one core, so the rows are split over the CPUs (a pool that
+     * cannot start runs everything on this thread) */
+    dots_pool *pool = dots_pool_create(dots_default_threads());
+    const int n_workers = pool ? dots_pool_size(pool) : 1;
+    void *out = NULL;
+    float *row_buf = malloc(sizeof(float) * (size_t)K * (size_t)n_workers);
+    if (row_buf && posix_memalign(&out, 64, (total + 63) / 64 * 64) == 0) {
+        transcode_job job = {ggml_type, src, out, rows, K, in_row, out_row, row_buf};
+        dots_pool_run(pool, (rows + TRANSCODE_ROWS_PER_TASK - 1) / TRANSCODE_ROWS_PER_TASK, transcode_task, &job);
+        *out_bytes = total;
+    } else {
+        out = NULL;
     }
-    transcode_rows(&args[0]);
-    for (int64_t i = 1; i < n; i++) {
-        if (started[i]) pthread_join(th[i], NULL);
-        else transcode_rows(&args[i]); /* no thread: this one does the share */
-    }
-    for (int64_t i = 0; i < n; i++)
-        if (!job.ok[i]) {
-            free(out);
-            return NULL;
-        }
-    *out_bytes = total;
+    free(row_buf);
+    dots_pool_free(pool);
     return out;
 }
