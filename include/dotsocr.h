@@ -54,6 +54,7 @@ typedef enum dots_status {
     DOTS_ERR_UNSUPPORTED,      /* valid, but a feature dotsocr does not implement */
     DOTS_ERR_LIMIT,            /* over a hard limit that protects memory or time */
     DOTS_ERR_INTERNAL,         /* a bug in dotsocr */
+    DOTS_ERR_CANCELLED,        /* dots_state_cancel() stopped the call */
     DOTS_STATUS_COUNT
 } dots_status;
 
@@ -252,6 +253,19 @@ dots_status dots_model_make_resident(dots_ctx *ctx, const dots_model *model, boo
  * Call before the model is shared between threads. */
 dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *model);
 
+/* Where the weights live while the model runs. */
+typedef enum dots_placement {
+    DOTS_PLACE_AUTO = 0, /* bf16/f16/f32 language model matrices: mapped from the files
+                          * (zero-copy, opens in milliseconds); block formats (Q8_0,
+                          * Q4_0, Q4_K): copied and repacked for the decode kernels */
+    DOTS_PLACE_MAP,      /* mapped from the files, whatever the type */
+    DOTS_PLACE_COPY      /* copied into anonymous memory (dots_model_load_to_ram) */
+} dots_placement;
+
+/* Places the weights as asked. Call once, after opening and before the model
+ * is shared between threads. */
+dots_status dots_model_place(dots_ctx *ctx, dots_model *model, dots_placement placement);
+
 /* Path of weight file i (0 <= i < n_files), or NULL. Borrowed. */
 const char *dots_model_file_path(const dots_model *model, int32_t i);
 /* Path of the model directory. Borrowed. */
@@ -278,11 +292,25 @@ void dots_image_free(dots_image *img); /* frees rgb and zeroes the struct */
 typedef struct dots_document dots_document;
 
 /* Opens path, recognising the format from its bytes, not its name. Images
- * are decoded here (alpha composited on white, spec §4.1); PDFs are opened
- * and rendered page by page. */
+ * are decoded here (alpha composited on white); PDFs and multi-frame TIFFs
+ * are opened and rendered page by page. Only regular files are opened: a
+ * FIFO, device or directory is refused before it is opened, so that it
+ * cannot block. */
 dots_status dots_document_open(dots_ctx *ctx, const char *path, dots_document **out);
+/* The same from len bytes in memory (copied; the caller keeps data). label
+ * names the document in error messages (NULL: "memory"). */
+dots_status dots_document_open_memory(dots_ctx *ctx, const void *data, size_t len, const char *label,
+                                      dots_document **out);
 void dots_document_close(dots_document *doc);
-int32_t dots_document_n_pages(const dots_document *doc); /* 1 for images */
+/* Pages: 1 for most images, the frames of a TIFF, and for a PDF the page
+ * tree's count, capped at the objects the file holds (a page tree that
+ * claims two billion pages in a 1 kB file is not believed). A page the tree
+ * claims but the file lacks fails to render with DOTS_ERR_FORMAT and a
+ * message that says it is missing (dots_document_page_missing). */
+int32_t dots_document_n_pages(const dots_document *doc);
+/* Whether the last failed render of page on doc failed because the page is
+ * not in the file (as opposed to a page that is there but broken). */
+bool dots_document_page_missing(const dots_document *doc, int32_t page);
 bool dots_document_is_pdf(const dots_document *doc);
 
 /* The page as RGB (page is 0-based). PDF pages are rendered at dpi
@@ -406,6 +434,22 @@ const char *dots_prompt_text(dots_prompt_mode mode);
  * characters, special tokens skipped; may be empty). Return false to stop. */
 typedef bool (*dots_token_fn)(void *user, int32_t token, const char *text, size_t len);
 
+/* The stages of a page, for progress reports. */
+typedef enum dots_stage {
+    DOTS_STAGE_RENDER = 0, /* PDF page render / image decode, fitz_preprocess */
+    DOTS_STAGE_PREPROCESS, /* smart_resize, bicubic resize, patch rows */
+    DOTS_STAGE_VISION,     /* the vision encoder: done/total = blocks */
+    DOTS_STAGE_PREFILL,    /* the prompt through the language model: done/total = tokens */
+    DOTS_STAGE_DECODE,     /* generation: done = tokens so far, total = the limit */
+    DOTS_STAGE_POSTPROCESS /* layout JSON, Markdown, the layout picture */
+} dots_stage;
+
+const char *dots_stage_name(dots_stage stage); /* "render", "preprocess", "vision", ... */
+
+/* Called when a stage starts (done 0) and between its steps (vision blocks,
+ * prefill chunks, every 64 decoded tokens). Runs on the calling thread. */
+typedef void (*dots_progress_fn)(void *user, dots_stage stage, int64_t done, int64_t total);
+
 typedef struct dots_run_params {
     dots_prompt_mode mode;
     int32_t bbox[4];           /* grounding: x1, y1, x2, y2 in resized-image pixels */
@@ -416,6 +460,7 @@ typedef struct dots_run_params {
     int64_t min_pixels, max_pixels; /* 0: the preprocessor config's */
     dots_token_fn on_token;    /* may be NULL */
     void *user;
+    dots_progress_fn on_progress; /* may be NULL; gets user */
 } dots_run_params;
 
 void dots_run_params_init(dots_run_params *p); /* layout-all, greedy, defaults */
@@ -425,7 +470,11 @@ typedef enum dots_stop_reason {
     DOTS_STOP_MAX_TOKENS,  /* max_new_tokens reached */
     DOTS_STOP_CALLBACK,    /* on_token returned false (e.g. Ctrl-C) */
     DOTS_STOP_CONTEXT,     /* max_position_embeddings reached */
+    DOTS_STOP_CANCELLED,   /* dots_state_cancel() during generation */
 } dots_stop_reason;
+
+/* "eos", "max-new-tokens", "callback", "context-full", "cancelled". */
+const char *dots_stop_reason_name(dots_stop_reason stop);
 
 typedef struct dots_run_result {
     char *text;               /* the decoded answer, special tokens skipped (dots_free) */
@@ -448,16 +497,103 @@ dots_status dots_state_create(dots_ctx *ctx, const dots_model *model, int32_t n_
 void dots_state_free(dots_state *st);
 
 /* Compute precision of the matrix products with bf16 weights:
- * FP32 (the default): activations stay fp32; matches the fp32 reference to ~1e-5.
+ * AUTO (the default of a new state): BF16 where the CPU has native bf16 dot
+ *   products (AVX512_BF16), FP32 elsewhere.
+ * FP32: activations stay fp32; matches the fp32 reference to ~1e-5 (the
+ *   exact path).
  * BF16: activations rounded to bf16 for those products (as the official bf16
- * model computes), 2x the arithmetic rate where the CPU has AVX512_BF16;
- * elsewhere it silently stays fp32. */
-typedef enum dots_precision { DOTS_PRECISION_FP32 = 0, DOTS_PRECISION_BF16 } dots_precision;
+ *   model computes), 2x the arithmetic rate where the CPU has AVX512_BF16;
+ *   elsewhere it stays fp32. */
+typedef enum dots_precision { DOTS_PRECISION_FP32 = 0, DOTS_PRECISION_BF16, DOTS_PRECISION_AUTO } dots_precision;
 dots_status dots_state_set_precision(dots_ctx *ctx, dots_state *st, dots_precision precision);
+/* The precision the state's products really use (FP32 or BF16). */
+dots_precision dots_state_precision(const dots_state *st);
+
+/* Asks the call running on st (from any thread, or a signal handler) to
+ * stop at its next step: between vision blocks, prefill chunks and tokens.
+ * dots_page_parse then fails with DOTS_ERR_CANCELLED; dots_run_image keeps
+ * the text so far with stop DOTS_STOP_CANCELLED. The request stays until
+ * dots_state_clear_cancel(): a call started while it is set stops at once. */
+void dots_state_cancel(dots_state *st);
+void dots_state_clear_cancel(dots_state *st);
 
 /* One page: preprocess, vision encoder, prompt, prefill, generation. */
 dots_status dots_run_image(dots_ctx *ctx, dots_state *st, const dots_image *img, const dots_run_params *params,
                            dots_run_result *out);
+
+
+/* ------------------------------------------------------------------ pages */
+
+/* One layout element of a page, in reading order. */
+typedef struct dots_cell {
+    double bbox[4];  /* x1, y1, x2, y2 in source pixels (page results) */
+    bool has_bbox;
+    char *category;  /* "Text", "Title", "Table", ...; NULL if the model gave none */
+    char *text;      /* NULL if absent (Picture cells have none) */
+} dots_cell;
+
+typedef struct dots_page_options {
+    dots_prompt_mode mode;        /* default layout-all */
+    int32_t bbox[4];              /* grounding: x1, y1, x2, y2 in SOURCE pixels (the page as
+                                   * rendered at dpi, or the original image), mapped to the
+                                   * model's resized image as the official parser does */
+    int32_t dpi;                  /* PDF render and fitz_preprocess resolution; 0: 200 */
+    bool fitz_preprocess;         /* images go through MuPDF first, as the official parser's
+                                   * default (true by default); boxes stay in the image's pixels */
+    int64_t min_pixels, max_pixels; /* 0: the preprocessor config's */
+    int32_t max_new_tokens;       /* 0: 16384 */
+    float temperature;            /* 0: greedy */
+    float top_p;                  /* with temperature > 0 */
+    uint64_t seed;
+    const char *images_dir;       /* Picture crops written there as <stem>_<i>.png and linked
+                                   * as images_ref/<file>; NULL: embedded as base64 */
+    const char *images_ref;       /* NULL: images_dir */
+    const char *stem;             /* names the crops; NULL: "page" */
+    bool layout_image;            /* encode the layout picture (true by default) */
+    int32_t jpeg_quality;         /* of the layout picture; 0: 95 */
+    const char *answer;           /* NULL: run the model. Else post-process this text as the
+                                   * model's answer (a saved raw answer re-processed; tests) */
+    dots_token_fn on_token;       /* may be NULL */
+    dots_progress_fn on_progress; /* may be NULL */
+    void *user;                   /* for both callbacks */
+} dots_page_options;
+
+/* layout-all, 200 dpi, fitz_preprocess on, layout picture on, greedy. */
+void dots_page_options_init(dots_page_options *o);
+
+typedef struct dots_page_result {
+    int32_t page;                         /* 0-based */
+    int32_t source_width_px, source_height_px; /* the pixels boxes refer to */
+    int32_t model_width_px, model_height_px;   /* the resized image the encoder saw */
+    int32_t render_dpi;                   /* PDF pages: the dpi used (72 past 4,500 px); 0 for images */
+    dots_prompt_mode mode;
+    dots_cell *cells;                     /* layout modes, when the answer was valid JSON */
+    int64_t n_cells;
+    bool filtered;                        /* the answer was not valid JSON: salvaged text only */
+    char *json;                           /* layout modes: the cells as JSON (json.dumps format);
+                                           * filtered: the raw answer as a JSON string. NULL for ocr */
+    char *markdown;                       /* NULL for layout-only */
+    char *markdown_nohf;                  /* the same without Page-header / Page-footer */
+    uint8_t *layout_jpeg;                 /* the layout drawn on the source (layout modes) */
+    size_t layout_jpeg_len;
+    char *answer;                         /* the model's raw answer */
+    int64_t n_tokens, n_prompt_tokens, n_image_tokens;
+    dots_stop_reason stop;
+    double render_s, preprocess_s, vision_s, prefill_s, decode_s, postprocess_s;
+} dots_page_result;
+
+/* Renders page (0-based) of doc, runs the model and post-processes the
+ * answer like the official parser: boxes mapped to source pixels, the JSON
+ * salvage for broken answers, Markdown with and without page headers and
+ * footers, the layout picture. Everything the result holds is owned by it. */
+dots_status dots_page_parse(dots_ctx *ctx, dots_state *st, dots_document *doc, int32_t page,
+                            const dots_page_options *opts, dots_page_result *out);
+void dots_page_result_free(dots_page_result *r);
+
+/* Writes len bytes to path so that it appears whole or not at all, even if
+ * the process is killed, atomically replacing any file there (a temporary
+ * file in the same directory, renamed). */
+dots_status dots_write_file_atomic(dots_ctx *ctx, const char *path, const void *data, size_t len);
 
 /* ------------------------------------------------------------ conversion */
 

@@ -1,140 +1,103 @@
 /*
- * cmd_parse.c - `dotsocr parse`: documents in, per page the official output
- * set out (spec 11.7): <stem>.json (cells, boxes in source pixels),
- * <stem>.md, <stem>_nohf.md, <stem>.jpg (the layout drawn), and per
- * document <name>.jsonl (one record per page, in page order) and, for PDFs,
- * <name>.md (all pages).
+ * cmd_parse.c - `dotsocr parse`: documents in, the official output set out
+ * per page (<stem>.json, <stem>.md, <stem>_nohf.md, <stem>.jpg) and per
+ * document (<name>.jsonl, and <name>.md for several pages). The page work
+ * is the library's (dots_page_parse); this file decides names, writes the
+ * files and keeps a user's data safe:
  *
- * Robustness: every file is written to a temporary name and renamed; a
- * page's record file is written last, so a page is complete exactly when
- * its record exists (--resume skips those); a failing page is reported and
- * the others still run; the exit code is 0 only if every page succeeded.
+ *  - every file is written to a temporary name and renamed over its target;
+ *    a page's record (.<stem>.record.json) is written last, so a page is
+ *    complete exactly when its record exists;
+ *  - no output ever replaces an input: such a run is refused before the
+ *    model loads (or, for a page found later, that page fails);
+ *  - output names stay unique: a document keeps its official name when no
+ *    other input claims it, else gets "<name>_<ext>" or "<name>_<hash>";
+ *  - --resume redoes a page unless its record says it was made from the
+ *    same model, input (size, mtime), mode and options, and its files exist;
+ *  - one run at a time per output directory (a lock file); a second run
+ *    refuses with a message naming the directory;
+ *  - a failing page is reported and the others still run; a run of missing
+ *    PDF pages ends that document with one error; exit 0 only if every page
+ *    succeeded.
  */
-#include "cmd_parse.h"
-
-#include "io/atomic_file.h"
-#include "io/npy.h"
-#include "pipeline/run.h"
-#include "post/layout.h"
-#include "post/markdown.h"
-#include "io/image_write.h"
-#include "tokenizer/added_tokens.h"
+#include "cli.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t g_stop; /* Ctrl-C: finish nothing more */
-static void on_sigint(int s) {
-    (void)s;
-    g_stop = 1;
-}
+#define MISSING_RUN_ENDS_DOCUMENT 3 /* consecutive missing PDF pages */
 
 static const char help_parse[] =
-    "usage: dotsocr parse --model DIR INPUT... -o OUT_DIR [--mode layout-all|layout-only|ocr|grounding]\n"
+    "usage: dotsocr parse --model MODEL INPUT... -o OUT_DIR [--mode layout-all|layout-only|ocr|grounding]\n"
     "                     [--bbox x1,y1,x2,y2] [--pages 1-5,9] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
     "                     [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
-    "                     [--images-dir DIR] [--resume] [--quiet] [--precision fp32|bf16] [--no-fitz-preprocess]\n"
-    "                     [--replay-dir DIR] [--no-mmap|--mmap] [--mmproj FILE]\n"
-    "  Parses images, PDFs and directories of them. Per page: <stem>.json, <stem>.md,\n"
-    "  <stem>_nohf.md and <stem>.jpg (layout drawn), stem = <name> or <name>_page_<i>\n"
-    "  (i from 0); per document <name>.jsonl and, for PDFs, <name>.md (all pages).\n"
-    "  --pages is 1-based. --bbox (grounding) is in source-image pixels. --images-dir\n"
-    "  writes Picture crops as files instead of embedding them. --resume skips pages\n"
-    "  already complete. --replay-dir DIR feeds DIR/<stem>.txt as the model's answer\n"
-    "  (teacher forcing; for tests of the post-processing). Images go through the\n"
-    "  official fitz_preprocess (MuPDF renders them at --dpi from their own resolution,\n"
-    "  96 dpi if unset) before the model; --no-fitz-preprocess feeds them as they are.\n"
-    "  Boxes are always in the original image's pixels. Exit 0 only if every page\n"
-    "  succeeded. Weights: a bf16 model is mapped from its files (zero-copy); a GGUF\n"
-    "  with Q8_0/Q4_0/Q4_K matrices is copied into anonymous (huge-page) memory and\n"
-    "  its language model repacked for decode (1.3-4x faster decode on VNNI CPUs).\n"
-    "  --no-mmap copies any model (~1 s more; decode up to 1.4x faster where mapped\n"
-    "  pages stream slowly); --mmap maps any model.\n";
+    "                     [--images-dir DIR] [--resume] [--quiet] [--precision auto|fp32|bf16]\n"
+    "                     [--no-fitz-preprocess] [--replay-dir DIR] [--no-mmap|--mmap] [--mmproj FILE]\n"
+    "  Parses images, PDFs, multi-page TIFFs and directories of them. Per page:\n"
+    "  <stem>.json, <stem>.md, <stem>_nohf.md and <stem>.jpg (the layout drawn),\n"
+    "  stem = <name> or <name>_page_<i> (i from 0); per document <name>.jsonl and, for\n"
+    "  several pages, <name>.md. <name> is the input's file name without extension;\n"
+    "  when two inputs would share it, each gets <name>_<ext> (or <name>_<hash>).\n"
+    "  No output may replace an input. --pages is 1-based. --bbox (grounding) is in\n"
+    "  source pixels. --images-dir writes Picture crops as files instead of\n"
+    "  embedding them. --resume skips a page only when its files exist and were made\n"
+    "  from the same model, input and options. --replay-dir DIR post-processes\n"
+    "  DIR/<stem>.txt as the model's answer instead of running the model. Images go\n"
+    "  through the official fitz_preprocess (MuPDF renders them at --dpi from their\n"
+    "  own resolution) unless --no-fitz-preprocess. Exit 0 only if every page\n"
+    "  succeeded. Weights: a bf16 model is mapped from its files; a GGUF with\n"
+    "  Q8_0/Q4_0/Q4_K matrices is copied and repacked for decode; --no-mmap copies\n"
+    "  any model, --mmap maps any model. --precision auto (the default) computes\n"
+    "  the products in bf16 on CPUs with native bf16 dot products, as the official\n"
+    "  model does, and in fp32 elsewhere; fp32 is the exact path.\n";
 
-/* ---------------------------------------------------------------- files */
+static dots_state *volatile g_state; /* what SIGINT cancels */
+static volatile sig_atomic_t g_stop;
 
-static int write_file(const char *path, const char *data, size_t len) {
-    dots_atomic_file a;
-    if (!dots_atomic_open(&a, path)) return -1;
-    if (len && fwrite(data, 1, len, a.f) != len) {
-        dots_atomic_abort(&a);
-        return -1;
-    }
-    return dots_atomic_commit(&a) ? 0 : -1;
+static void on_sigint(int sig) {
+    (void)sig;
+    g_stop = 1;
+    if (g_state) dots_state_cancel(g_state);
 }
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    long n = ftell(f);
-    rewind(f);
-    char *s = n >= 0 && n < (1L << 30) ? malloc((size_t)n + 1) : NULL;
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
+/* ------------------------------------------------------------- inputs */
 
-static bool exists(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0;
-}
+typedef struct input {
+    char *path;  /* as given (or dir/name) */
+    char *name;  /* the output name, unique among the inputs */
+    dev_t dev;
+    ino_t ino;
+    int64_t size, mtime_ns;
+    bool ok;     /* stat worked */
+    int err;     /* errno of a failed stat */
+} input;
 
-static char *json_escape(const char *s) {
-    size_t n = strlen(s), k = 0;
-    char *o = malloc(n * 6 + 3);
-    if (!o) return NULL;
-    o[k++] = '"';
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') o[k++] = '\\', o[k++] = (char)c;
-        else if (c == '\n') o[k++] = '\\', o[k++] = 'n';
-        else if (c == '\r') o[k++] = '\\', o[k++] = 'r';
-        else if (c == '\t') o[k++] = '\\', o[k++] = 't';
-        else if (c < 0x20) k += (size_t)sprintf(o + k, "\\u%04x", c);
-        else o[k++] = (char)c;
-    }
-    o[k++] = '"';
-    o[k] = '\0';
-    return o;
-}
+typedef struct page_range {
+    int64_t a, b; /* 1-based, inclusive */
+} page_range;
 
-/* "1-5,9" -> flags over pages [0, n) (1-based in the text). */
-static bool parse_pages(const char *spec, int32_t n, bool *sel) {
-    for (int32_t i = 0; i < n; i++) sel[i] = spec == NULL;
-    if (!spec) return true;
-    const char *p = spec;
-    while (*p) {
-        char *end;
-        long a = strtol(p, &end, 10), b = a;
-        if (end == p || a < 1) return false;
-        p = end;
-        if (*p == '-') {
-            b = strtol(p + 1, &end, 10);
-            if (end == p + 1 || b < a) return false;
-            p = end;
-        }
-        for (long i = a; i <= b && i <= n; i++) sel[i - 1] = true;
-        if (*p == ',') p++;
-        else if (*p) return false;
-    }
-    return true;
-}
+typedef struct job {
+    const char *out_dir, *images_dir, *replay_dir, *model_path, *mmproj;
+    page_range *ranges;
+    size_t n_ranges;
+    bool resume, quiet, tty;
+    dots_page_options po;
+    input *inputs;
+    size_t n_inputs;
+    json_t *model_id; /* what identifies the model in a resume record */
+    dots_precision precision;
+    int n_ok, n_failed;
+} job;
 
 static bool known_ext(const char *name) {
     static const char *const exts[] = {".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm"};
@@ -146,302 +109,650 @@ static bool known_ext(const char *name) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* ---------------------------------------------------------------- state */
+/* "1-5,9" -> ranges; false on any syntax error, 0, a reversed range or a
+ * number past INT32_MAX. */
+static bool parse_pages(const char *spec, page_range **out, size_t *n_out) {
+    size_t n = 1;
+    for (const char *p = spec; *p; p++) n += *p == ',';
+    page_range *r = calloc(n, sizeof *r);
+    if (!r || !*spec) {
+        free(r);
+        return false;
+    }
+    const char *p = spec;
+    size_t k = 0;
+    while (*p) {
+        char *end;
+        errno = 0;
+        if (*p < '0' || *p > '9') goto bad;
+        long long a = strtoll(p, &end, 10), b = a;
+        if (errno || a < 1 || a > INT32_MAX) goto bad;
+        p = end;
+        if (*p == '-') {
+            if (p[1] < '0' || p[1] > '9') goto bad;
+            b = strtoll(p + 1, &end, 10);
+            if (errno || b < a || b > INT32_MAX) goto bad;
+            p = end;
+        }
+        r[k].a = a;
+        r[k++].b = b;
+        if (*p == ',') {
+            p++;
+            if (!*p) goto bad;
+        } else if (*p) {
+            goto bad;
+        }
+    }
+    *out = r;
+    *n_out = k;
+    return true;
+bad:
+    free(r);
+    return false;
+}
 
-typedef struct parse_opts {
-    const char *out_dir, *images_dir, *replay_dir, *pages;
-    dots_run_params rp;
-    int64_t dpi;
-    bool resume, quiet, have_bbox, no_fitz;
-    int32_t src_bbox[4];
-    const dots_config *cfg;
-} parse_opts;
+static bool add_input(input **v, size_t *n, size_t *cap, const char *path) {
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        input *q = realloc(*v, c * sizeof *q);
+        if (!q) return false;
+        *v = q;
+        *cap = c;
+    }
+    input *in = &(*v)[*n];
+    memset(in, 0, sizeof *in);
+    in->path = strdup(path);
+    if (!in->path) return false;
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        in->ok = true;
+        in->dev = sb.st_dev;
+        in->ino = sb.st_ino;
+        in->size = (int64_t)sb.st_size;
+        in->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    } else {
+        in->err = errno;
+    }
+    (*n)++;
+    return true;
+}
+
+/* Collects the files and the documents inside directories (sorted). 0, or
+ * an exit code (message printed). */
+static int collect_inputs(job *j, int argc, char **argv) {
+    input *v = NULL;
+    size_t n = 0, cap = 0;
+    for (int i = 0; i < argc; i++) {
+        struct stat sb;
+        if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            DIR *d = opendir(argv[i]);
+            if (!d) {
+                fprintf(stderr, "dotsocr: error: %s: %s\n", argv[i], strerror(errno));
+                return 1;
+            }
+            char **names = NULL;
+            size_t nn = 0, nc = 0;
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                if (e->d_name[0] == '.' || !known_ext(e->d_name)) continue;
+                if (nn == nc) {
+                    char **q = realloc(names, (nc = nc ? nc * 2 : 16) * sizeof *q);
+                    if (!q) break;
+                    names = q;
+                }
+                size_t l = strlen(argv[i]) + strlen(e->d_name) + 2;
+                if (!(names[nn] = malloc(l))) break;
+                snprintf(names[nn++], l, "%s/%s", argv[i], e->d_name);
+            }
+            closedir(d);
+            if (nn == 0) {
+                free(names);
+                return cli_usage("parse", "no documents in the directory '%s' (.pdf .png .jpg .jpeg .webp .tif .tiff .pnm)",
+                                 argv[i]);
+            }
+            qsort(names, nn, sizeof *names, cmp_str);
+            bool ok = true;
+            for (size_t k = 0; k < nn; k++) {
+                if (ok) ok = add_input(&v, &n, &cap, names[k]);
+                free(names[k]);
+            }
+            free(names);
+            if (!ok) return cli_fail(NULL);
+            continue;
+        }
+        if (!add_input(&v, &n, &cap, argv[i])) return cli_fail(NULL);
+    }
+    j->inputs = v;
+    j->n_inputs = n;
+    return 0;
+}
+
+static char *base_stem(const char *path) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    char *s = strdup(b);
+    char *dot = s ? strrchr(s, '.') : NULL;
+    if (dot && dot != s) *dot = '\0';
+    return s;
+}
+
+/* a's outputs could be b's: equal names, or a is "<b>_page_<digits>" */
+static bool names_clash(const char *a, const char *b) {
+    if (strcmp(a, b) == 0) return true;
+    size_t lb = strlen(b);
+    if (strncmp(a, b, lb) != 0 || strncmp(a + lb, "_page_", 6) != 0 || !a[lb + 6]) return false;
+    for (const char *p = a + lb + 6; *p; p++)
+        if (*p < '0' || *p > '9') return false;
+    return true;
+}
+
+static uint32_t fnv1a(const char *s) {
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The official name (file name without extension) where it is unique;
+ * else name_ext; else name_<hash of the real path>. The same inputs give
+ * the same names in every run, which --resume relies on. */
+static int assign_names(job *j) {
+    for (size_t i = 0; i < j->n_inputs; i++)
+        if (!(j->inputs[i].name = base_stem(j->inputs[i].path))) return cli_fail(NULL);
+    bool *clash = calloc(j->n_inputs + 1, sizeof *clash);
+    if (!clash) return cli_fail(NULL);
+    for (size_t i = 0; i < j->n_inputs; i++)
+        for (size_t k = 0; k < j->n_inputs; k++)
+            if (i != k && names_clash(j->inputs[i].name, j->inputs[k].name)) clash[i] = clash[k] = true;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < j->n_inputs; i++) {
+            if (!clash[i]) continue;
+            input *in = &j->inputs[i];
+            char *stem = base_stem(in->path), buf[PATH_MAX + 64];
+            if (!stem) return cli_fail(NULL);
+            const char *b = strrchr(in->path, '/'), *dot = strrchr(b ? b + 1 : in->path, '.');
+            if (pass == 0 && dot && dot[1]) {
+                snprintf(buf, sizeof buf, "%s_%s", stem, dot + 1);
+            } else {
+                char real[PATH_MAX];
+                snprintf(buf, sizeof buf, "%s_%08x", stem, fnv1a(realpath(in->path, real) ? real : in->path));
+            }
+            free(stem);
+            free(in->name);
+            if (!(in->name = strdup(buf))) return cli_fail(NULL);
+        }
+        bool still = false;
+        for (size_t i = 0; i < j->n_inputs; i++) {
+            bool c = false;
+            for (size_t k = 0; k < j->n_inputs; k++)
+                if (i != k && names_clash(j->inputs[i].name, j->inputs[k].name)) c = true;
+            if (!c && clash[i] && pass == 0) {
+                fprintf(stderr, "dotsocr: warning: %s is written as '%s' (another input has the same name)\n",
+                        j->inputs[i].path, j->inputs[i].name);
+                clash[i] = false;
+            }
+            still |= c;
+        }
+        if (!still) break;
+        if (pass == 1) {
+            free(clash);
+            return cli_usage("parse", "%s", "two inputs are the same file");
+        }
+    }
+    for (size_t i = 0; i < j->n_inputs; i++)
+        if (clash[i])
+            fprintf(stderr, "dotsocr: warning: %s is written as '%s' (another input has the same name)\n", j->inputs[i].path,
+                    j->inputs[i].name);
+    free(clash);
+    return 0;
+}
+
+/* Whether writing path would replace one of the inputs. */
+static const input *clobbered_input(const job *j, const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return NULL;
+    for (size_t i = 0; i < j->n_inputs; i++)
+        if (j->inputs[i].ok && j->inputs[i].dev == sb.st_dev && j->inputs[i].ino == sb.st_ino) return &j->inputs[i];
+    return NULL;
+}
+
+/* Before the model loads: the names every input's outputs will have
+ * (pages beyond the first are checked when written). */
+static int check_outputs_spare_inputs(const job *j) {
+    static const char *const exts[] = {".json", ".md", "_nohf.md", ".jpg", ".jsonl", "_page_0.json", "_page_0.md",
+                                       "_page_0_nohf.md", "_page_0.jpg"};
+    for (size_t i = 0; i < j->n_inputs; i++)
+        for (size_t e = 0; e < sizeof exts / sizeof *exts; e++) {
+            char path[PATH_MAX * 2];
+            snprintf(path, sizeof path, "%s/%s%s", j->out_dir, j->inputs[i].name, exts[e]);
+            const input *in = clobbered_input(j, path);
+            if (in)
+                return cli_usage("parse", "the output %s would replace the input %s: choose another -o", path, in->path);
+        }
+    return 0;
+}
+
+/* ---------------------------------------------------------- JSON helpers */
+
+/* The bytes as a JSON-safe string: invalid UTF-8 becomes U+FFFD (file
+ * names are bytes, JSON text is Unicode). */
+static json_t *json_bytes(const char *s) {
+    size_t n = strlen(s), k = 0;
+    char *o = malloc(n * 3 + 1);
+    if (!o) return NULL;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t t = 1; ok && t < len; t++) ok = ((unsigned char)s[i + t] & 0xC0) == 0x80;
+        if (ok && len > 1) { /* no overlong forms, surrogates or values past U+10FFFF */
+            uint32_t cp = len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+            for (size_t t = 1; t < len; t++) cp = cp << 6 | ((unsigned char)s[i + t] & 0x3F);
+            ok = (len == 2 && cp >= 0x80) || (len == 3 && cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) ||
+                 (len == 4 && cp >= 0x10000 && cp <= 0x10FFFF);
+        }
+        if (ok) {
+            memcpy(o + k, s + i, len);
+            k += len;
+            i += len;
+        } else {
+            memcpy(o + k, "\xEF\xBF\xBD", 3);
+            k += 3;
+            i++;
+        }
+    }
+    json_t *j = json_stringn(o, k);
+    free(o);
+    return j;
+}
+
+static char *read_text(const char *path, size_t *len_out) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > (1 << 30)) return NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t n = (size_t)sb.st_size;
+    char *s = malloc(n + 1);
+    if (s && fread(s, 1, n, f) != n) {
+        free(s);
+        s = NULL;
+    }
+    if (s) s[n] = '\0';
+    fclose(f);
+    if (len_out) *len_out = n;
+    return s;
+}
+
+static bool exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+/* What made a page: the model, the input, and every option that changes
+ * its outputs. --resume redoes a page whose record differs. */
+static json_t *page_fingerprint(const job *j, const input *in, int32_t page) {
+    const dots_page_options *o = &j->po;
+    char real[PATH_MAX];
+    return json_pack("{s:O, s:{s:o, s:I, s:I, s:i}, s:{s:s, s:[i,i,i,i], s:i, s:b, s:I, s:I, s:i, s:f, s:f, s:I, s:s, s:o, s:s}}",
+                     "model", j->model_id, "input", "path", json_bytes(realpath(in->path, real) ? real : in->path), "size",
+                     (json_int_t)in->size, "mtime_ns", (json_int_t)in->mtime_ns, "page", page, "options", "mode",
+                     dots_prompt_mode_name(o->mode), "bbox", o->bbox[0], o->bbox[1], o->bbox[2], o->bbox[3], "dpi", o->dpi,
+                     "fitz_preprocess", o->fitz_preprocess, "min_pixels", (json_int_t)o->min_pixels, "max_pixels",
+                     (json_int_t)o->max_pixels, "max_new_tokens", o->max_new_tokens, "temperature", (double)o->temperature,
+                     "top_p", (double)o->top_p, "seed", (json_int_t)o->seed, "precision",
+                     j->precision == DOTS_PRECISION_BF16 ? "bf16" : "fp32", "images_dir",
+                     j->images_dir ? json_bytes(j->images_dir) : json_null(), "replay", j->replay_dir ? "yes" : "no");
+}
+
+/* The model's identity: its path and the size and mtime of every file. */
+static json_t *model_fingerprint(const dots_model *m, const char *path, const char *mmproj) {
+    char real[PATH_MAX];
+    json_t *files = json_array();
+    dots_model_info info;
+    if (!files || dots_model_get_info(m, &info) != DOTS_OK) {
+        json_decref(files);
+        return NULL;
+    }
+    for (int32_t i = 0; i < info.n_files; i++) {
+        const char *f = dots_model_file_path(m, i);
+        struct stat sb;
+        if (f && stat(f, &sb) == 0)
+            json_array_append_new(files, json_pack("[o,I,I]", json_bytes(f), (json_int_t)sb.st_size,
+                                                   (json_int_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec));
+    }
+    return json_pack("{s:o, s:o, s:o}", "path", json_bytes(realpath(path, real) ? real : path), "mmproj",
+                     mmproj ? json_bytes(mmproj) : json_null(), "files", files);
+}
+
+/* ---------------------------------------------------------------- pages */
 
 typedef struct progress {
-    bool tty, quiet;
+    const job *j;
     const char *doc;
     int32_t page, n_pages;
     int64_t tokens;
-    double t0;
-    int32_t pages_left;   /* selected pages not yet finished, this one included */
-    int32_t pages_timed;  /* pages finished in this run, for the ETA */
-    double seconds_timed;
+    double t0, last_line;
+    dots_stage stage;
 } progress;
 
 static bool on_token(void *user, int32_t token, const char *text, size_t len) {
     (void)token, (void)text, (void)len;
     progress *p = user;
     p->tokens++;
-    if (p->tty && !p->quiet && p->tokens % 8 == 0) {
-        double s = dots_monotonic_s() - p->t0;
+    if (p->j->tty && !p->j->quiet && p->tokens % 8 == 0) {
+        double s = cli_now() - p->t0;
         fprintf(stderr, "\r\033[K%s page %d/%d: %lld tokens, %.1f tok/s", p->doc, p->page, p->n_pages, (long long)p->tokens,
                 s > 0 ? p->tokens / s : 0.0);
-        if (p->pages_timed > 0) { /* average page time x pages left, minus this page's time so far */
-            double eta = p->seconds_timed / p->pages_timed * p->pages_left - s;
-            fprintf(stderr, ", ETA %.0f s", eta > 0 ? eta : 0.0);
-        }
     }
-    return !g_stop;
+    return true;
 }
 
-/* --------------------------------------------------------------- a page */
+/* Off a terminal (a log file, a batch system) there is no progress bar:
+ * a line when each stage starts, and one every 10 s within a long stage. */
+static void on_progress(void *user, dots_stage stage, int64_t done, int64_t total) {
+    progress *p = user;
+    if (p->j->tty || p->j->quiet) return;
+    double now = cli_now();
+    if (stage == p->stage && now - p->last_line < 10) return;
+    if (stage != p->stage && (stage == DOTS_STAGE_POSTPROCESS || stage == DOTS_STAGE_RENDER) && now - p->t0 < 2) {
+        p->stage = stage; /* short pages: no line for the quick stages */
+        return;
+    }
+    p->stage = stage;
+    p->last_line = now;
+    static const char *const what[] = {"rendering", "preprocessing", "vision encoder, block", "prefill, token", "decoding, token",
+                                       "post-processing"};
+    if (stage == DOTS_STAGE_VISION || stage == DOTS_STAGE_PREFILL || stage == DOTS_STAGE_DECODE)
+        fprintf(stderr, "dotsocr: %s page %d/%d: %s %lld/%lld (%.0f s)\n", p->doc, p->page, p->n_pages, what[stage],
+                (long long)done, (long long)total, now - p->t0);
+    else
+        fprintf(stderr, "dotsocr: %s page %d/%d: %s (%.0f s)\n", p->doc, p->page, p->n_pages, what[stage], now - p->t0);
+}
 
-static int process_page(dots_ctx *ctx, dots_state *st, dots_tokenizer *replay_tok, const parse_opts *o, const char *input,
-                        dots_document *doc, int32_t page, const char *stem, progress *pr, char **md_out) {
-    char path[4096], rec_path[4096];
-    snprintf(rec_path, sizeof rec_path, "%s/.%s.record.json", o->out_dir, stem);
-    dots_image img = {0}, drawn = {0}, fitz = {0};
-    dots_run_result res = {0};
-    dots_layout lay = {0};
-    char *json = NULL, *md = NULL, *md_nohf = NULL, *resp = NULL;
-    int32_t *forced = NULL;
-    int rc = 1;
-    if (dots_document_render_page(ctx, doc, page, (int32_t)o->dpi, &img, NULL) != DOTS_OK) goto fail;
-    /* images: what the model sees is the official fitz_preprocess render;
-     * img stays the original, which boxes, crops and drawings refer to */
-    const bool use_fitz = !o->no_fitz && !dots_document_is_pdf(doc);
-    if (use_fitz && dots_image_fitz_render(ctx, &img, (int32_t)o->dpi, &fitz, NULL) != DOTS_OK) goto fail;
-    const dots_image *model_img = use_fitz ? &fitz : &img;
-    dots_run_params rp = o->rp;
-    if (rp.mode == DOTS_MODE_GROUNDING) { /* source pixels -> the model's resized image (11.3) */
-        int32_t rh, rw;
-        const dots_config *cfg = o->cfg;
-        int64_t mn = rp.min_pixels ? rp.min_pixels : cfg->preprocessor.min_pixels;
-        int64_t mx = rp.max_pixels ? rp.max_pixels : cfg->preprocessor.max_pixels;
-        if (dots_smart_resize(ctx, model_img->height_px, model_img->width_px,
-                              cfg->vision.patch_size * cfg->vision.spatial_merge_size, mn, mx, &rh, &rw) != DOTS_OK)
-            goto fail;
-        rp.bbox[0] = (int32_t)dots_bbox_to_model_px(o->src_bbox[0], img.width_px, rw);
-        rp.bbox[1] = (int32_t)dots_bbox_to_model_px(o->src_bbox[1], img.height_px, rh);
-        rp.bbox[2] = (int32_t)dots_bbox_to_model_px(o->src_bbox[2], img.width_px, rw);
-        rp.bbox[3] = (int32_t)dots_bbox_to_model_px(o->src_bbox[3], img.height_px, rh);
+/* Writes one output, refusing to replace an input. */
+static int write_output(dots_ctx *ctx, const job *j, const char *path, const void *data, size_t len) {
+    const input *in = clobbered_input(j, path);
+    if (in) {
+        fprintf(stderr, "dotsocr: error: %s: would replace the input %s; nothing written (choose another -o)\n", path, in->path);
+        return 1;
     }
-    rp.on_token = on_token;
-    rp.user = pr;
+    if (dots_write_file_atomic(ctx, path, data, len) != DOTS_OK) return cli_fail(ctx);
+    return 0;
+}
+
+/* A finished page by its record: same fingerprint, every file present. */
+static bool page_done(const char *rec_path, const json_t *fp, char **why) {
+    json_error_t err;
+    json_t *rec = json_load_file(rec_path, 0, &err);
+    *why = NULL;
+    if (!rec) return false;
+    bool ok = true;
+    const json_t *old = json_object_get(rec, "made_from");
+    if (!json_equal(old, fp)) {
+        ok = false;
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)fp, key, v) {
+            if (!json_equal(json_object_get(old, key), v)) {
+                *why = strdup(key);
+                break;
+            }
+        }
+    }
+    const json_t *r = json_object_get(rec, "record");
+    static const char *const keys[] = {"layout_info_path", "layout_image_path", "md_content_path", "md_content_nohf_path"};
+    for (size_t k = 0; ok && k < sizeof keys / sizeof *keys; k++) {
+        const json_t *p = json_object_get(r, keys[k]);
+        if (p && (!json_is_string(p) || !exists(json_string_value(p)))) {
+            ok = false;
+            *why = strdup("a missing output file");
+        }
+    }
+    if (!json_is_object(r)) ok = false;
+    json_decref(rec);
+    return ok;
+}
+
+static int process_page(dots_ctx *ctx, dots_state *st, job *j, const input *in, dots_document *doc, int32_t page,
+                        const char *stem, progress *pr, bool *missing) {
+    char path[PATH_MAX * 2], rec_path[PATH_MAX * 2];
+    snprintf(rec_path, sizeof rec_path, "%s/.%s.record.json", j->out_dir, stem);
+    dots_page_options po = j->po;
+    po.stem = stem;
+    po.on_token = on_token;
+    po.on_progress = on_progress;
+    po.user = pr;
+    char *answer = NULL;
+    if (j->replay_dir) {
+        snprintf(path, sizeof path, "%s/%s.txt", j->replay_dir, stem);
+        if (!(answer = read_text(path, NULL))) {
+            fprintf(stderr, "dotsocr: error: %s: no replay answer: %s\n", path, strerror(errno));
+            return 1;
+        }
+        po.answer = answer;
+    }
     pr->tokens = 0;
-    pr->t0 = dots_monotonic_s();
-    dots_run_hooks hooks = {0};
-    if (replay_tok) {
-        snprintf(path, sizeof path, "%s/%s.txt", o->replay_dir, stem);
-        char *text = read_text(path);
-        size_t n = 0;
-        if (!text) {
-            fprintf(stderr, "dotsocr: error: %s: no replay answer\n", path);
-            goto out;
-        }
-        dots_status s = dots_tok_encode(ctx, replay_tok, text, strlen(text), &forced, &n);
-        free(text);
-        if (s != DOTS_OK) goto fail;
-        int32_t *f2 = realloc(forced, sizeof(int32_t) * (n + 1));
-        if (!f2) goto fail;
-        forced = f2;
-        forced[n++] = DOTS_TOKEN_ENDOFASSISTANT;
-        hooks.forced = forced;
-        hooks.n_forced = (int64_t)n;
+    pr->t0 = pr->last_line = cli_now();
+    pr->stage = (dots_stage)-1;
+    dots_page_result r = {0};
+    dots_status s = dots_page_parse(ctx, st, doc, page, &po, &r);
+    free(answer);
+    if (s != DOTS_OK) {
+        *missing = dots_document_page_missing(doc, page);
+        if (s == DOTS_ERR_CANCELLED)
+            fprintf(stderr, "%sdotsocr: error: %s page %d: interrupted\n", j->tty ? "\n" : "", in->path, page + 1);
+        else if (!*missing)
+            fprintf(stderr, "%sdotsocr: error: %s page %d: %s\n", j->tty ? "\n" : "", in->path, page + 1, dots_errmsg(ctx));
+        return 1;
     }
-    if (dots_run_image_ex(ctx, st, model_img, &rp, replay_tok ? &hooks : NULL, &res) != DOTS_OK) goto fail;
-    if (res.stop == DOTS_STOP_CALLBACK) {
-        fprintf(stderr, "%sdotsocr: error: %s page %d: interrupted\n", pr->tty ? "\n" : "", input, page + 1);
-        goto out;
+    int rc = 1;
+    json_t *rec = json_pack("{s:i, s:i, s:i}", "page_no", page, "input_height", r.source_height_px, "input_width",
+                            r.source_width_px);
+    json_t *fp = page_fingerprint(j, in, page);
+    if (!rec || !fp) goto oom;
+    /* outputs first, then the record that marks the page complete */
+    if (r.json) {
+        snprintf(path, sizeof path, "%s/%s.json", j->out_dir, stem);
+        if (write_output(ctx, j, path, r.json, strlen(r.json))) goto out;
+        json_object_set_new(rec, "layout_info_path", json_bytes(path));
     }
-    resp = res.text;
-    res.text = NULL;
-    const bool layout_mode = rp.mode != DOTS_MODE_OCR;
-    if (layout_mode) {
-        if (dots_layout_parse(ctx, resp, strlen(resp), &lay) != DOTS_OK) goto fail;
-        if (!lay.filtered) {
-            dots_layout_rescale(&lay, res.resized_width_px, res.resized_height_px, img.width_px, img.height_px);
-            json = dots_layout_to_json(&lay);
-            if (rp.mode != DOTS_MODE_LAYOUT_ONLY) {
-                if (dots_layout_markdown(ctx, &lay, &img, false, o->images_dir, o->images_dir, stem, &md) != DOTS_OK ||
-                    dots_layout_markdown(ctx, &lay, &img, true, o->images_dir, o->images_dir, stem, &md_nohf) != DOTS_OK)
-                    goto fail;
-            }
-            if (dots_layout_draw(ctx, &lay, &img, &drawn) != DOTS_OK) goto fail;
-        } else {
-            json = json_escape(resp); /* the raw answer, as a JSON string */
-            if (rp.mode != DOTS_MODE_LAYOUT_ONLY) {
-                md = strdup(lay.salvage_md);
-                md_nohf = strdup(lay.salvage_md);
-            }
-        }
-        if (!json || (rp.mode != DOTS_MODE_LAYOUT_ONLY && (!md || !md_nohf))) goto oom;
-    } else {
-        md = strdup(resp);
-        md_nohf = strdup(resp);
-        if (!md || !md_nohf) goto oom;
+    if (r.layout_jpeg) {
+        snprintf(path, sizeof path, "%s/%s.jpg", j->out_dir, stem);
+        if (write_output(ctx, j, path, r.layout_jpeg, r.layout_jpeg_len)) goto out;
+        json_object_set_new(rec, "layout_image_path", json_bytes(path));
     }
-    /* outputs, then the record (last: it marks the page complete) */
-    char rec[8192];
-    int k = snprintf(rec, sizeof rec, "{\"page_no\": %d, \"input_height\": %d, \"input_width\": %d", page, img.height_px, img.width_px);
-    if (json) {
-        snprintf(path, sizeof path, "%s/%s.json", o->out_dir, stem);
-        if (write_file(path, json, strlen(json)) != 0) goto io;
-        k += snprintf(rec + k, sizeof rec - (size_t)k, ", \"layout_info_path\": \"%s\"", path);
+    if (r.markdown) {
+        snprintf(path, sizeof path, "%s/%s.md", j->out_dir, stem);
+        if (write_output(ctx, j, path, r.markdown, strlen(r.markdown))) goto out;
+        json_object_set_new(rec, "md_content_path", json_bytes(path));
+        snprintf(path, sizeof path, "%s/%s_nohf.md", j->out_dir, stem);
+        if (write_output(ctx, j, path, r.markdown_nohf, strlen(r.markdown_nohf))) goto out;
+        json_object_set_new(rec, "md_content_nohf_path", json_bytes(path));
     }
-    if (layout_mode) {
-        snprintf(path, sizeof path, "%s/%s.jpg", o->out_dir, stem);
-        if (dots_jpeg_write(ctx, path, drawn.rgb ? &drawn : &img, 95) != DOTS_OK) goto fail;
-        k += snprintf(rec + k, sizeof rec - (size_t)k, ", \"layout_image_path\": \"%s\"", path);
+    if (r.filtered) json_object_set_new(rec, "filtered", json_true());
+    json_object_set_new(rec, "file_path", json_bytes(in->path));
+    json_t *whole = json_pack("{s:O, s:O}", "record", rec, "made_from", fp);
+    char *text = whole ? json_dumps(whole, 0) : NULL;
+    json_decref(whole);
+    if (!text) goto oom;
+    rc = write_output(ctx, j, rec_path, text, strlen(text));
+    free(text);
+    if (rc == 0 && !j->quiet) {
+        double secs = cli_now() - pr->t0;
+        fprintf(stderr, "%sdotsocr: %s page %d/%d: %lld tokens in %.1f s (%.1f tok/s, %s)%s\n", j->tty ? "\r\033[K" : "",
+                in->path, page + 1, pr->n_pages, (long long)r.n_tokens, secs, secs > 0 ? r.n_tokens / secs : 0.0,
+                dots_stop_reason_name(r.stop), r.filtered ? ", answer not valid JSON: salvaged" : "");
     }
-    if (md) {
-        snprintf(path, sizeof path, "%s/%s.md", o->out_dir, stem);
-        if (write_file(path, md, strlen(md)) != 0) goto io;
-        k += snprintf(rec + k, sizeof rec - (size_t)k, ", \"md_content_path\": \"%s\"", path);
-        snprintf(path, sizeof path, "%s/%s_nohf.md", o->out_dir, stem);
-        if (write_file(path, md_nohf, strlen(md_nohf)) != 0) goto io;
-        k += snprintf(rec + k, sizeof rec - (size_t)k, ", \"md_content_nohf_path\": \"%s\"", path);
-    }
-    char *fp = json_escape(input);
-    if (!fp) goto oom;
-    k += snprintf(rec + k, sizeof rec - (size_t)k, "%s, \"file_path\": %s}", lay.filtered ? ", \"filtered\": true" : "", fp);
-    free(fp);
-    if (write_file(rec_path, rec, (size_t)k) != 0) goto io;
-    if (!pr->quiet) {
-        double s = dots_monotonic_s() - pr->t0;
-        static const char *const stops[] = {"eos", "max-new-tokens", "interrupted", "context full"};
-        fprintf(stderr, "%sdotsocr: %s page %d/%d: %lld tokens in %.1f s (%.1f tok/s, %s)%s\n", pr->tty ? "\r\033[K" : "", input,
-                page + 1, pr->n_pages, (long long)res.n_tokens, s, s > 0 ? res.n_tokens / s : 0.0, stops[res.stop],
-                lay.filtered ? ", answer not valid JSON: salvaged" : "");
-    }
-    if (md_out) {
-        *md_out = md;
-        md = NULL;
-    }
-    rc = 0;
     goto out;
 oom:
-    fprintf(stderr, "dotsocr: error: %s page %d: out of memory\n", input, page + 1);
-    goto out;
-io:
-    fprintf(stderr, "dotsocr: error: %s: cannot write: %s\n", path, strerror(errno));
-    goto out;
-fail:
-    fprintf(stderr, "%sdotsocr: error: %s page %d: %s\n", pr->tty ? "\n" : "", input, page + 1, dots_errmsg(ctx));
+    fprintf(stderr, "dotsocr: error: %s page %d: out of memory\n", in->path, page + 1);
 out:
-    free(forced);
-    free(json);
-    free(md);
-    free(md_nohf);
-    free(resp);
-    dots_layout_free(&lay);
-    dots_run_result_free(&res);
-    dots_image_free(&drawn);
-    dots_image_free(&fitz);
-    dots_image_free(&img);
+    json_decref(rec);
+    json_decref(fp);
+    dots_page_result_free(&r);
     return rc;
 }
 
-/* ------------------------------------------------------------ a document */
+/* ------------------------------------------------------------ documents */
 
-static void doc_name(const char *path, char *name, size_t cap) {
-    const char *b = strrchr(path, '/');
-    b = b ? b + 1 : path;
-    snprintf(name, cap, "%s", b);
-    char *dot = strrchr(name, '.');
-    if (dot && dot != name) *dot = '\0';
+static void stem_of(char *out, size_t cap, const char *name, bool paged, int32_t page) {
+    if (paged) snprintf(out, cap, "%s_page_%d", name, page);
+    else snprintf(out, cap, "%s", name);
 }
 
-static int process_document(dots_ctx *ctx, dots_state *st, dots_tokenizer *replay_tok, const parse_opts *o, const char *input,
-                            bool tty, int *n_ok, int *n_failed) {
+static void report_missing(const input *in, int32_t first, int32_t n, int32_t claimed, bool ends) {
+    if (n <= 0) return;
+    if (n == 1)
+        fprintf(stderr, "dotsocr: error: %s: page %d is missing from the file (the page tree claims %d)%s\n", in->path, first + 1,
+                claimed, ends ? "; skipping the rest of the document" : "");
+    else
+        fprintf(stderr, "dotsocr: error: %s: pages %d-%d are missing from the file (the page tree claims %d)%s\n", in->path,
+                first + 1, first + n, claimed, ends ? "; skipping the rest of the document" : "");
+}
+
+static int process_document(dots_ctx *ctx, dots_state *st, job *j, const input *in) {
+    if (!in->ok) {
+        fprintf(stderr, "dotsocr: error: %s: %s\n", in->path, strerror(in->err));
+        j->n_failed++;
+        return 1;
+    }
     dots_document *doc = NULL;
-    if (dots_document_open(ctx, input, &doc) != DOTS_OK) {
+    if (dots_document_open(ctx, in->path, &doc) != DOTS_OK) {
         fprintf(stderr, "dotsocr: error: %s\n", dots_errmsg(ctx));
-        (*n_failed)++;
+        j->n_failed++;
         return 1;
     }
-    int32_t n = dots_document_n_pages(doc);
-    bool pdf = dots_document_is_pdf(doc);
-    bool *sel = calloc((size_t)n, sizeof *sel);
-    char **mds = calloc((size_t)n, sizeof *mds);
-    char name[512];
-    doc_name(input, name, sizeof name);
+    const int32_t n = dots_document_n_pages(doc);
+    const bool paged = dots_document_is_pdf(doc) || n > 1;
     int failures = 0;
-    if (!sel || !mds || !parse_pages(o->pages, n, sel)) {
-        fprintf(stderr, "dotsocr: error: %s: bad --pages '%s'\n", input, o->pages ? o->pages : "");
-        free(sel);
-        free(mds);
+    /* the selected pages, in order, each once */
+    bool *sel = calloc((size_t)n, sizeof *sel);
+    if (!sel) {
+        fprintf(stderr, "dotsocr: error: %s: out of memory for %d pages\n", in->path, n);
         dots_document_close(doc);
-        (*n_failed)++;
+        j->n_failed++;
         return 1;
     }
-    int32_t n_sel = 0;
-    for (int32_t i = 0; i < n; i++) n_sel += sel[i];
-    progress pr = {tty, o->quiet, input, 0, n, 0, 0, n_sel, 0, 0};
-    for (int32_t i = 0; i < n && !g_stop; i++) {
-        if (!sel[i]) continue;
-        char stem[600], rec[4800];
-        if (pdf) snprintf(stem, sizeof stem, "%s_page_%d", name, i);
-        else snprintf(stem, sizeof stem, "%s", name);
-        snprintf(rec, sizeof rec, "%s/.%s.record.json", o->out_dir, stem);
-        pr.page = i + 1;
-        if (o->resume && exists(rec)) {
-            char mdp[4800];
-            snprintf(mdp, sizeof mdp, "%s/%s.md", o->out_dir, stem);
-            mds[i] = read_text(mdp);
-            if (!o->quiet) fprintf(stderr, "dotsocr: %s page %d/%d: already done (--resume)\n", input, i + 1, n);
-            (*n_ok)++;
-            pr.pages_left--;
+    for (size_t r = 0; r < j->n_ranges; r++) {
+        if (j->ranges[r].a > n) {
+            fprintf(stderr, "dotsocr: error: %s: --pages %lld: the document has %d page(s)\n", in->path, (long long)j->ranges[r].a, n);
+            failures++;
             continue;
         }
-        double page_t0 = dots_monotonic_s();
-        if (process_page(ctx, st, replay_tok, o, input, doc, i, stem, &pr, &mds[i]) == 0) {
-            (*n_ok)++;
-        } else {
-            (*n_failed)++;
-            failures++;
-        }
-        pr.pages_timed++;
-        pr.seconds_timed += dots_monotonic_s() - page_t0;
-        pr.pages_left--;
+        for (int64_t p = j->ranges[r].a; p <= j->ranges[r].b && p <= n; p++) sel[p - 1] = true;
     }
-    /* per document: the records in page order, and the combined Markdown */
+    if (!j->ranges)
+        for (int32_t i = 0; i < n; i++) sel[i] = true;
+    progress pr = {j, in->path, 0, n, 0, 0, 0, (dots_stage)-1};
+    int32_t miss_first = -1, miss_n = 0;
+    bool *done = calloc((size_t)n, sizeof *done);
+    if (!done) failures++;
+    for (int32_t i = 0; done && i < n && !g_stop; i++) {
+        if (!sel[i]) continue;
+        char stem[PATH_MAX], rec[PATH_MAX * 2];
+        stem_of(stem, sizeof stem, in->name, paged, i);
+        snprintf(rec, sizeof rec, "%s/.%s.record.json", j->out_dir, stem);
+        pr.page = i + 1;
+        if (j->resume) {
+            json_t *fp = page_fingerprint(j, in, i);
+            char *why = NULL;
+            bool ok = fp && page_done(rec, fp, &why);
+            json_decref(fp);
+            if (ok) {
+                if (!j->quiet) fprintf(stderr, "dotsocr: %s page %d/%d: already done (--resume)\n", in->path, i + 1, n);
+                j->n_ok++;
+                done[i] = true;
+                free(why);
+                continue;
+            }
+            if (why && !j->quiet) fprintf(stderr, "dotsocr: %s page %d/%d: redoing it (%s changed)\n", in->path, i + 1, n, why);
+            free(why);
+        }
+        bool missing = false;
+        if (process_page(ctx, st, j, in, doc, i, stem, &pr, &missing) == 0) {
+            report_missing(in, miss_first, miss_n, n, false);
+            miss_n = 0;
+            j->n_ok++;
+            done[i] = true;
+            continue;
+        }
+        j->n_failed++;
+        failures++;
+        if (missing) {
+            if (miss_n == 0) miss_first = i;
+            miss_n++;
+            if (miss_n == MISSING_RUN_ENDS_DOCUMENT) {
+                report_missing(in, miss_first, miss_n, n, true);
+                miss_n = 0;
+                break;
+            }
+        } else {
+            report_missing(in, miss_first, miss_n, n, false);
+            miss_n = 0;
+        }
+    }
+    report_missing(in, miss_first, miss_n, n, false);
+    /* per document: the records of the finished pages in page order, and
+     * for several pages the Markdown of all of them */
     char *jsonl = NULL, *all_md = NULL;
     size_t jl = 0, ml = 0;
     FILE *jf = open_memstream(&jsonl, &jl), *mf = open_memstream(&all_md, &ml);
     bool first_md = true;
-    for (int32_t i = 0; i < n && jf && mf; i++) {
-        if (!sel[i]) continue;
-        char stem[600], rec[4800];
-        if (pdf) snprintf(stem, sizeof stem, "%s_page_%d", name, i);
-        else snprintf(stem, sizeof stem, "%s", name);
-        snprintf(rec, sizeof rec, "%s/.%s.record.json", o->out_dir, stem);
-        char *r = read_text(rec);
-        if (r) fprintf(jf, "%s\n", r);
-        free(r);
-        if (mds[i]) {
-            fprintf(mf, "%s%s", first_md ? "" : "\n\n", mds[i]);
+    for (int32_t i = 0; done && i < n && jf && mf; i++) {
+        if (!done[i]) continue;
+        char stem[PATH_MAX], path[PATH_MAX * 2];
+        stem_of(stem, sizeof stem, in->name, paged, i);
+        snprintf(path, sizeof path, "%s/.%s.record.json", j->out_dir, stem);
+        json_t *rec = json_load_file(path, 0, NULL);
+        char *line = rec ? json_dumps(json_object_get(rec, "record"), 0) : NULL;
+        if (line) fprintf(jf, "%s\n", line);
+        free(line);
+        json_decref(rec);
+        snprintf(path, sizeof path, "%s/%s.md", j->out_dir, stem);
+        char *md = read_text(path, NULL);
+        if (md) {
+            fprintf(mf, "%s%s", first_md ? "" : "\n\n", md);
             first_md = false;
         }
+        free(md);
     }
     if (jf) fclose(jf);
     if (mf) fclose(mf);
-    char path[4800];
-    snprintf(path, sizeof path, "%s/%s.jsonl", o->out_dir, name);
-    if (!jsonl || write_file(path, jsonl, jl) != 0) {
-        fprintf(stderr, "dotsocr: error: %s: cannot write\n", path);
-        failures++;
-    }
-    if (pdf && all_md && !first_md) {
-        snprintf(path, sizeof path, "%s/%s.md", o->out_dir, name);
-        if (write_file(path, all_md, ml) != 0) {
-            fprintf(stderr, "dotsocr: error: %s: cannot write\n", path);
-            failures++;
-        }
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/%s.jsonl", j->out_dir, in->name);
+    if (!jsonl || write_output(ctx, j, path, jsonl, jl) != 0) failures++;
+    if (paged && all_md && !first_md) {
+        snprintf(path, sizeof path, "%s/%s.md", j->out_dir, in->name);
+        if (write_output(ctx, j, path, all_md, ml) != 0) failures++;
     }
     free(jsonl);
     free(all_md);
-    for (int32_t i = 0; i < n; i++) free(mds[i]);
-    free(mds);
+    free(done);
     free(sel);
     dots_document_close(doc);
-    (void)n_sel;
     return failures ? 1 : 0;
 }
 
-/* ------------------------------------------------------------------ cmd */
+/* One parse at a time per output directory: two runs writing the same
+ * pages would each find the other's files and records half made. */
+static int lock_out_dir(const char *dir, int *fd_out) {
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/.dotsocr-parse.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "dotsocr: error: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "dotsocr: error: %s: another dotsocr parse is writing to this directory; wait for it or choose another -o\n",
+                dir);
+        close(fd);
+        return 1;
+    }
+    *fd_out = fd;
+    return 0;
+}
 
-int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
+int dots_cmd_parse(int argc, char **argv) {
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'}, {"output", required_argument, NULL, 'o'},
         {"mode", required_argument, NULL, 'M'}, {"bbox", required_argument, NULL, 'b'},
@@ -455,117 +766,106 @@ int dots_cmd_parse(int argc, char **argv, const dots_cli *cli) {
         {"no-fitz-preprocess", no_argument, NULL, 'F'}, {"no-mmap", no_argument, NULL, 'W'}, {"mmap", no_argument, NULL, 1001},
         {"mmproj", required_argument, NULL, 1002}, {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
-    parse_opts o = {0};
-    dots_run_params_init(&o.rp);
-    const char *model_dir = NULL, *mmproj = NULL;
-    bool bf16 = false;
-    int mmap_choice = 0;
-    int64_t threads = 0, v64;
-    uint64_t seed = 0;
+    job j = {0};
+    dots_page_options_init(&j.po);
+    dots_placement placement = DOTS_PLACE_AUTO;
+    dots_precision precision = DOTS_PRECISION_AUTO;
+    const char *pages = NULL;
+    int64_t threads = 0, v = 0;
+    bool have_bbox = false;
     int c;
     while ((c = getopt_long(argc, argv, "o:vqh", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': model_dir = optarg; break;
-        case 1002: mmproj = optarg; break;
-        case 'W': mmap_choice = -1; break;
-        case 1001: mmap_choice = 1; break;
-        case 'o': o.out_dir = optarg; break;
-        case 'M':
-            if (!cli->parse_mode(optarg, &o.rp.mode)) return cli->usage("parse", "unknown mode '%s'", optarg);
+        case 'm': j.model_path = optarg; break;
+        case 1002: j.mmproj = optarg; break;
+        case 'W': placement = DOTS_PLACE_COPY; break;
+        case 1001: placement = DOTS_PLACE_MAP; break;
+        case 'o': j.out_dir = optarg; break;
+        case 'M': if (cli_mode("parse", optarg, &j.po.mode)) return DOTS_EXIT_USAGE; break;
+        case 'b':
+            if (cli_bbox("parse", optarg, j.po.bbox)) return DOTS_EXIT_USAGE;
+            have_bbox = true;
             break;
-        case 'b': {
-            int k = 0;
-            if (sscanf(optarg, "%d,%d,%d,%d%n", &o.src_bbox[0], &o.src_bbox[1], &o.src_bbox[2], &o.src_bbox[3], &k) != 4 || optarg[k])
-                return cli->usage("parse", "bad --bbox '%s'", optarg);
-            o.have_bbox = true;
+        case 'g': pages = optarg; break;
+        case 'd':
+            if (cli_int("parse", "--dpi", optarg, 1, 2400, &v)) return DOTS_EXIT_USAGE;
+            j.po.dpi = (int32_t)v;
             break;
-        }
-        case 'g': o.pages = optarg; break;
-        case 'd': if (!cli->parse_i64(optarg, 1, 2400, &o.dpi)) return cli->usage("parse", "bad --dpi '%s'", optarg); break;
-        case 'n': if (!cli->parse_i64(optarg, 1, INT32_MAX, &o.rp.min_pixels)) return cli->usage("parse", "bad --min-pixels '%s'", optarg); break;
-        case 'x': if (!cli->parse_i64(optarg, 1, INT32_MAX, &o.rp.max_pixels)) return cli->usage("parse", "bad --max-pixels '%s'", optarg); break;
+        case 'n': if (cli_int("parse", "--min-pixels", optarg, DOTS_MIN_PIXELS, DOTS_MAX_PIXELS, &j.po.min_pixels)) return DOTS_EXIT_USAGE; break;
+        case 'x': if (cli_int("parse", "--max-pixels", optarg, DOTS_MIN_PIXELS, DOTS_MAX_PIXELS, &j.po.max_pixels)) return DOTS_EXIT_USAGE; break;
         case 'N':
-            if (!cli->parse_i64(optarg, 1, 131072, &v64)) return cli->usage("parse", "bad --max-new-tokens '%s'", optarg);
-            o.rp.max_new_tokens = (int32_t)v64;
+            if (cli_int("parse", "--max-new-tokens", optarg, 1, 131072, &v)) return DOTS_EXIT_USAGE;
+            j.po.max_new_tokens = (int32_t)v;
             break;
-        case 'T': if (!cli->parse_float(optarg, 0, 100, &o.rp.temperature)) return cli->usage("parse", "bad --temperature '%s'", optarg); break;
-        case 'P': if (!cli->parse_float(optarg, 0, 1, &o.rp.top_p)) return cli->usage("parse", "bad --top-p '%s'", optarg); break;
-        case 's': if (!cli->parse_u64(optarg, &seed)) return cli->usage("parse", "bad --seed '%s'", optarg); break;
-        case 't': if (!cli->parse_i64(optarg, 1, 256, &threads)) return cli->usage("parse", "bad --threads '%s'", optarg); break;
-        case 'I': o.images_dir = optarg; break;
-        case 'r': o.resume = true; break;
-        case 'q': o.quiet = true; break;
-        case 'R': o.replay_dir = optarg; break;
-        case 'F': o.no_fitz = true; break;
-        case 'p':
-            if (!cli->parse_precision(optarg, &bf16)) return cli->usage("parse", "bad --precision '%s' (fp32 or bf16)", optarg);
-            break;
-        case 'v': cli->more_verbose(); break;
+        case 'T': if (cli_float("parse", "--temperature", optarg, 0, 100, &j.po.temperature)) return DOTS_EXIT_USAGE; break;
+        case 'P': if (cli_float("parse", "--top-p", optarg, 0, 1, &j.po.top_p)) return DOTS_EXIT_USAGE; break;
+        case 's': if (cli_u64("parse", "--seed", optarg, &j.po.seed)) return DOTS_EXIT_USAGE; break;
+        case 't': if (cli_int("parse", "--threads", optarg, 1, 256, &threads)) return DOTS_EXIT_USAGE; break;
+        case 'I': j.images_dir = optarg; break;
+        case 'r': j.resume = true; break;
+        case 'q': j.quiet = true; cli_quiet(); break;
+        case 'R': j.replay_dir = optarg; break;
+        case 'F': j.po.fitz_preprocess = false; break;
+        case 'p': if (cli_precision("parse", optarg, &precision)) return DOTS_EXIT_USAGE; break;
+        case 'v': cli_more_verbose(); break;
         case 'h': fputs(help_parse, stdout); return 0;
-        default: return cli->usage("parse", "bad option '%s'", argv[optind - 1]);
+        default: return cli_bad_option("parse", argc, argv, opts, "o:vqh");
         }
     }
-    o.rp.seed = seed;
-    if (!model_dir) return cli->usage("parse", "%s", "--model DIR is required");
-    if (!o.out_dir) return cli->usage("parse", "%s", "-o OUT_DIR is required");
-    if (optind >= argc) return cli->usage("parse", "%s", "no INPUT given");
-    if ((o.rp.mode == DOTS_MODE_GROUNDING) != o.have_bbox)
-        return cli->usage("parse", "%s", "--bbox goes with --mode grounding, and grounding needs it");
-    if (o.pages) {
-        bool probe[1];
-        if (!parse_pages(o.pages, 1, probe)) return cli->usage("parse", "bad --pages '%s' (e.g. 1-5,9)", o.pages);
-    }
-    if (cli->ensure_dir(o.out_dir) != 0 || (o.images_dir && cli->ensure_dir(o.images_dir) != 0)) return 1;
-    /* inputs: files, and the documents inside directories (sorted) */
-    char **inputs = NULL;
-    size_t n_in = 0, cap = 0;
-    for (int i = optind; i < argc; i++) {
-        struct stat sb;
-        if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            DIR *d = opendir(argv[i]);
-            struct dirent *e;
-            while (d && (e = readdir(d))) {
-                if (e->d_name[0] == '.' || !known_ext(e->d_name)) continue;
-                if (n_in == cap) inputs = realloc(inputs, sizeof *inputs * (cap = cap ? cap * 2 : 16));
-                size_t l = strlen(argv[i]) + strlen(e->d_name) + 2;
-                inputs[n_in] = malloc(l);
-                snprintf(inputs[n_in++], l, "%s/%s", argv[i], e->d_name);
-            }
-            if (d) closedir(d);
-            continue;
-        }
-        if (n_in == cap) inputs = realloc(inputs, sizeof *inputs * (cap = cap ? cap * 2 : 16));
-        inputs[n_in++] = strdup(argv[i]);
-    }
-    if (n_in > 1) qsort(inputs, n_in, sizeof *inputs, cmp_str);
-    dots_ctx *ctx = cli->make_ctx();
+    if (!j.model_path) return cli_usage("parse", "%s", "--model MODEL is required");
+    if (!j.out_dir) return cli_usage("parse", "%s", "-o OUT_DIR is required");
+    if (!*j.out_dir) return cli_usage("parse", "%s", "-o OUT_DIR is empty");
+    if (optind >= argc) return cli_usage("parse", "%s", "no INPUT given");
+    if ((j.po.mode == DOTS_MODE_GROUNDING) != have_bbox)
+        return cli_usage("parse", "%s", "--bbox goes with --mode grounding, and grounding needs it");
+    if (cli_pixels("parse", j.po.min_pixels, j.po.max_pixels)) return DOTS_EXIT_USAGE;
+    if (pages && !parse_pages(pages, &j.ranges, &j.n_ranges))
+        return cli_usage("parse", "bad --pages '%s': 1-based pages and ranges such as 1-5,9 (up to %d)", pages, INT32_MAX);
+    j.images_dir = j.images_dir;
+    j.po.images_dir = j.images_dir;
+    j.tty = isatty(2);
+    int rc = collect_inputs(&j, argc - optind, argv + optind);
+    if (rc == 0) rc = assign_names(&j);
+    if (rc == 0 && (cli_ensure_dir(j.out_dir) != 0 || (j.images_dir && cli_ensure_dir(j.images_dir) != 0))) rc = 1;
+    if (rc == 0) rc = check_outputs_spare_inputs(&j);
+    int lock_fd = -1;
+    if (rc == 0) rc = lock_out_dir(j.out_dir, &lock_fd);
+    dots_ctx *ctx = NULL;
     dots_model *model = NULL;
     dots_state *st = NULL;
-    dots_tokenizer *replay_tok = NULL;
-    int rc = 0, n_ok = 0, n_failed = 0;
-    double t0 = dots_monotonic_s();
-    if (!ctx || (mmproj ? dots_model_open_pair(ctx, model_dir, mmproj, &model) : dots_model_open(ctx, model_dir, &model)) != DOTS_OK || cli->place_weights(ctx, model, mmap_choice) != DOTS_OK ||
-        dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK ||
-        dots_state_set_precision(ctx, st, bf16 ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32) != DOTS_OK ||
-        (o.replay_dir && dots_tokenizer_open(ctx, model_dir, &replay_tok) != DOTS_OK)) {
-        rc = ctx ? cli->fail(ctx) : 1;
+    double t0 = cli_now();
+    if (rc != 0) goto done;
+    ctx = cli_make_ctx();
+    if (!ctx || cli_open_model(ctx, j.model_path, j.mmproj, placement, &model) != DOTS_OK ||
+        dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK || dots_state_set_precision(ctx, st, precision) != DOTS_OK) {
+        rc = cli_fail(ctx);
         goto done;
     }
-    o.cfg = dots_model_config(model);
+    j.precision = dots_state_precision(st);
+    if (!(j.model_id = model_fingerprint(model, j.model_path, j.mmproj))) {
+        rc = cli_fail(NULL);
+        goto done;
+    }
     g_stop = 0;
+    g_state = st;
     signal(SIGINT, on_sigint);
-    bool tty = isatty(2);
-    for (size_t i = 0; i < n_in && !g_stop; i++)
-        if (process_document(ctx, st, replay_tok, &o, inputs[i], tty, &n_ok, &n_failed) != 0) rc = 1;
+    for (size_t i = 0; i < j.n_inputs && !g_stop; i++)
+        if (process_document(ctx, st, &j, &j.inputs[i]) != 0) rc = 1;
     signal(SIGINT, SIG_DFL);
-    if (!o.quiet)
-        fprintf(stderr, "dotsocr: %d page(s) done, %d failed, %zu document(s), %.1f s%s\n", n_ok, n_failed, n_in, dots_monotonic_s() - t0,
-                g_stop ? " (interrupted)" : "");
-    if (n_failed || g_stop) rc = 1;
+    g_state = NULL;
+    if (!j.quiet)
+        fprintf(stderr, "dotsocr: %d page(s) done, %d failed, %zu document(s), %.1f s%s\n", j.n_ok, j.n_failed, j.n_inputs,
+                cli_now() - t0, g_stop ? " (interrupted)" : "");
+    if (j.n_failed || g_stop) rc = 1;
 done:
-    for (size_t i = 0; i < n_in; i++) free(inputs[i]);
-    free(inputs);
-    dots_tokenizer_free(replay_tok);
+    if (lock_fd >= 0) close(lock_fd);
+    for (size_t i = 0; i < j.n_inputs; i++) {
+        free(j.inputs[i].path);
+        free(j.inputs[i].name);
+    }
+    free(j.inputs);
+    free(j.ranges);
+    json_decref(j.model_id);
     dots_state_free(st);
     dots_model_close(model);
     dots_ctx_free(ctx);

@@ -26,6 +26,7 @@ static const char *const status_names[DOTS_STATUS_COUNT] = {
     [DOTS_ERR_UNSUPPORTED] = "unsupported",
     [DOTS_ERR_LIMIT] = "over a limit",
     [DOTS_ERR_INTERNAL] = "internal error",
+    [DOTS_ERR_CANCELLED] = "cancelled",
 };
 
 const char *dots_strerror(dots_status status) {

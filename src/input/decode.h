@@ -17,6 +17,11 @@ dots_status dots_decode_png(dots_ctx *ctx, const char *label, const uint8_t *dat
 dots_status dots_decode_jpeg(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, dots_image *out);
 dots_status dots_decode_webp(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, dots_image *out);
 dots_status dots_decode_tiff(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, dots_image *out);
+/* TIFF pages (directories): their count, and one page decoded. */
+bool dots_is_tiff(const uint8_t *data, size_t len);
+dots_status dots_tiff_n_pages(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, int32_t *n_pages);
+dots_status dots_decode_tiff_page(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, int32_t page,
+                                  dots_image *out);
 dots_status dots_decode_pnm(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, dots_image *out);
 
 /* Recognises the format from the first bytes and decodes; PDFs are not

@@ -1,6 +1,7 @@
 /*
  * image_tiff.c - TIFF through libtiff's RGBA interface (any photometric,
- * compression and bit depth it supports), first page only. Errors and
+ * compression and bit depth it supports), one page (directory) at a time;
+ * a truncated or corrupt strip is an error, never rows left white. Errors and
  * warnings go through per-handle handlers (libtiff >= 4.5), never stderr
  * and never global state. The RGBA interface returns associated
  * (premultiplied) alpha, so the white composite is c + (255 - a).
@@ -67,17 +68,47 @@ static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt
     return 1;
 }
 
-dots_status dots_decode_tiff(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, dots_image *out) {
-    tiff_mem m = {ctx, label, data, len, 0, {0}};
+static TIFF *open_mem(tiff_mem *m) {
     TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
-    if (!opts) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "%s: out of memory", label);
-    TIFFOpenOptionsSetErrorHandlerExtR(opts, on_error, &m);
-    TIFFOpenOptionsSetWarningHandlerExtR(opts, on_warning, &m);
+    if (!opts) return NULL;
+    TIFFOpenOptionsSetErrorHandlerExtR(opts, on_error, m);
+    TIFFOpenOptionsSetWarningHandlerExtR(opts, on_warning, m);
     TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)1 << 30);
-    TIFF *tif = TIFFClientOpenExt(label, "rm", (thandle_t)&m, mem_read, mem_write, mem_seek, mem_close, mem_size,
+    TIFF *tif = TIFFClientOpenExt(m->label, "rm", (thandle_t)m, mem_read, mem_write, mem_seek, mem_close, mem_size,
                                   mem_map, mem_unmap, opts);
     TIFFOpenOptionsFree(opts);
+    return tif;
+}
+
+bool dots_is_tiff(const uint8_t *d, size_t len) {
+    return len >= 4 && ((d[0] == 'I' && d[1] == 'I' && (d[2] == 42 || d[2] == 43) && d[3] == 0) ||
+                        (d[0] == 'M' && d[1] == 'M' && d[2] == 0 && (d[3] == 42 || d[3] == 43)));
+}
+
+dots_status dots_tiff_n_pages(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, int32_t *n_pages) {
+    tiff_mem m = {ctx, label, data, len, 0, {0}};
+    TIFF *tif = open_mem(&m);
     if (!tif) return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: not a valid TIFF: %s", label, m.msg[0] ? m.msg : "cannot open");
+    tdir_t n = TIFFNumberOfDirectories(tif); /* libtiff stops at IFD loops */
+    TIFFClose(tif);
+    if (n == 0) return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: the TIFF has no images", label);
+    *n_pages = n > INT32_MAX ? INT32_MAX : (int32_t)n;
+    return DOTS_OK;
+}
+
+dots_status dots_decode_tiff(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, dots_image *out) {
+    return dots_decode_tiff_page(ctx, label, data, len, 0, out);
+}
+
+dots_status dots_decode_tiff_page(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, int32_t page,
+                                  dots_image *out) {
+    tiff_mem m = {ctx, label, data, len, 0, {0}};
+    TIFF *tif = open_mem(&m);
+    if (!tif) return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: not a valid TIFF: %s", label, m.msg[0] ? m.msg : "cannot open");
+    if (page > 0 && !TIFFSetDirectory(tif, (tdir_t)page)) {
+        TIFFClose(tif);
+        return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: TIFF page %d cannot be read: %s", label, page + 1, m.msg[0] ? m.msg : "missing");
+    }
     uint32_t w = 0, h = 0;
     TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
     TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
@@ -88,8 +119,11 @@ dots_status dots_decode_tiff(dots_ctx *ctx, const char *label, const uint8_t *da
         raster = malloc((size_t)w * h * sizeof *raster);
         if (!raster) st = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "%s: out of memory", label);
     }
-    if (st == DOTS_OK && !TIFFReadRGBAImageOriented(tif, w, h, raster, ORIENTATION_TOPLEFT, 0))
-        st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: cannot decode TIFF: %s", label, m.msg[0] ? m.msg : "unsupported layout");
+    /* stop_on_error: a strip past the end of a cut file fails the image
+     * instead of leaving its rows white */
+    if (st == DOTS_OK && (!TIFFReadRGBAImageOriented(tif, w, h, raster, ORIENTATION_TOPLEFT, 1) || m.msg[0]))
+        st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: cannot decode TIFF%s: %s", label, page ? " page" : "",
+                       m.msg[0] ? m.msg : "unsupported layout");
     if (st == DOTS_OK) {
         for (size_t i = 0, n = (size_t)w * h; i < n; i++) {
             uint32_t px = raster[i];

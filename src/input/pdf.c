@@ -25,6 +25,7 @@ struct dots_pdf {
     fz_stream *stream;
     fz_document *doc;
     int32_t n_pages;
+    int32_t missing_page; /* the last page fz_load_page could not find; -1 none */
     char label[256];
     dots_ctx *log_ctx; /* for MuPDF's callbacks during a call */
 };
@@ -54,6 +55,7 @@ dots_status dots_mupdf_open(dots_ctx *ctx, const char *label, const uint8_t *dat
     if (!p) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     snprintf(p->label, sizeof p->label, "%s", label);
     p->log_ctx = ctx;
+    p->missing_page = -1;
     p->fz = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
     if (!p->fz) {
         free(p);
@@ -72,6 +74,15 @@ dots_status dots_mupdf_open(dots_ctx *ctx, const char *label, const uint8_t *dat
         } else {
             int n = fz_count_pages(p->fz, p->doc);
             if (n <= 0) st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: the PDF has no pages", label);
+            /* the page tree's /Count is a claim: every page is an object
+             * of the file, so more pages than objects cannot be there */
+            pdf_document *pdoc = pdf_specifics(p->fz, p->doc);
+            int objects = pdoc ? pdf_xref_len(p->fz, pdoc) : n;
+            if (n > objects) {
+                dots_log(ctx, DOTS_LOG_WARN, "%s: the page tree claims %d pages, but the file holds %d objects: counting %d",
+                         label, n, objects, objects);
+                n = objects;
+            }
             p->n_pages = n;
         }
     }
@@ -88,6 +99,8 @@ dots_status dots_mupdf_open(dots_ctx *ctx, const char *label, const uint8_t *dat
 
 int32_t dots_pdf_n_pages(const dots_pdf *p) { return p ? p->n_pages : 0; }
 
+bool dots_pdf_page_missing(const dots_pdf *p, int32_t page) { return p && page >= 0 && p->missing_page == page; }
+
 dots_status dots_pdf_render(dots_ctx *ctx, dots_pdf *p, int32_t page, int32_t dpi, dots_image *out, int32_t *dpi_used) {
     if (page < 0 || page >= p->n_pages)
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "%s: page %d does not exist (the PDF has %d)", p->label, page + 1,
@@ -101,8 +114,11 @@ dots_status dots_pdf_render(dots_ctx *ctx, dots_pdf *p, int32_t page, int32_t dp
     fz_var(pg);
     fz_var(pix);
     fz_var(st);
+    bool loaded = false;
+    fz_var(loaded);
     fz_try(p->fz) {
         pg = fz_load_page(p->fz, p->doc, page);
+        loaded = true;
         fz_rect bounds = fz_bound_page(p->fz, pg);
         int32_t used = dpi;
         fz_matrix ctm = fz_scale(dpi / 72.0f, dpi / 72.0f);
@@ -131,7 +147,13 @@ dots_status dots_pdf_render(dots_ctx *ctx, dots_pdf *p, int32_t page, int32_t dp
         fz_drop_page(p->fz, pg);
     }
     fz_catch(p->fz) {
-        st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: cannot render page %d: %s", p->label, page + 1, fz_caught_message(p->fz));
+        if (!loaded) {
+            p->missing_page = page;
+            st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: page %d is missing from the file (the page tree claims %d): %s", p->label,
+                           page + 1, p->n_pages, fz_caught_message(p->fz));
+        } else {
+            st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: cannot render page %d: %s", p->label, page + 1, fz_caught_message(p->fz));
+        }
     }
     if (st != DOTS_OK) {
         dots_image_free(&img);

@@ -15,6 +15,8 @@ dots_status dots_pdf_open(dots_ctx *ctx, const char *label, const uint8_t *data,
 dots_status dots_mupdf_open(dots_ctx *ctx, const char *label, const uint8_t *data, size_t len, const char *mime,
                             dots_pdf **out);
 int32_t dots_pdf_n_pages(const dots_pdf *pdf);
+/* Whether the last render of page failed because the file lacks it. */
+bool dots_pdf_page_missing(const dots_pdf *pdf, int32_t page);
 dots_status dots_pdf_render(dots_ctx *ctx, dots_pdf *pdf, int32_t page, int32_t dpi, dots_image *out, int32_t *dpi_used);
 void dots_pdf_close(dots_pdf *pdf);
 

@@ -5,9 +5,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* A temporary name next to path that no other writer (another process, or
+ * another thread of this one) picks at the same time. */
+static void temp_name(char *out, size_t cap, const char *path, const void *self, unsigned attempt) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(out, cap, "%s.tmp.%ld.%lx.%u", path, (long)getpid(),
+             (unsigned long)((uintptr_t)self ^ (uintptr_t)ts.tv_nsec), attempt);
+}
 
 bool dots_atomic_open(dots_atomic_file *a, const char *path) {
     memset(a, 0, sizeof *a);
@@ -29,9 +41,19 @@ bool dots_atomic_open(dots_atomic_file *a, const char *path) {
         close(fd);
     }
 #endif
-    snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", path, (long)getpid());
-    a->f = fopen(a->tmp, "wb");
-    return a->f != NULL;
+    for (unsigned attempt = 0; attempt < 16; attempt++) {
+        temp_name(a->tmp, sizeof a->tmp, path, a, attempt);
+        int tfd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (tfd < 0 && errno == EEXIST) continue;
+        if (tfd < 0) return false;
+        a->f = fdopen(tfd, "wb");
+        if (!a->f) {
+            close(tfd);
+            unlink(a->tmp);
+        }
+        return a->f != NULL;
+    }
+    return false;
 }
 
 bool dots_atomic_commit(dots_atomic_file *a) {
@@ -40,15 +62,37 @@ bool dots_atomic_commit(dots_atomic_file *a) {
     if (!a->tmp[0]) {
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", fileno(a->f));
-        if (ok) {
-            unlink(a->path); /* linkat does not replace */
-            ok = linkat(AT_FDCWD, proc, AT_FDCWD, a->path, AT_SYMLINK_FOLLOW) == 0;
+        /* linkat cannot replace a file: give the data a unique temporary
+         * name, then rename it over the target, which replaces atomically
+         * (a concurrent writer of the same path loses nothing but the race) */
+        char tmp[sizeof a->tmp];
+        tmp[0] = '\0';
+        for (unsigned attempt = 0; ok && attempt < 16; attempt++) {
+            temp_name(tmp, sizeof tmp, a->path, a, attempt);
+            if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) break;
+            if (errno != EEXIST) ok = false;
+            tmp[0] = '\0';
         }
+        if (ok && !tmp[0]) ok = false;
         if (fclose(a->f) != 0) ok = false;
+        if (ok) {
+            ok = rename(tmp, a->path) == 0;
+            if (!ok) {
+                int e = errno;
+                unlink(tmp);
+                errno = e;
+            }
+        } else if (tmp[0]) {
+            unlink(tmp);
+        }
     } else {
         if (fclose(a->f) != 0) ok = false;
         if (ok) ok = rename(a->tmp, a->path) == 0;
-        if (!ok) unlink(a->tmp);
+        if (!ok) {
+            int e = errno;
+            unlink(a->tmp);
+            errno = e;
+        }
     }
     a->f = NULL;
     return ok;

@@ -1,10 +1,12 @@
 /*
  * atomic_file.h - writing a file so that it appears whole or not at all,
  * even if the process is killed: an unnamed O_TMPFILE in the target's
- * directory, linked to its name when complete (a killed writer leaves
- * nothing behind). Where O_TMPFILE is unsupported, a named temporary +
- * rename (a killed writer may then leave a *.tmp.PID file, never a partial
- * file under the final name).
+ * directory, given a unique temporary name when complete and renamed over
+ * the target, which replaces any file there atomically (a killed writer
+ * leaves nothing behind; two writers of one path never see "File exists").
+ * Where O_TMPFILE is unsupported, a named temporary + rename (a killed
+ * writer may then leave a *.tmp.* file, never a partial file under the
+ * final name).
  */
 #ifndef DOTS_ATOMIC_FILE_H
 #define DOTS_ATOMIC_FILE_H

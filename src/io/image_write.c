@@ -104,7 +104,8 @@ typedef struct jpeg_wstate {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr err;
     jmp_buf jump;
-    FILE *f;
+    unsigned char *buf; /* jpeg_mem_dest's buffer (malloc'd by libjpeg) */
+    unsigned long len;
     bool created;
 } jpeg_wstate;
 
@@ -115,7 +116,7 @@ static bool jpeg_inner(jpeg_wstate *s, const dots_image *img, int quality) {
     if (setjmp(s->jump)) return false;
     jpeg_create_compress(&s->c);
     s->created = true;
-    jpeg_stdio_dest(&s->c, s->f);
+    jpeg_mem_dest(&s->c, &s->buf, &s->len);
     s->c.image_width = (JDIMENSION)img->width_px;
     s->c.image_height = (JDIMENSION)img->height_px;
     s->c.input_components = 3;
@@ -131,26 +132,28 @@ static bool jpeg_inner(jpeg_wstate *s, const dots_image *img, int quality) {
     return true;
 }
 
-dots_status dots_jpeg_write(dots_ctx *ctx, const char *path, const dots_image *img, int quality) {
-    dots_atomic_file af;
+dots_status dots_jpeg_encode(dots_ctx *ctx, const dots_image *img, int quality, uint8_t **out, size_t *len) {
+    if (!img || !img->rgb || img->width_px <= 0 || img->height_px <= 0 || img->width_px > 65500 || img->height_px > 65500 ||
+        !out || !len)
+        return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "jpeg: bad image (JPEG sides are at most 65500 px)");
     jpeg_wstate *s = calloc(1, sizeof *s);
     if (!s) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
-    if (!dots_atomic_open(&af, path)) {
-        free(s);
-        return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: %s", path, strerror(errno));
-    }
-    s->f = af.f;
     s->c.err = jpeg_std_error(&s->err);
     s->err.error_exit = jpeg_exit;
     s->err.emit_message = jpeg_quiet;
     s->c.client_data = s;
     bool ok = jpeg_inner(s, img, quality);
     if (s->created) jpeg_destroy_compress(&s->c);
+    uint8_t *buf = s->buf;
+    size_t n = s->len;
     free(s);
-    if (!ok) {
-        dots_atomic_abort(&af);
-        return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: cannot encode the JPEG", path);
+    if (!ok || !buf) {
+        free(buf);
+        return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot encode the %d x %d layout picture as JPEG", img->width_px,
+                         img->height_px);
     }
-    if (!dots_atomic_commit(&af)) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    /* libjpeg allocates with malloc; hand back memory dots_free can free */
+    *out = buf;
+    *len = n;
     return DOTS_OK;
 }

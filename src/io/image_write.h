@@ -9,8 +9,8 @@
 
 /* PNG of img into *out (malloc'd). */
 dots_status dots_png_encode(dots_ctx *ctx, const dots_image *img, uint8_t **out, size_t *len);
-/* JPEG file at path, written to a temporary name and renamed. */
-dots_status dots_jpeg_write(dots_ctx *ctx, const char *path, const dots_image *img, int quality);
+/* JPEG of img into *out (malloc'd). */
+dots_status dots_jpeg_encode(dots_ctx *ctx, const dots_image *img, int quality, uint8_t **out, size_t *len);
 /* Standard base64 of data (heap string). */
 char *dots_base64(const uint8_t *data, size_t len);
 

@@ -27,7 +27,7 @@ static bool attention_few(const dots_kernels *k, float *o, int64_t ldo, const fl
                           bool causal, int64_t q_pos0) {
     float *s = malloc(sizeof(float) * (size_t)(n_k > 0 ? n_k : 1));
     if (!s) return false;
-    dots_kernels single = {k ? k->isa : DOTS_ISA_GENERIC, NULL, NULL, false, NULL};
+    dots_kernels single = {k ? k->isa : DOTS_ISA_GENERIC, NULL, NULL, false, NULL, NULL};
     for (int64_t i = 0; i < n_q; i++) {
         int64_t vis = causal ? q_pos0 + i + 1 : n_k;
         vis = vis > n_k ? n_k : vis < 0 ? 0 : vis;
@@ -140,7 +140,7 @@ void dots_attention(const dots_kernels *k, int worker, float *o, int64_t ldo, co
     /* one scratch for all the block products of this call: a fresh packing
      * buffer per block product would cost a malloc/free pair each */
     dots_scratch sc = {0};
-    dots_kernels single = {k ? k->isa : DOTS_ISA_GENERIC, NULL, &sc, false, NULL};
+    dots_kernels single = {k ? k->isa : DOTS_ISA_GENERIC, NULL, &sc, false, NULL, NULL};
     float *s = malloc(sizeof(float) * QB * KB);
     float *vt = malloc(sizeof(float) * (size_t)d * KB);   /* V block transposed: [d][KB] */
     float *acc = malloc(sizeof(float) * QB * (size_t)d);

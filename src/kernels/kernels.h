@@ -35,7 +35,25 @@ typedef struct dots_kernels {
                             * vdpbf16ps (2x the fp32 rate, ~3 digits); fp32 otherwise */
     dots_scratch *worker_scratch; /* [pool size]: for kernels run inside pool tasks
                                    * (attention), by worker index; NULL: allocate per call */
+    const struct dots_poll *poll; /* NULL: long passes neither report nor stop */
 } dots_kernels;
+
+/* What a long pass (the vision blocks, the prefill chunks) does between its
+ * steps: report how far it is, and stop early when the caller cancelled.
+ * A 200-dpi page spends minutes in the vision encoder; both a progress line
+ * and a cancel request must not wait for it to end. */
+typedef struct dots_poll {
+    const volatile int *cancel; /* non-zero: stop at the next step */
+    dots_progress_fn fn;        /* may be NULL */
+    void *user;
+} dots_poll;
+
+/* Reports (stage, done, total) and returns true when the pass must stop. */
+static inline bool dots_poll_step(const dots_kernels *k, dots_stage stage, int64_t done, int64_t total) {
+    if (!k->poll) return false;
+    if (k->poll->fn) k->poll->fn(k->poll->user, stage, done, total);
+    return k->poll->cancel && __atomic_load_n(k->poll->cancel, __ATOMIC_RELAXED) != 0;
+}
 
 /* ---- matrix multiply: Y[M,N] = X[M,K] . W[N,K]^T (+ bias[N]) ----
  * X, Y fp32 row-major with leading dimensions ldx, ldy; W row-major (the

@@ -271,6 +271,7 @@ dots_status dots_lm_forward(dots_ctx *ctx, const dots_config *cfg, const dots_we
     if (!ensure_scratch(&cfg->text, s, n < s->chunk ? n : s->chunk))
         return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "language model: out of memory for %lld rows", (long long)n);
     for (int64_t i = 0; i < n; i += s->chunk) {
+        if (n > 1 && dots_poll_step(k, DOTS_STAGE_PREFILL, i, n)) return DOTS_FAIL(ctx, DOTS_ERR_CANCELLED, "cancelled");
         int64_t rows = n - i < s->chunk ? n - i : s->chunk;
         dots_status st = forward_chunk(cfg, w, k, s, embeds + i * H, rows, i + rows == n ? logits : NULL);
         if (st != DOTS_OK) return st;

@@ -640,3 +640,18 @@ dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
              bytes, (long long)n_repacked);
     return DOTS_OK;
 }
+
+dots_status dots_model_place(dots_ctx *ctx, dots_model *m, dots_placement placement) {
+    dots_ctx_begin_call(ctx);
+    if (!m || (unsigned)placement > DOTS_PLACE_COPY) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_model_place: bad argument");
+    if (placement == DOTS_PLACE_MAP) return DOTS_OK;
+    if (placement == DOTS_PLACE_AUTO) {
+        /* bf16 maps zero-copy; block formats are copied because the copy
+         * repacks them 16 rows at a time for the decode kernels */
+        dots_model_info info;
+        if (dots_model_get_info(m, &info) != DOTS_OK) return DOTS_OK;
+        dots_dtype t = info.lm_matrix_dtype;
+        if (t != DOTS_DTYPE_Q8_0 && t != DOTS_DTYPE_Q4_0 && t != DOTS_DTYPE_Q4_K) return DOTS_OK;
+    }
+    return dots_model_load_to_ram(ctx, m);
+}

@@ -35,7 +35,31 @@ struct dots_state {
     dots_scratch *worker_scratch; /* [pool size] */
     int n_workers;
     dots_kernels k;
+    dots_poll poll;
+    volatile int cancel; /* set by dots_state_cancel from any thread */
 };
+
+const char *dots_stop_reason_name(dots_stop_reason stop) {
+    static const char *const names[] = {"eos", "max-new-tokens", "callback", "context-full", "cancelled"};
+    return (unsigned)stop < sizeof names / sizeof *names ? names[stop] : "?";
+}
+
+const char *dots_stage_name(dots_stage stage) {
+    static const char *const names[] = {"render", "preprocess", "vision", "prefill", "decode", "postprocess"};
+    return (unsigned)stage < sizeof names / sizeof *names ? names[stage] : "?";
+}
+
+void dots_state_cancel(dots_state *st) {
+    if (st) __atomic_store_n(&st->cancel, 1, __ATOMIC_RELAXED);
+}
+
+void dots_state_clear_cancel(dots_state *st) {
+    if (st) __atomic_store_n(&st->cancel, 0, __ATOMIC_RELAXED);
+}
+
+bool dots_state_cancelled(const dots_state *st) { return st && __atomic_load_n(&st->cancel, __ATOMIC_RELAXED) != 0; }
+
+const dots_model *dots_state_model(const dots_state *st) { return st ? st->model : NULL; }
 
 void dots_run_params_init(dots_run_params *p) {
     if (!p) return;
@@ -73,6 +97,8 @@ dots_status dots_state_create(dots_ctx *ctx, const dots_model *model, int32_t n_
     st->n_workers = st->pool ? dots_pool_size(st->pool) : 0;
     st->worker_scratch = calloc((size_t)st->n_workers + 1, sizeof *st->worker_scratch);
     st->k.worker_scratch = st->worker_scratch;
+    st->k.bf16 = st->k.isa >= DOTS_ISA_AVX512BF16; /* DOTS_PRECISION_AUTO */
+    st->poll.cancel = &st->cancel;
     dots_status s = st->pool && st->worker_scratch ? DOTS_OK : DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot start threads");
     if (s == DOTS_OK) {
         s = dots_tokenizer_open(ctx, dots_model_dir(model), &st->tok);
@@ -93,10 +119,14 @@ dots_status dots_state_create(dots_ctx *ctx, const dots_model *model, int32_t n_
 
 dots_status dots_state_set_precision(dots_ctx *ctx, dots_state *st, dots_precision precision) {
     dots_ctx_begin_call(ctx);
-    if (!st || (precision != DOTS_PRECISION_FP32 && precision != DOTS_PRECISION_BF16))
+    if (!st || (precision != DOTS_PRECISION_FP32 && precision != DOTS_PRECISION_BF16 && precision != DOTS_PRECISION_AUTO))
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_state_set_precision: bad argument");
-    st->k.bf16 = precision == DOTS_PRECISION_BF16;
+    st->k.bf16 = precision == DOTS_PRECISION_BF16 || (precision == DOTS_PRECISION_AUTO && st->k.isa >= DOTS_ISA_AVX512BF16);
     return DOTS_OK;
+}
+
+dots_precision dots_state_precision(const dots_state *st) {
+    return st && st->k.bf16 && st->k.isa >= DOTS_ISA_AVX512BF16 ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32;
 }
 
 static bool is_eos(const dots_config *cfg, int32_t t) {
@@ -124,6 +154,15 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
     dots_tok_stream *stream = NULL;
     dots_status s;
     double t0 = dots_monotonic_s();
+    /* the kernels see this call's progress callback; the state is one thread's */
+    st->poll.fn = p->on_progress;
+    st->poll.user = p->user;
+    st->k.poll = &st->poll;
+    if (dots_state_cancelled(st)) {
+        s = DOTS_FAIL(ctx, DOTS_ERR_CANCELLED, "cancelled");
+        goto done;
+    }
+    if (p->on_progress) p->on_progress(p->user, DOTS_STAGE_PREPROCESS, 0, 1);
 
     s = dots_preprocess(ctx, cfg, img, p->min_pixels, p->max_pixels, &resized, &rows);
     if (s != DOTS_OK) goto done;
@@ -140,6 +179,7 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
     s = dots_prompt_build(ctx, st->tok, p->mode, p->bbox, n_image, &ids, &n_ids);
     if (s != DOTS_OK) goto done;
     if (hooks && hooks->on_prompt) hooks->on_prompt(hooks->user, ids, n_ids);
+    if (p->on_progress) p->on_progress(p->user, DOTS_STAGE_PREFILL, 0, n_ids);
     int64_t max_new = hooks && hooks->forced ? hooks->n_forced : p->max_new_tokens ? p->max_new_tokens : DOTS_DEFAULT_MAX_NEW_TOKENS;
     cap_tokens = n_ids + max_new;
     if (cap_tokens > cfg->text.max_position_embeddings) cap_tokens = cfg->text.max_position_embeddings;
@@ -176,6 +216,11 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
     if (s != DOTS_OK) goto done;
     r.stop = DOTS_STOP_MAX_TOKENS;
     for (int64_t i = 0; i < max_new; i++) {
+        if (p->on_progress && i % 64 == 0) p->on_progress(p->user, DOTS_STAGE_DECODE, i, max_new);
+        if (dots_state_cancelled(st)) {
+            r.stop = DOTS_STOP_CANCELLED;
+            break;
+        }
         int32_t t = hooks && hooks->forced ? hooks->forced[i] : dots_sampler_pick(&sampler, logits);
         if (t < 0 || t >= V) {
             s = DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "token %d is outside the vocabulary", t);
@@ -215,6 +260,7 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
     *out = r;
     memset(&r, 0, sizeof r);
 done:
+    st->k.poll = NULL;
     dots_run_result_free(&r);
     dots_tok_stream_free(stream);
     dots_sampler_free(&sampler);

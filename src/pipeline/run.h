@@ -21,4 +21,9 @@ typedef struct dots_run_hooks {
 dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *img, const dots_run_params *p,
                               const dots_run_hooks *hooks, dots_run_result *out);
 
+/* Whether dots_state_cancel() is in force on st. */
+bool dots_state_cancelled(const dots_state *st);
+/* The model st runs (borrowed). */
+const dots_model *dots_state_model(const dots_state *st);
+
 #endif

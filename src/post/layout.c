@@ -22,7 +22,7 @@
 #include "core/strbuf.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <math.h>
 #include <pcre2.h>
 #include <stdio.h>
@@ -64,45 +64,50 @@ void dots_layout_rescale(dots_layout *l, int32_t model_w, int32_t model_h, int32
 /* json.loads of the whole text; cells from a list of dicts. Returns false
  * if the text is not JSON or not a list (the parser then salvages). */
 static bool cells_from_json(const char *text, size_t len, dots_layout *out, bool require_list_of_dicts) {
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    /* json.loads: surrounding whitespace allowed, trailing text refused (no
+     * JSON_DISABLE_EOF_CHECK), duplicate keys keep the last value, \u0000
+     * allowed. Not accepted, unlike Python: NaN/Infinity literals and
+     * numbers that overflow a double or int64; those answers take the
+     * salvage path instead of producing non-finite boxes. */
+    json_error_t err;
+    json_t *root = json_loadb(text, len, JSON_ALLOW_NUL, &err);
     if (!root) return false;
-    while (end && end < text + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t')) end++;
-    if (!end || end != text + len || !cJSON_IsArray(root)) { /* Python refuses trailing text */
-        cJSON_Delete(root);
+    if (!json_is_array(root)) {
+        json_decref(root);
         return false;
     }
-    int n = cJSON_GetArraySize(root);
-    dots_cell *cells = calloc((size_t)(n ? n : 1), sizeof *cells);
+    size_t n = json_array_size(root);
+    dots_cell *cells = calloc(n ? n : 1, sizeof *cells);
     int64_t k = 0;
     bool ok = cells != NULL;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, root) {
+    size_t idx;
+    json_t *it;
+    json_array_foreach(root, idx, it) {
         if (!ok) break;
-        if (!cJSON_IsObject(it)) {
+        if (!json_is_object(it)) {
             if (require_list_of_dicts) ok = false;
             continue;
         }
         dots_cell *c = &cells[k++];
-        const cJSON *bb = cJSON_GetObjectItemCaseSensitive(it, "bbox");
-        if (cJSON_IsArray(bb) && cJSON_GetArraySize(bb) == 4) {
+        const json_t *bb = json_object_get(it, "bbox");
+        if (json_is_array(bb) && json_array_size(bb) == 4) {
             c->has_bbox = true;
-            for (int i = 0; i < 4; i++) {
-                const cJSON *v = cJSON_GetArrayItem(bb, i);
-                if (!cJSON_IsNumber(v)) c->has_bbox = false;
-                else c->bbox[i] = v->valuedouble;
+            for (size_t i = 0; i < 4; i++) {
+                const json_t *v = json_array_get(bb, i);
+                if (!json_is_number(v) || !isfinite(json_number_value(v))) c->has_bbox = false;
+                else c->bbox[i] = json_number_value(v);
             }
         }
-        const cJSON *cat = cJSON_GetObjectItemCaseSensitive(it, "category");
-        const cJSON *txt = cJSON_GetObjectItemCaseSensitive(it, "text");
-        if (cJSON_IsString(cat) && !(c->category = strdup(cat->valuestring))) ok = false;
-        if (cJSON_IsString(txt) && !(c->text = strdup(txt->valuestring))) ok = false;
-        if (txt && !cJSON_IsString(txt) && !cJSON_IsNull(txt)) { /* str(value), as Python would print it */
-            char *s = cJSON_PrintUnformatted(txt);
-            c->text = s;
+        const json_t *cat = json_object_get(it, "category");
+        const json_t *txt = json_object_get(it, "text");
+        if (json_is_string(cat) && !(c->category = strdup(json_string_value(cat)))) ok = false;
+        if (json_is_string(txt) && !(c->text = strdup(json_string_value(txt)))) ok = false;
+        if (txt && !json_is_string(txt) && !json_is_null(txt)) { /* str(value): close to Python's print of it */
+            c->text = json_dumps(txt, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (!c->text) ok = false;
         }
     }
-    cJSON_Delete(root);
+    json_decref(root);
     if (!ok) {
         for (int64_t i = 0; i < k; i++) {
             free(cells[i].category);
@@ -378,7 +383,7 @@ dots_status dots_layout_parse(dots_ctx *ctx, const char *response, size_t len, d
 
 /* --------------------------------------------------------------- output */
 
-static void json_string(dots_strbuf *b, const char *s) {
+static void put_json_string(dots_strbuf *b, const char *s) {
     dots_strbuf_str(b, "\"");
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -403,9 +408,10 @@ static void json_string(dots_strbuf *b, const char *s) {
     dots_strbuf_str(b, "\"");
 }
 
-static void json_number(dots_strbuf *b, double v) {
+static void put_json_number(dots_strbuf *b, double v) {
     char num[64];
-    if (v == trunc(v) && fabs(v) < 1e15) snprintf(num, sizeof num, "%lld", (long long)v);
+    if (!isfinite(v)) snprintf(num, sizeof num, "null"); /* never inf/nan: not JSON */
+    else if (v == trunc(v) && fabs(v) < 1e15) snprintf(num, sizeof num, "%lld", (long long)v);
     else snprintf(num, sizeof num, "%.17g", v);
     dots_strbuf_str(b, num);
 }
@@ -421,19 +427,19 @@ char *dots_layout_to_json(const dots_layout *l) {
             dots_strbuf_str(&b, "\"bbox\": [");
             for (int k = 0; k < 4; k++) {
                 if (k) dots_strbuf_str(&b, ", ");
-                json_number(&b, c->bbox[k]);
+                put_json_number(&b, c->bbox[k]);
             }
             dots_strbuf_str(&b, "]");
             first = false;
         }
         if (c->category) {
             dots_strbuf_str(&b, first ? "\"category\": " : ", \"category\": ");
-            json_string(&b, c->category);
+            put_json_string(&b, c->category);
             first = false;
         }
         if (c->text) {
             dots_strbuf_str(&b, first ? "\"text\": " : ", \"text\": ");
-            json_string(&b, c->text);
+            put_json_string(&b, c->text);
         }
         dots_strbuf_str(&b, "}");
     }

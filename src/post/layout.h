@@ -8,13 +8,7 @@
 
 #include "core/internal.h"
 
-typedef struct dots_cell {
-    double bbox[4];  /* x1, y1, x2, y2 */
-    bool has_bbox;
-    char *category;  /* owned; NULL if absent */
-    char *text;      /* owned; NULL if absent */
-} dots_cell;
-
+/* dots_cell is public (dotsocr.h): a page result hands its cells out. */
 typedef struct dots_layout {
     dots_cell *cells;
     int64_t n_cells;

@@ -118,6 +118,10 @@ dots_status dots_vision_encode(dots_ctx *ctx, const dots_config *cfg, const dots
 
     attn_job aj = {k, qkv, o, N, D, d, (N + ATTN_CHUNK_ROWS - 1) / ATTN_CHUNK_ROWS, 1.0f / sqrtf((float)d)};
     for (int32_t b = 0; b < vw->n_blocks; b++) {
+        if (dots_poll_step(k, DOTS_STAGE_VISION, b, vw->n_blocks)) {
+            st = DOTS_FAIL(ctx, DOTS_ERR_CANCELLED, "cancelled");
+            goto done;
+        }
         const dots_vit_block_weights *bw = &vw->blocks[b];
         dots_par_rmsnorm(k, a, x, T(bw->norm1), N, D, eps);
         dots_gemm(k, qkv, 3 * D, a, D, T(bw->qkv), D, NULL, N, 3 * D, D);

@@ -69,7 +69,7 @@ static void check_gemm(dots_isa isa, dots_pool *pool, int64_t M, int64_t N, int6
     float *y = malloc(sizeof(float) * (size_t)(M * ldy)), *r = malloc(sizeof(float) * (size_t)(M * ldy));
     for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
     dots_scratch sc = {0};
-    dots_kernels k = {isa, pool, (M & 1) ? &sc : NULL, false, NULL};
+    dots_kernels k = {isa, pool, (M & 1) ? &sc : NULL, false, NULL, NULL};
     dots_gemm(&k, y, ldy, x, ldx, w, dt, ldw, bias ? b : NULL, M, N, K);
     dots_gemm_ref(r, ldy, x, ldx, w, dt, ldw, bias ? b : NULL, M, N, K);
     dots_scratch_free(&sc);
@@ -134,7 +134,7 @@ static void test_gemm_bf16(void **state) {
         float *b = malloc(sizeof(float) * (size_t)N), *y = malloc(sizeof(float) * (size_t)(M * ldy)), *r = malloc(sizeof(float) * (size_t)(M * ldy));
         for (int64_t i = 0; i < N; i++) b[i] = frand();
         for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
-        dots_kernels k = {DOTS_ISA_AVX512BF16, pool, (s & 1) ? &sc : NULL, true, NULL};
+        dots_kernels k = {DOTS_ISA_AVX512BF16, pool, (s & 1) ? &sc : NULL, true, NULL, NULL};
         dots_gemm(&k, y, ldy, x, ldx, w, DOTS_DTYPE_BF16, ldw, b, M, N, K);
         dots_gemm_ref(r, ldy, x, ldx, w, DOTS_DTYPE_BF16, ldw, b, M, N, K);
         double tol = 8.0 * sqrt((double)K + 1) * (double)(K + 1) * 5.96e-8 + 1e-6;
@@ -175,7 +175,7 @@ static void check_attention(dots_isa isa, int64_t nq, int64_t nk, int64_t d, boo
     for (int64_t i = 0; i < nq * ld; i++) q[i] = 3 * frand(); /* peaked softmax too */
     for (int64_t i = 0; i < nk * ld; i++) k[i] = frand(), v[i] = frand();
     for (int64_t i = 0; i < nq * ld; i++) o[i] = r[i] = GUARD;
-    dots_kernels kk = {isa, NULL, NULL, false, NULL};
+    dots_kernels kk = {isa, NULL, NULL, false, NULL, NULL};
     float scale = 1.0f / sqrtf((float)d);
     dots_attention(&kk, 0, o, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, q_pos0);
     dots_attention_ref(r, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, q_pos0);
@@ -239,7 +239,7 @@ static void test_attention_decode_group(void **state) {
                     }
                     for (int64_t c = 0; c < (g + 1) * d; c++) o[c] = GUARD;
                     dots_scratch ws[1] = {{0}};
-                    dots_kernels kk = {levels[l], NULL, NULL, bf == 1, (i & 1) ? ws : NULL};
+                    dots_kernels kk = {levels[l], NULL, NULL, bf == 1, (i & 1) ? ws : NULL, NULL};
                     const float scale = 1.0f / sqrtf((float)d);
                     if (bf)
                         dots_attention_decode_group(&kk, 0, o, q, g, k16 + d, ld, v16 + d, ld, DOTS_DTYPE_BF16, n, d, scale);
@@ -422,7 +422,7 @@ static void test_gemm_quant(void **state) {
                     for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
                     dots_scratch ws[4] = {{0}};
                     /* with per-worker scratch, M < N takes the path that decodes rows per task */
-                    dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1, (ti + (size_t)l) & 1 ? ws : NULL};
+                    dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1, (ti + (size_t)l) & 1 ? ws : NULL, NULL};
                     dots_gemm(&k, y, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
                     /* decode at precision bf16 with VNNI quantizes X to int8 blocks: its reference does too */
                     bool int8_act = bf && M <= DOTS_GEMV_MAX_M && levels[l] >= DOTS_ISA_AVX512VNNI;
@@ -468,7 +468,7 @@ static void test_gemm_quant(void **state) {
             }
             dots_scratch ws[4] = {{0}};
             for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
-            dots_kernels k = {DOTS_ISA_AVX512BF16, pool, NULL, true, ws};
+            dots_kernels k = {DOTS_ISA_AVX512BF16, pool, NULL, true, ws, NULL};
             dots_gemm(&k, y, ldy, x, ldx, w, dt, K, NULL, M, N, K);
             dots_gemm_ref(r, ldy, x, ldx, w, dt, K, NULL, M, N, K);
             assert_non_null(ws[0].buf); /* the decoding path ran */
@@ -551,7 +551,7 @@ static void test_repacked(void **state) {
                     for (int64_t i = 0; i < M * ldx; i++) x[i] = frand();
                     for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
                     dots_scratch ws[4] = {{0}};
-                    dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1, (mi + ti) & 1 ? ws : NULL};
+                    dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1, (mi + ti) & 1 ? ws : NULL, NULL};
                     const float *bias = (mi & 2) ? b : NULL;
                     dots_gemm(&k, y, ldy, x, ldx, wr, rt, K, bias, M, N, K);
                     dots_gemm(&k, r, ldy, x, ldx, w, dt, K, bias, M, N, K);
@@ -687,7 +687,7 @@ static void test_attention_bf16(void **state) {
             for (int64_t t = 0; t < nk * ld; t++) k[t] = frand(), v[t] = frand();
             for (int64_t t = 0; t < nq * ld; t++) o[t] = r[t] = GUARD;
             dots_scratch ws = {0};
-            dots_kernels kk = {DOTS_ISA_AVX512BF16, NULL, NULL, true, (i & 1) ? &ws : NULL};
+            dots_kernels kk = {DOTS_ISA_AVX512BF16, NULL, NULL, true, (i & 1) ? &ws : NULL, NULL};
             float scale = 1.0f / sqrtf((float)d);
             dots_attention(&kk, 0, o, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, pos0);
             dots_attention_ref(r, ld, q, ld, k, ld, v, ld, nq, nk, d, scale, causal, pos0);

@@ -108,7 +108,7 @@ static void attention_bf16(dots_scratch *scratch, float *o, int64_t ldo, const f
     const size_t bytes = 4 * ((qp_n + (kp_n + vp_n) * (size_t)n_kb) + QB * KB + QB * KB / 2 + 2 * QB * (size_t)d + 3 * QB) + 64 * 8;
     uint8_t *mem = d > 2048 ? NULL : scratch ? dots_scratch_get(scratch, bytes) : aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!mem && kv16) { /* no memory for the packed blocks: one query row at a time needs n_k floats */
-        dots_kernels k1 = {DOTS_ISA_AVX512BF16, NULL, NULL, true, NULL};
+        dots_kernels k1 = {DOTS_ISA_AVX512BF16, NULL, NULL, true, NULL, NULL};
         for (int64_t i = 0; i < n_q; i++)
             dots_attention_decode_group(&k1, 0, o + i * ldo, q + i * ldq, 1, kk, ldk, v, ldv, DOTS_DTYPE_BF16,
                                         causal ? (q_pos0 + i + 1 < n_k ? q_pos0 + i + 1 : n_k) : n_k, d, scale);
@@ -268,7 +268,7 @@ void dots_attention_bf16_kv16(dots_scratch *scratch, float *o, int64_t ldo, cons
                               int64_t ldk, const uint16_t *v, int64_t ldv, int64_t n_q, int64_t n_k, int64_t d, float scale,
                               bool causal, int64_t q_pos0) {
     (void)scratch;
-    dots_kernels k1 = {DOTS_ISA_GENERIC, NULL, NULL, false, NULL};
+    dots_kernels k1 = {DOTS_ISA_GENERIC, NULL, NULL, false, NULL, NULL};
     for (int64_t i = 0; i < n_q; i++)
         dots_attention_decode_group(&k1, 0, o + i * ldo, q + i * ldq, 1, kk, ldk, v, ldv, DOTS_DTYPE_BF16,
                                     causal ? (q_pos0 + i + 1 < n_k ? q_pos0 + i + 1 : n_k) : n_k, d, scale);

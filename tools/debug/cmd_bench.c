@@ -4,7 +4,7 @@
  * measured in the same run (bf16 dot peak, DRAM read bandwidth), since the
  * host is shared and absolute numbers drift.
  */
-#include "cmd_parse.h"
+#include "../cli.h"
 
 #include "kernels/kernels.h"
 #include "pipeline/run.h"
@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 static const char help_bench[] =
-    "usage: dotsocr bench --model DIR|FILE.gguf [--image WxH] [--threads N] [--decode N] [--precision fp32|bf16]\n"
+    "usage: dotsocr-debug bench --model DIR|FILE.gguf [--image WxH] [--threads N] [--decode N] [--precision fp32|bf16|auto]\n"
     "                     [--json] [--lock] [--mmap] [--mmproj FILE]\n"
     "  Copies the weights into anonymous memory (huge pages where allowed; --mmap\n"
     "  reads them in place from the mapped files instead, as run and parse do by\n"
@@ -53,7 +53,7 @@ static void measure_limits(int n_threads, double out[2]) {
     if (pid == 0) {
         close(fds[0]);
         dots_pool *pool = dots_pool_create(n_threads);
-        dots_kernels k = {dots_cpu_isa(), pool, NULL, false, NULL};
+        dots_kernels k = {dots_cpu_isa(), pool, NULL, false, NULL, NULL};
         double r[2] = {dots_measure_bf16_peak_gflops(&k), dots_measure_dram_gbps(&k, (size_t)1 << 30)};
         ssize_t wr = write(fds[1], r, sizeof r);
         (void)wr;
@@ -68,7 +68,9 @@ static void measure_limits(int n_threads, double out[2]) {
     close(fds[0]);
 }
 
-int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
+int dots_cmd_bench(int argc, char **argv);
+
+int dots_cmd_bench(int argc, char **argv) {
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'}, {"image", required_argument, NULL, 'i'},
         {"threads", required_argument, NULL, 't'}, {"decode", required_argument, NULL, 'd'},
@@ -78,7 +80,8 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
     const char *model_dir = NULL, *mmproj = NULL;
     int w = 448, h = 448;
     int64_t threads = 0, n_decode = 32;
-    bool json = false, lock = false, bf16 = false, keep_mmap = false;
+    bool json = false, lock = false, keep_mmap = false;
+    dots_precision precision = DOTS_PRECISION_AUTO;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -87,24 +90,24 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
         case 'i': {
             int k = 0;
             if (sscanf(optarg, "%dx%d%n", &w, &h, &k) != 2 || optarg[k] || w < 28 || h < 28 || w > 8192 || h > 8192)
-                return cli->usage("bench", "bad --image '%s' (WxH, 28..8192)", optarg);
+                return cli_usage("bench", "bad --image '%s' (WxH, 28..8192)", optarg);
             break;
         }
-        case 't': if (!cli->parse_i64(optarg, 1, 256, &threads)) return cli->usage("bench", "bad --threads '%s'", optarg); break;
-        case 'd': if (!cli->parse_i64(optarg, 1, 4096, &n_decode)) return cli->usage("bench", "bad --decode '%s'", optarg); break;
+        case 't': if (cli_int("bench", "--threads", optarg, 1, 256, &threads)) return DOTS_EXIT_USAGE; break;
+        case 'd': if (cli_int("bench", "--decode", optarg, 1, 4096, &n_decode)) return DOTS_EXIT_USAGE; break;
         case 'j': json = true; break;
         case 'l': lock = true; break;
         case 'M': keep_mmap = true; break;
         case 'p':
-            if (!cli->parse_precision(optarg, &bf16)) return cli->usage("bench", "bad --precision '%s' (fp32 or bf16)", optarg);
+            if (cli_precision("bench", optarg, &precision)) return DOTS_EXIT_USAGE;
             break;
         case 'h': fputs(help_bench, stdout); return 0;
-        default: return cli->usage("bench", "bad option '%s'", argv[optind - 1]);
+        default: return cli_bad_option("bench", argc, argv, opts, "h");
         }
     }
-    if (!model_dir) return cli->usage("bench", "%s", "--model DIR is required");
-    if (optind != argc) return cli->usage("bench", "unexpected argument '%s'", argv[optind]);
-    dots_ctx *ctx = cli->make_ctx();
+    if (!model_dir) return cli_usage("bench", "%s", "--model DIR is required");
+    if (optind != argc) return cli_usage("bench", "unexpected argument '%s'", argv[optind]);
+    dots_ctx *ctx = cli_make_ctx();
     dots_model *model = NULL;
     dots_state *st = NULL;
     dots_image img = {0};
@@ -116,8 +119,8 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
         (!keep_mmap && dots_model_load_to_ram(ctx, model) != DOTS_OK) ||
         dots_model_make_resident(ctx, model, lock, &resident) != DOTS_OK ||
         dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK ||
-        dots_state_set_precision(ctx, st, bf16 ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32) != DOTS_OK) {
-        rc = ctx ? cli->fail(ctx) : 1;
+        dots_state_set_precision(ctx, st, precision) != DOTS_OK) {
+        rc = ctx ? cli_fail(ctx) : 1;
         goto done;
     }
     int n_threads = threads ? (int)threads : dots_default_threads();
@@ -147,7 +150,7 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
     hooks.forced = forced;
     hooks.n_forced = n_decode;
     if (dots_run_image_ex(ctx, st, &img, &rp, &hooks, &res) != DOTS_OK) {
-        rc = cli->fail(ctx);
+        rc = cli_fail(ctx);
         goto done;
     }
     /* once more after the run: a shared machine's bandwidth drifts with its
@@ -170,7 +173,7 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
     double lm_bytes = (double)info.bytes_lm - (double)info.bytes_lm_embed;
     if (cfg->text.tie_word_embeddings) lm_bytes += (double)info.bytes_lm_embed;
     double d_gbps = lm_bytes * d_tok_s / 1e9;
-    double rss = dots_peak_rss_mb();
+    double rss = cli_peak_rss_mb();
     char weights[16];
     snprintf(weights, sizeof weights, "%s", dots_dtype_name(info.lm_matrix_dtype));
     for (char *q = weights; *q; q++) *q = (char)tolower((unsigned char)*q);
@@ -183,7 +186,7 @@ int dots_cmd_bench(int argc, char **argv, const dots_cli *cli) {
     } else {
         printf("machine: bf16 dot peak %.0f GFLOP/s, DRAM read %.1f GB/s (%d threads; the higher of two readings, before the run: "
                "%.0f GFLOP/s, %.1f GB/s, after: %.0f GFLOP/s, %.1f GB/s); %s products\n",
-               peak, dram, n_threads, limits[0], limits[1], after[0], after[1], bf16 ? "bf16" : "fp32");
+               peak, dram, n_threads, limits[0], limits[1], after[0], after[1], dots_state_precision(st) == DOTS_PRECISION_BF16 ? "bf16" : "fp32");
         printf("weights: %s (language model matrices), %.2f GB %s%s; %.2f GB streamed per decoded token\n", weights,
                resident / 1e9, keep_mmap ? "mapped and made resident" : "copied to anonymous (huge-page) memory",
                lock ? " and locked" : "", lm_bytes / 1e9);

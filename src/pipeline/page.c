@@ -1,0 +1,260 @@
+/*
+ * page.c - one page of a document, from its pixels to what a user keeps:
+ *
+ *   render (PDF at dpi, or the image) ─► fitz_preprocess (images) ─► the
+ *   grounding bbox mapped source -> model pixels ─► dots_run_image ─►
+ *   layout JSON (or the salvage) ─► boxes mapped model -> source pixels ─►
+ *   page JSON, Markdown, Markdown without headers/footers, layout picture
+ *
+ * This is the official parser's per-page job (docs/model.md §11), owned by
+ * the library so that the CLI, a server or an app embedding dotsocr all
+ * produce the same bytes for the same page.
+ */
+#include "pipeline/page.h"
+
+#include "io/atomic_file.h"
+#include "io/image_write.h"
+#include "post/layout.h"
+#include "post/markdown.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dots_page_options_init(dots_page_options *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->mode = DOTS_MODE_LAYOUT_ALL;
+    o->fitz_preprocess = true;
+    o->layout_image = true;
+}
+
+void dots_page_result_free(dots_page_result *r) {
+    if (!r) return;
+    for (int64_t i = 0; i < r->n_cells; i++) {
+        free(r->cells[i].category);
+        free(r->cells[i].text);
+    }
+    free(r->cells);
+    free(r->json);
+    free(r->markdown);
+    free(r->markdown_nohf);
+    free(r->layout_jpeg);
+    free(r->answer);
+    memset(r, 0, sizeof *r);
+}
+
+/* The raw answer as one JSON string (what the official parser stores as a
+ * filtered page's layout). The answer is decoded text, so valid UTF-8. */
+static char *json_quote(const char *s) {
+    size_t n = strlen(s), k = 0;
+    char *o = malloc(n * 6 + 3);
+    if (!o) return NULL;
+    o[k++] = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') o[k++] = '\\', o[k++] = (char)c;
+        else if (c == '\n') o[k++] = '\\', o[k++] = 'n';
+        else if (c == '\r') o[k++] = '\\', o[k++] = 'r';
+        else if (c == '\t') o[k++] = '\\', o[k++] = 't';
+        else if (c < 0x20) k += (size_t)snprintf(o + k, 7, "\\u%04x", c);
+        else o[k++] = (char)c;
+    }
+    o[k++] = '"';
+    o[k] = '\0';
+    return o;
+}
+
+static dots_status check_options(dots_ctx *ctx, const dots_page_options *o) {
+    if ((unsigned)o->mode >= DOTS_MODE_COUNT) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "page: unknown mode %d", (int)o->mode);
+    if (o->dpi < 0 || o->dpi > 2400) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "page: dpi %d is outside 1..2400", o->dpi);
+    if (o->min_pixels || o->max_pixels) {
+        int64_t mn = o->min_pixels ? o->min_pixels : DOTS_MIN_PIXELS, mx = o->max_pixels ? o->max_pixels : DOTS_MAX_PIXELS;
+        if (mn < DOTS_MIN_PIXELS || mx > DOTS_MAX_PIXELS || mn > mx)
+            return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT,
+                             "page: min_pixels %lld / max_pixels %lld: need %d <= min <= max <= %d", (long long)o->min_pixels,
+                             (long long)o->max_pixels, DOTS_MIN_PIXELS, DOTS_MAX_PIXELS);
+    }
+    if (o->max_new_tokens < 0 || !(o->temperature >= 0 && o->temperature <= 100) || !(o->top_p >= 0 && o->top_p <= 1))
+        return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "page: max_new_tokens >= 0, temperature in 0..100, top_p in 0..1");
+    if (o->jpeg_quality < 0 || o->jpeg_quality > 100)
+        return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "page: jpeg_quality %d is outside 1..100", o->jpeg_quality);
+    return DOTS_OK;
+}
+
+/* The grounding box must lie on the page: the model cannot look outside it,
+ * and a box in the billions would print as garbage in the prompt. */
+static dots_status check_bbox(dots_ctx *ctx, const int32_t b[4], int32_t w, int32_t h) {
+    if (b[0] < 0 || b[1] < 0 || b[0] >= b[2] || b[1] >= b[3] || b[2] > w || b[3] > h)
+        return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT,
+                         "grounding bbox [%d, %d, %d, %d] is not a box on the %d x %d page (need 0 <= x1 < x2 <= %d, "
+                         "0 <= y1 < y2 <= %d, in source pixels)",
+                         b[0], b[1], b[2], b[3], w, h, w, h);
+    return DOTS_OK;
+}
+
+static void report(const dots_page_options *o, dots_stage stage) {
+    if (o->on_progress) o->on_progress(o->user, stage, 0, 1);
+}
+
+dots_status dots_page_parse(dots_ctx *ctx, dots_state *st, dots_document *doc, int32_t page, const dots_page_options *opts,
+                            dots_page_result *out) {
+    dots_ctx_begin_call(ctx);
+    if (!st || !doc || !opts || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_page_parse: NULL argument");
+    dots_status s = check_options(ctx, opts);
+    if (s != DOTS_OK) return s;
+    if (page < 0 || page >= dots_document_n_pages(doc))
+        return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "page %d does not exist (the document has %d)", page + 1,
+                         dots_document_n_pages(doc));
+    if (dots_state_cancelled(st)) return DOTS_FAIL(ctx, DOTS_ERR_CANCELLED, "cancelled");
+    const dots_config *cfg = dots_model_config(dots_state_model(st));
+    dots_page_result r = {0};
+    dots_image img = {0}, fitz = {0}, drawn = {0};
+    dots_layout lay = {0};
+    dots_run_result run = {0};
+    const int32_t dpi = opts->dpi ? opts->dpi : DOTS_DEFAULT_PDF_DPI;
+    r.page = page;
+    r.mode = opts->mode;
+
+    double t = dots_monotonic_s();
+    report(opts, DOTS_STAGE_RENDER);
+    s = dots_document_render_page(ctx, doc, page, dpi, &img, &r.render_dpi);
+    /* images: the model sees the official fitz_preprocess render; img stays
+     * the original, which boxes, crops and the drawing refer to */
+    const bool use_fitz = opts->fitz_preprocess && !dots_document_is_pdf(doc);
+    if (s == DOTS_OK && use_fitz) s = dots_image_fitz_render(ctx, &img, dpi, &fitz, NULL);
+    if (s != DOTS_OK) goto done;
+    const dots_image *model_img = use_fitz ? &fitz : &img;
+    r.source_width_px = img.width_px;
+    r.source_height_px = img.height_px;
+    r.render_s = dots_monotonic_s() - t;
+
+    /* the model's resized size: the bbox maps into it, the boxes back from it */
+    int32_t rh = 0, rw = 0;
+    const int64_t mn = opts->min_pixels ? opts->min_pixels : cfg->preprocessor.min_pixels;
+    const int64_t mx = opts->max_pixels ? opts->max_pixels : cfg->preprocessor.max_pixels;
+    s = dots_smart_resize(ctx, model_img->height_px, model_img->width_px,
+                          cfg->vision.patch_size * cfg->vision.spatial_merge_size, mn, mx, &rh, &rw);
+    if (s != DOTS_OK) goto done;
+    r.model_width_px = rw;
+    r.model_height_px = rh;
+
+    dots_run_params rp;
+    dots_run_params_init(&rp);
+    rp.mode = opts->mode;
+    if (opts->mode == DOTS_MODE_GROUNDING) {
+        s = check_bbox(ctx, opts->bbox, img.width_px, img.height_px);
+        if (s != DOTS_OK) goto done;
+        for (int i = 0; i < 4; i++)
+            rp.bbox[i] = (int32_t)dots_bbox_to_model_px(opts->bbox[i], i % 2 ? img.height_px : img.width_px, i % 2 ? rh : rw);
+    }
+    if (opts->answer) {
+        r.answer = strdup(opts->answer);
+        if (!r.answer) {
+            s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+            goto done;
+        }
+        r.stop = DOTS_STOP_EOS;
+    } else {
+        rp.max_new_tokens = opts->max_new_tokens;
+        rp.temperature = opts->temperature;
+        rp.top_p = opts->top_p;
+        rp.seed = opts->seed;
+        rp.min_pixels = opts->min_pixels;
+        rp.max_pixels = opts->max_pixels;
+        rp.on_token = opts->on_token;
+        rp.on_progress = opts->on_progress;
+        rp.user = opts->user;
+        s = dots_run_image_ex(ctx, st, model_img, &rp, NULL, &run);
+        if (s != DOTS_OK) goto done;
+        if (run.stop == DOTS_STOP_CANCELLED || run.stop == DOTS_STOP_CALLBACK) {
+            s = DOTS_FAIL(ctx, DOTS_ERR_CANCELLED, "cancelled after %lld tokens", (long long)run.n_tokens);
+            goto done;
+        }
+        if (run.resized_width_px != rw || run.resized_height_px != rh) {
+            s = DOTS_FAIL(ctx, DOTS_ERR_INTERNAL, "page: resized %d x %d, expected %d x %d", run.resized_width_px,
+                          run.resized_height_px, rw, rh);
+            goto done;
+        }
+        r.answer = run.text;
+        run.text = NULL;
+        r.n_tokens = run.n_tokens;
+        r.n_prompt_tokens = run.n_prompt_tokens;
+        r.n_image_tokens = run.n_image_tokens;
+        r.stop = run.stop;
+        r.preprocess_s = run.preprocess_s;
+        r.vision_s = run.vision_s;
+        r.prefill_s = run.prefill_s;
+        r.decode_s = run.decode_s;
+    }
+
+    t = dots_monotonic_s();
+    report(opts, DOTS_STAGE_POSTPROCESS);
+    const char *stem = opts->stem ? opts->stem : "page";
+    const char *ref = opts->images_ref ? opts->images_ref : opts->images_dir;
+    if (opts->mode == DOTS_MODE_OCR) {
+        r.markdown = strdup(r.answer);
+        r.markdown_nohf = strdup(r.answer);
+        if (!r.markdown || !r.markdown_nohf) s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    } else {
+        s = dots_layout_parse(ctx, r.answer, strlen(r.answer), &lay);
+        if (s != DOTS_OK) goto done;
+        const bool want_md = opts->mode != DOTS_MODE_LAYOUT_ONLY;
+        r.filtered = lay.filtered;
+        if (!lay.filtered) {
+            dots_layout_rescale(&lay, rw, rh, img.width_px, img.height_px);
+            r.json = dots_layout_to_json(&lay);
+            if (!r.json) s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+            if (s == DOTS_OK && want_md)
+                s = dots_layout_markdown(ctx, &lay, &img, false, opts->images_dir, ref, stem, &r.markdown);
+            if (s == DOTS_OK && want_md)
+                s = dots_layout_markdown(ctx, &lay, &img, true, opts->images_dir, ref, stem, &r.markdown_nohf);
+            if (s == DOTS_OK && opts->layout_image) s = dots_layout_draw(ctx, &lay, &img, &drawn);
+        } else {
+            r.json = json_quote(r.answer);
+            if (want_md) {
+                r.markdown = strdup(lay.salvage_md);
+                r.markdown_nohf = strdup(lay.salvage_md);
+            }
+            if (!r.json || (want_md && (!r.markdown || !r.markdown_nohf)))
+                s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+        }
+        if (s == DOTS_OK && opts->layout_image)
+            s = dots_jpeg_encode(ctx, drawn.rgb ? &drawn : &img, opts->jpeg_quality ? opts->jpeg_quality : 95, &r.layout_jpeg,
+                                 &r.layout_jpeg_len);
+        if (s == DOTS_OK && !lay.filtered) { /* hand the cells over */
+            r.cells = lay.cells;
+            r.n_cells = lay.n_cells;
+            lay.cells = NULL;
+            lay.n_cells = 0;
+        }
+    }
+    r.postprocess_s = dots_monotonic_s() - t;
+    if (s == DOTS_OK) {
+        *out = r;
+        memset(&r, 0, sizeof r);
+    }
+done:
+    dots_page_result_free(&r);
+    dots_layout_free(&lay);
+    dots_run_result_free(&run);
+    dots_image_free(&drawn);
+    dots_image_free(&fitz);
+    dots_image_free(&img);
+    return s;
+}
+
+dots_status dots_write_file_atomic(dots_ctx *ctx, const char *path, const void *data, size_t len) {
+    dots_ctx_begin_call(ctx);
+    if (!path || (!data && len)) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_write_file_atomic: NULL argument");
+    dots_atomic_file a;
+    if (!dots_atomic_open(&a, path)) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    if (len && fwrite(data, 1, len, a.f) != len) {
+        int e = errno;
+        dots_atomic_abort(&a);
+        return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+    }
+    if (!dots_atomic_commit(&a)) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    return DOTS_OK;
+}

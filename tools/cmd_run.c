@@ -1,0 +1,146 @@
+/*
+ * cmd_run.c - `dotsocr run`: one page through the model, its raw answer
+ * streamed to stdout as it is generated. The page goes through the same
+ * library call as `parse` (dots_page_parse): the same rendering,
+ * fitz_preprocess and grounding bbox in source pixels.
+ */
+#include "cli.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char help_run[] =
+    "usage: dotsocr run --model MODEL INPUT [--mode layout-all|layout-only|ocr|grounding] [--bbox x1,y1,x2,y2]\n"
+    "                   [--page K] [--dpi N] [--min-pixels N] [--max-pixels N] [--max-new-tokens N]\n"
+    "                   [--temperature T] [--top-p P] [--seed N] [--threads N] [--precision auto|fp32|bf16]\n"
+    "                   [--no-fitz-preprocess] [--no-mmap|--mmap] [--mmproj FILE]\n"
+    "  Runs the model on one page (--page, 1-based) and prints its raw answer as it is\n"
+    "  generated (stdout), then statistics (stderr). Greedy unless --temperature > 0.\n"
+    "  Stops at an EOS token, at --max-new-tokens (default 16384) or on Ctrl-C (exit\n"
+    "  130; what was printed is what was produced). --bbox (grounding) is in source\n"
+    "  pixels, as for parse. Weights and --precision: see 'dotsocr help parse'.\n";
+
+static dots_state *volatile g_state; /* what SIGINT cancels */
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (g_state) dots_state_cancel(g_state);
+}
+
+static bool stream_token(void *user, int32_t token, const char *text, size_t len) {
+    (void)user, (void)token;
+    if (len) {
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+    }
+    return true;
+}
+
+int dots_cmd_run(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'}, {"mode", required_argument, NULL, 'M'},
+        {"bbox", required_argument, NULL, 'b'}, {"page", required_argument, NULL, 'p'},
+        {"dpi", required_argument, NULL, 'd'}, {"min-pixels", required_argument, NULL, 'n'},
+        {"max-pixels", required_argument, NULL, 'x'}, {"max-new-tokens", required_argument, NULL, 'N'},
+        {"temperature", required_argument, NULL, 'T'}, {"top-p", required_argument, NULL, 'P'},
+        {"seed", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
+        {"precision", required_argument, NULL, 'R'}, {"no-fitz-preprocess", no_argument, NULL, 'F'},
+        {"no-mmap", no_argument, NULL, 'W'}, {"mmap", no_argument, NULL, 1001},
+        {"mmproj", required_argument, NULL, 1002}, {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *model_path = NULL, *mmproj = NULL;
+    dots_placement placement = DOTS_PLACE_AUTO;
+    dots_precision precision = DOTS_PRECISION_AUTO;
+    int64_t page = 1, dpi = 0, threads = 0, v = 0;
+    dots_page_options po;
+    dots_page_options_init(&po);
+    po.layout_image = false;
+    bool have_bbox = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 1002: mmproj = optarg; break;
+        case 'W': placement = DOTS_PLACE_COPY; break;
+        case 1001: placement = DOTS_PLACE_MAP; break;
+        case 'M': if (cli_mode("run", optarg, &po.mode)) return DOTS_EXIT_USAGE; break;
+        case 'b':
+            if (cli_bbox("run", optarg, po.bbox)) return DOTS_EXIT_USAGE;
+            have_bbox = true;
+            break;
+        case 'p': if (cli_int("run", "--page", optarg, 1, INT32_MAX, &page)) return DOTS_EXIT_USAGE; break;
+        case 'd': if (cli_int("run", "--dpi", optarg, 1, 2400, &dpi)) return DOTS_EXIT_USAGE; break;
+        case 'n': if (cli_int("run", "--min-pixels", optarg, DOTS_MIN_PIXELS, DOTS_MAX_PIXELS, &po.min_pixels)) return DOTS_EXIT_USAGE; break;
+        case 'x': if (cli_int("run", "--max-pixels", optarg, DOTS_MIN_PIXELS, DOTS_MAX_PIXELS, &po.max_pixels)) return DOTS_EXIT_USAGE; break;
+        case 'N':
+            if (cli_int("run", "--max-new-tokens", optarg, 1, 131072, &v)) return DOTS_EXIT_USAGE;
+            po.max_new_tokens = (int32_t)v;
+            break;
+        case 'T': if (cli_float("run", "--temperature", optarg, 0, 100, &po.temperature)) return DOTS_EXIT_USAGE; break;
+        case 'P': if (cli_float("run", "--top-p", optarg, 0, 1, &po.top_p)) return DOTS_EXIT_USAGE; break;
+        case 's': if (cli_u64("run", "--seed", optarg, &po.seed)) return DOTS_EXIT_USAGE; break;
+        case 't': if (cli_int("run", "--threads", optarg, 1, 256, &threads)) return DOTS_EXIT_USAGE; break;
+        case 'R': if (cli_precision("run", optarg, &precision)) return DOTS_EXIT_USAGE; break;
+        case 'F': po.fitz_preprocess = false; break;
+        case 'v': cli_more_verbose(); break;
+        case 'q': cli_quiet(); break;
+        case 'h': fputs(help_run, stdout); return 0;
+        default: return cli_bad_option("run", argc, argv, opts, "vqh");
+        }
+    }
+    if (!model_path) return cli_usage("run", "%s", "--model MODEL is required");
+    if (argc - optind != 1) return cli_usage("run", "expected one INPUT, got %s", argc - optind ? "more" : "none");
+    if ((po.mode == DOTS_MODE_GROUNDING) != have_bbox)
+        return cli_usage("run", "%s", "--bbox goes with --mode grounding, and grounding needs it");
+    if (cli_pixels("run", po.min_pixels, po.max_pixels)) return DOTS_EXIT_USAGE;
+    po.dpi = (int32_t)dpi;
+    po.on_token = stream_token;
+    dots_ctx *ctx = cli_make_ctx();
+    if (!ctx) return 1;
+    dots_model *model = NULL;
+    dots_state *st = NULL;
+    dots_document *doc = NULL;
+    dots_page_result res = {0};
+    int rc = 0;
+    if (cli_open_model(ctx, model_path, mmproj, placement, &model) != DOTS_OK ||
+        dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK || dots_state_set_precision(ctx, st, precision) != DOTS_OK ||
+        dots_document_open(ctx, argv[optind], &doc) != DOTS_OK) {
+        rc = cli_fail(ctx);
+        goto done;
+    }
+    g_state = st;
+    signal(SIGINT, on_sigint);
+    dots_status s = dots_page_parse(ctx, st, doc, (int32_t)(page - 1), &po, &res);
+    signal(SIGINT, SIG_DFL);
+    g_state = NULL;
+    printf("\n");
+    if (s == DOTS_ERR_CANCELLED) {
+        fprintf(stderr, "dotsocr: interrupted\n");
+        rc = 130;
+        goto done;
+    }
+    if (s != DOTS_OK) {
+        rc = cli_fail(ctx);
+        goto done;
+    }
+    if (cli_verbosity() >= 0) {
+        const int64_t n = res.n_tokens;
+        fprintf(stderr,
+                "dotsocr: %s; image %d x %d -> %lld image tokens, prompt %lld tokens, generated %lld (%s)\n"
+                "dotsocr: render %.2f s, preprocess %.2f s, vision %.2f s, prefill %.2f s (%.1f tok/s), decode %.2f s "
+                "(%.2f tok/s), %s products, peak RSS %.0f MB\n",
+                dots_prompt_mode_name(po.mode), res.model_width_px, res.model_height_px, (long long)res.n_image_tokens,
+                (long long)res.n_prompt_tokens, (long long)n, dots_stop_reason_name(res.stop), res.render_s, res.preprocess_s,
+                res.vision_s, res.prefill_s, res.n_prompt_tokens / (res.prefill_s > 0 ? res.prefill_s : 1e-9), res.decode_s,
+                n > 1 ? (n - 1) / (res.decode_s > 0 ? res.decode_s : 1e-9) : 0.0,
+                dots_state_precision(st) == DOTS_PRECISION_BF16 ? "bf16" : "fp32", cli_peak_rss_mb());
+    }
+done:
+    dots_page_result_free(&res);
+    dots_document_close(doc);
+    dots_state_free(st);
+    dots_model_close(model);
+    dots_ctx_free(ctx);
+    return rc;
+}
