@@ -157,7 +157,9 @@ int dots_cmd_detokenize(int argc, char **argv) {
         errno = 0;
         long v = strtol(p, &end, 10);
         if (end == p || errno || v < INT32_MIN || v > INT32_MAX || (*end && !strchr(" ,\n\t\r", *end))) {
-            fprintf(stderr, "dotsocr: error: standard input: '%.20s' is not a token id\n", p);
+            int shown = (int)strcspn(p, " ,\n\t\r");
+            fprintf(stderr, "dotsocr: error: standard input: '%.*s' is not a token id (an integer in 0..2147483647)\n",
+                    shown > 40 ? 40 : shown, p);
             rc = 1;
             break;
         }

@@ -9,6 +9,8 @@
  */
 #include "core/internal.h"
 
+#include <unistd.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,12 +132,18 @@ char *dots_path_join(const char *dir, const char *name) {
 
 dots_status dots_read_small_file(dots_ctx *ctx, const char *path, size_t max_bytes, char **out,
                                  size_t *out_len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: %s", path, strerror(errno));
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: not a regular file", path);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: not a regular file (a FIFO, socket, device or directory)", path);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
     if ((uint64_t)st.st_size > max_bytes) {
         fclose(f);

@@ -388,6 +388,14 @@ dots_status dots_config_parse(dots_ctx *ctx, const char *json, size_t len, dots_
                          &tmp.vision);
         if (st != DOTS_OK) goto done;
     }
+    if ((!vc || json_is_null(vc)) && tmp.vision.hidden_size != tmp.text.hidden_size) {
+        /* the defaults are the real 1.2B tower: say that the section is missing, not that a width differs */
+        st = DOTS_FAIL(ctx, DOTS_ERR_CONFIG,
+                       "%s: vision_config is missing, and the default vision tower (hidden_size %d) does not fit this "
+                       "language model (hidden_size %d)",
+                       label, tmp.vision.hidden_size, tmp.text.hidden_size);
+        goto done;
+    }
     st = check_vision(ctx, label, &tmp.vision, &tmp.text);
     if (st != DOTS_OK) goto done;
     *cfg = tmp;

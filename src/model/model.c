@@ -17,6 +17,8 @@
 #include "model/transcode.h"
 #include "model/weights.h"
 
+#include <unistd.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,7 +427,9 @@ static dots_status open_model(dots_ctx *ctx, const char *path, const char *mmpro
     dots_ctx_begin_call(ctx);
     if (!path || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_model_open: NULL argument");
     struct stat sb;
-    if (stat(path, &sb) != 0) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: no such file or directory", path);
+    if (stat(path, &sb) != 0) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
+        return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: not a model directory or regular file (a FIFO, socket or device)", path);
     if (mmproj && S_ISDIR(sb.st_mode))
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "%s: an mmproj file goes with a GGUF language-model file, not a directory", path);
     dots_model *m = calloc(1, sizeof *m);

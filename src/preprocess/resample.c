@@ -131,6 +131,7 @@ static void resample_vertical(uint8_t *out, int out_w, int out_h, const uint8_t 
 
 dots_status dots_image_resize_bicubic(dots_ctx *ctx, const dots_image *in, int32_t width, int32_t height,
                                       dots_image *out) {
+    dots_ctx_begin_call(ctx);
     if (!in || !in->rgb || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "resize: NULL argument");
     if (in->width_px <= 0 || in->height_px <= 0 || width <= 0 || height <= 0)
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "resize: empty image (%d x %d -> %d x %d)", in->width_px,

@@ -12,6 +12,7 @@ static double round_half_even(double x) { return nearbyint(x); }
 
 dots_status dots_smart_resize(dots_ctx *ctx, int64_t height, int64_t width, int32_t factor, int64_t min_pixels,
                               int64_t max_pixels, int32_t *out_height, int32_t *out_width) {
+    dots_ctx_begin_call(ctx);
     if (!out_height || !out_width) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "smart_resize: NULL argument");
     if (height <= 0 || width <= 0)
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "image of %lld x %lld pixels is empty", (long long)width,

@@ -19,6 +19,9 @@
 #include "model/gguf_model.h"
 #include "tokenizer/added_tokens.h"
 
+#include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -543,10 +546,11 @@ static dots_status load_tokenizer_json(loader *L, const char *path) {
 }
 
 static bool is_gguf_file(const char *path) {
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* never block on a FIFO */
+    struct stat sb;
     char magic[4] = {0};
-    bool yes = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
-    if (f) fclose(f);
+    bool yes = fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && read(fd, magic, 4) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (fd >= 0) close(fd);
     return yes;
 }
 
