@@ -107,7 +107,7 @@ typedef enum dots_dtype {
 
 const char *dots_dtype_name(dots_dtype dtype); /* "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K" */
 
-/* config.json top level: the Qwen2 language model (spec §2.1). */
+/* config.json top level: the Qwen2 language model (docs/model.md §2.1). */
 typedef struct dots_text_config {
     int32_t hidden_size;             /* 1536 */
     int32_t num_hidden_layers;       /* 28 */
@@ -134,7 +134,7 @@ typedef struct dots_text_config {
     char transformers_version[32];   /* informational */
 } dots_text_config;
 
-/* config.json "vision_config": the dots.vit encoder (spec §2.2). */
+/* config.json "vision_config": the dots.vit encoder (docs/model.md §2.2). */
 typedef struct dots_vision_config {
     int32_t embed_dim;           /* 1536, ViT width */
     int32_t hidden_size;         /* 1536, merger output width (= LM hidden) */
@@ -157,7 +157,7 @@ typedef struct dots_vision_config {
 
 #define DOTS_MAX_EOS_IDS 16
 
-/* generation_config.json (spec §2.3); defaults when the file is absent. */
+/* generation_config.json (docs/model.md §2.3); defaults when the file is absent. */
 typedef struct dots_generation_config {
     int32_t eos_token_ids[DOTS_MAX_EOS_IDS]; /* {151643, 151673} */
     int32_t n_eos_token_ids;
@@ -168,7 +168,7 @@ typedef struct dots_generation_config {
     int32_t top_k;       /* 0 = off */
 } dots_generation_config;
 
-/* preprocessor_config.json (spec §2.4); defaults when the file is absent. */
+/* preprocessor_config.json (docs/model.md §2.4); defaults when the file is absent. */
 typedef struct dots_preprocessor_config {
     int64_t min_pixels;        /* 3136 */
     int64_t max_pixels;        /* 11289600 */
@@ -188,7 +188,7 @@ typedef struct dots_config {
     bool has_preprocessor_config; /* false: defaults were used */
 } dots_config;
 
-/* Fills cfg with the official dots.ocr values of spec §2. */
+/* Fills cfg with the official dots.ocr values of docs/model.md §2. */
 dots_status dots_config_init_default(dots_config *cfg);
 
 /* Parses a config.json text (len bytes, need not be NUL-terminated) into
@@ -329,7 +329,7 @@ dots_status dots_image_fitz_render(dots_ctx *ctx, const dots_image *src, int32_t
 
 /* ---------------------------------------------------------- preprocessing */
 
-/* The official smart_resize (spec §4.2): the size an image of height x
+/* The official smart_resize (docs/model.md §4.2): the size an image of height x
  * width is resized to, multiples of factor, within [min_pixels,
  * max_pixels] and the aspect ratio; computed in double with Python's
  * round-half-to-even. Aspect ratios over 200 are an error. */
@@ -341,7 +341,7 @@ dots_status dots_smart_resize(dots_ctx *ctx, int64_t height, int64_t width, int3
 dots_status dots_image_resize_bicubic(dots_ctx *ctx, const dots_image *in, int32_t width, int32_t height,
                                       dots_image *out);
 
-/* The vision encoder's input (spec §4.4-4.5, §5.2). */
+/* The vision encoder's input (docs/model.md §4.4-4.5, §5.2). */
 typedef struct dots_pixel_rows {
     int32_t grid_h, grid_w;  /* patches per column / row */
     int64_t n_patches;       /* grid_h * grid_w */
@@ -365,7 +365,7 @@ dots_status dots_preprocess(dots_ctx *ctx, const dots_config *cfg, const dots_im
 
 /* ------------------------------------------------------------- tokenizer */
 
-/* Qwen2 byte-level BPE, identical to Hugging Face tokenizers (spec §8). */
+/* Qwen2 byte-level BPE, identical to Hugging Face tokenizers (docs/model.md §8). */
 typedef struct dots_tokenizer dots_tokenizer;
 
 /* Loads a tokenizer from path: a tokenizer.json file, or a directory holding
@@ -417,7 +417,7 @@ void dots_free(void *p);
 
 /* ------------------------------------------------------------------- run */
 
-/* The four official prompt modes (spec 10.1). */
+/* The four official prompt modes (docs/model.md §10.1). */
 typedef enum dots_prompt_mode {
     DOTS_MODE_LAYOUT_ALL = 0, /* prompt_layout_all_en: boxes, categories and text as JSON */
     DOTS_MODE_LAYOUT_ONLY,    /* prompt_layout_only_en: boxes and categories */
@@ -619,7 +619,7 @@ void dots_convert_params_init(dots_convert_params *p);
  * bf16) is copied bit for bit. dots_model_open() accepts the result in place
  * of the directory. Written to a temporary file and renamed.
  * With params->mmproj_path the towers go to two files laid out as llama.cpp
- * loads them (spec gguf.md §6); the LM file names its mmproj file (key
+ * loads them (docs/formats.md §6); the LM file names its mmproj file (key
  * dotsocr.mmproj, a path relative to the LM file's directory), and
  * dots_model_open() on the LM file opens both. */
 dots_status dots_convert_gguf(dots_ctx *ctx, const dots_model *model, const char *out_path,
@@ -639,7 +639,7 @@ typedef struct dots_make_model_params {
     int64_t max_shard_bytes;      /* 0: preset default (tiny: 2 shards; full: 5 GB) */
     bool sparse_zero;             /* write all-zero weights as file holes (fast, no disk) */
     const char *tokenizer_path;   /* a Qwen2 tokenizer.json (e.g. Qwen2.5), written into the model
-                                     with the 45 dots.ocr added tokens of spec §8.2; or NULL */
+                                     with the 45 dots.ocr added tokens of docs/model.md §8.2; or NULL */
 } dots_make_model_params;
 
 /* Fills p with the defaults: tiny, seed 0, BF16, preset sharding. */

@@ -1,5 +1,5 @@
 /*
- * gguf.c - the GGUF reader and writer (see gguf.h; facts in spec gguf.md §1).
+ * gguf.c - the GGUF reader and writer (see gguf.h; facts in docs/formats.md §1).
  */
 #include "io/gguf.h"
 

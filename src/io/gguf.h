@@ -10,7 +10,7 @@
  *   data    tensors, each at data + offset, offsets multiples of the alignment
  *
  * Strings are u64 length + bytes, no terminator. A valid file for us is what
- * ggml's own reader accepts (spec gguf.md §1.6): no nested arrays, unique
+ * ggml's own reader accepts (docs/formats.md §1.6): no nested arrays, unique
  * keys and names, names under 64 bytes, known type ids, ne[0] a multiple of
  * the block size, every tensor inside the file. The whole file is mapped;
  * values and tensor data are used in place.

@@ -111,7 +111,7 @@ void dots_silu_mul_avx512(float *g, const float *u, int64_t n);
 float dots_exp_shift_sum_avx512(float *s, int64_t n, float shift);
 
 /* Rotary embedding of one head vector x[d] by angles a[d/2]: pairs
- * (i, i + d/2) rotated by a[i] (NeoX "rotate_half" form, spec 5.2 and 7). */
+ * (i, i + d/2) rotated by a[i] (NeoX "rotate_half" form, docs/model.md §5.2 and 7). */
 void dots_rope_apply(float *x, const float *cos_a, const float *sin_a, int64_t d);
 
 /* ---- attention ----

@@ -1,6 +1,6 @@
 /*
  * quant.h - ggml's block formats Q8_0, Q4_0 and Q4_K: llama.cpp's reference
- * quantizers (bit for bit, spec gguf.md §3) and dequantizers.
+ * quantizers (bit for bit, docs/formats.md §3) and dequantizers.
  *
  *   Q8_0  34 bytes / 32 weights: fp16 d, int8 q[32]             x = d q
  *   Q4_0  18 bytes / 32 weights: fp16 d, nibbles (j | j+16 << 4) x = d (q - 8)

@@ -1,5 +1,5 @@
 /*
- * qwen2.c - the Qwen2 decoder (spec 7), composed from kernels.h.
+ * qwen2.c - the Qwen2 decoder (docs/model.md §7), composed from kernels.h.
  *
  *   per layer: a = RMSNorm(x) ─► q = a Wq^T + bq, k = a Wk^T + bk, v = a Wv^T + bv
  *              ─► RoPE(q, k) at positions n.. (theta 1e6, pairs (i, i+64))

@@ -1,5 +1,5 @@
 /*
- * qwen2.h - the Qwen2 language model of dots.ocr (spec 7): a KV cache sized
+ * qwen2.h - the Qwen2 language model of dots.ocr (docs/model.md §7): a KV cache sized
  * for one request, and a forward pass over any number of new tokens.
  */
 #ifndef DOTS_QWEN2_H

@@ -1,6 +1,6 @@
 /*
  * config.c - config.json, generation_config.json and preprocessor_config.json
- * into a typed dots_config (spec §2).
+ * into a typed dots_config (docs/model.md §2).
  *
  * Each part is described once, by a field table, which drives both parsing
  * (type and range checks whose messages name the key) and writing (the model

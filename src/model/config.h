@@ -1,6 +1,6 @@
 /*
  * config.h - the checkpoint's JSON configuration files, typed and checked
- * (spec §2): config.json (text + vision), generation_config.json and
+ * (docs/model.md §2): config.json (text + vision), generation_config.json and
  * preprocessor_config.json.
  */
 #ifndef DOTS_CONFIG_H

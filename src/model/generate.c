@@ -38,7 +38,7 @@ static void preset_config(dots_preset preset, dots_config *cfg) {
     dots_config_init_default(cfg);
     if (preset != DOTS_PRESET_TINY) return;
     /* Small enough for unit tests, same structure; the real vocabulary so the
-     * special-token ids of spec §8.2 exist. */
+     * special-token ids of docs/model.md §8.2 exist. */
     dots_text_config *t = &cfg->text;
     t->hidden_size = 64;
     t->num_hidden_layers = 2;
@@ -158,7 +158,7 @@ static dots_status write_text_file(dots_ctx *ctx, const char *dir, const char *n
 }
 
 /* The dots.ocr tokenizer: the given Qwen2 tokenizer.json with the 45 added
- * tokens of spec §8.2, plus the matching tokenizer_config.json. */
+ * tokens of docs/model.md §8.2, plus the matching tokenizer_config.json. */
 static dots_status write_tokenizer(dots_ctx *ctx, const char *src, const char *dir) {
     char *text = NULL, *tok = NULL, *cfg = NULL;
     size_t len = 0;

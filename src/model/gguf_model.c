@@ -8,8 +8,8 @@
  *   tokenizer.json ─► string keys dotsocr.*, verbatim
  *   + llama.cpp's qwen2.* and clip.* keys, so the metadata reads the same
  *
- * Tensor names, block layouts and the LM/vision keys are llama.cpp's (spec
- * gguf.md §4), so the tensors can be exchanged with that ecosystem. Its own
+ * Tensor names, block layouts and the LM/vision keys are llama.cpp's
+ * (docs/formats.md §4), so the tensors can be exchanged with that ecosystem. Its own
  * converter writes two files (LM + mmproj); ours holds both towers.
  */
 #include "model/gguf_model.h"

@@ -16,7 +16,7 @@ extern const char *const dots_gguf_json_key[DOTS_SOURCE_JSON_COUNT];
 /* In the LM file of llama.cpp's pair: the mmproj file, relative to the LM file's directory. */
 #define DOTS_GGUF_MMPROJ_KEY "dotsocr.mmproj"
 
-/* llama.cpp's name (spec gguf.md §4.2, §4.3) for a Hugging Face tensor
+/* llama.cpp's name (docs/formats.md §4.2, §4.3) for a Hugging Face tensor
  * name; false for a name dots.ocr does not have. */
 bool dots_gguf_name_for(const char *hf_name, char *out, size_t cap);
 

@@ -1,7 +1,7 @@
 /*
  * gguf_native.c - dots.ocr files made by llama.cpp's own tools: an LM file
  * (general.architecture "qwen2") and an mmproj file ("clip", projector
- * "dots_ocr"), with no dotsocr.* keys (spec gguf.md §4).
+ * "dots_ocr"), with no dotsocr.* keys (docs/formats.md §4).
  *
  *   qwen2.* keys + tokenizer.ggml.tokens ─┐
  *   clip.* keys (mmproj) ─────────────────┴─► dots_config ─► the three
@@ -76,7 +76,7 @@ static dots_status text_config(dots_ctx *ctx, const char *label, const dots_gguf
     dots_text_config *t = &c->text;
     const int64_t big = 1 << 24;
     dots_status st = DOTS_OK;
-    /* llama.cpp's own defaults where its loader has one (spec gguf.md §4.2) */
+    /* llama.cpp's own defaults where its loader has one (docs/formats.md §4.2) */
     t->num_key_value_heads = 0;
     t->rope_theta = 10000.0;
     if (st == DOTS_OK) st = get_int(ctx, label, g, "qwen2.embedding_length", true, 1, 65536, &t->hidden_size);
@@ -105,7 +105,7 @@ static dots_status text_config(dots_ctx *ctx, const char *label, const dots_gguf
         tokens->n > (uint64_t)big)
         return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "%s: tokenizer.ggml.tokens is missing or not a list of strings", label);
     t->vocab_size = (int32_t)tokens->n;
-    /* the prompt's and the stop set's ids, by text (spec dots-ocr.md §6.2, §9) */
+    /* the prompt's and the stop set's ids, by text (docs/model.md §6.2, §9) */
     int64_t imgpad = token_id(tokens, "<|imgpad|>"), video = token_id(tokens, "<|video_pad|>");
     int64_t eot = token_id(tokens, "<|endoftext|>"), eoa = token_id(tokens, "<|endofassistant|>");
     if (imgpad < 0 || eot < 0 || eoa < 0)

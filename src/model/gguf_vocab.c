@@ -1,5 +1,5 @@
 /*
- * gguf_vocab.c - llama.cpp's tokenizer metadata (spec gguf.md §5) from a
+ * gguf_vocab.c - llama.cpp's tokenizer metadata (docs/formats.md §5) from a
  * Hugging Face tokenizer.json, for the LM file of `convert --mmproj`:
  *
  *   tokens[vocab_size]   the vocab's strings as stored (byte-to-unicode form),

@@ -2,7 +2,7 @@
  * transcode.c - ggml block formats that llama.cpp's quantizer writes but
  * our kernels do not compute with (Q4_1, Q5_0, Q5_1, Q5_K, Q6_K: the K-quant
  * mixes such as Q4_K_M put Q6_K in output.weight and in some attn_v and
- * ffn_down matrices). Such a tensor is decoded once at load (spec gguf.md
+ * ffn_down matrices). Such a tensor is decoded once at load (docs/formats.md
  * §3.2, §3.4, §3.5) and re-encoded as Q8_0 with ggml's reference quantizer:
  * 8.5 bits per weight hold the 5- and 6-bit grids to within a small
  * fraction of their own step, and Q8_0 has the fast kernels.

@@ -1,5 +1,5 @@
 /*
- * weights.c - the list of tensors a config implies (spec §3.1), used both to
+ * weights.c - the list of tensors a config implies (docs/model.md §3.1), used both to
  * bind a checkpoint and to generate one.
  */
 #include "model/weights.h"
@@ -63,7 +63,7 @@ dots_status dots_weights_expect(dots_ctx *ctx, const dots_config *cfg, dots_weig
         return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory listing tensors");
     }
 
-    /* ---- language model (spec §3.1, prefix "model.") ---- */
+    /* ---- language model (docs/model.md §3.1, prefix "model.") ---- */
     const int64_t H = t->hidden_size, V = t->vocab_size, F = t->intermediate_size;
     const int64_t Q = (int64_t)t->num_attention_heads * t->head_dim;
     const int64_t K = (int64_t)t->num_key_value_heads * t->head_dim;
@@ -91,7 +91,7 @@ dots_status dots_weights_expect(dots_ctx *ctx, const dots_config *cfg, dots_weig
     add(&l, &lm->norm, false, DOTS_INIT_NORM, 1, H, 0, "model.norm.weight");
     if (!t->tie_word_embeddings) add(&l, &lm->lm_head, false, DOTS_INIT_LM_HEAD, 2, V, H, "lm_head.weight");
 
-    /* ---- vision tower (spec §3.1, prefix "vision_tower.") ---- */
+    /* ---- vision tower (docs/model.md §3.1, prefix "vision_tower.") ---- */
     const int64_t D = v->embed_dim, I = v->intermediate_size, P = v->patch_size;
     const int64_t C = v->num_channels, M = (int64_t)v->spatial_merge_size * v->spatial_merge_size * D;
     dots_vision_weights *vw = &w->vision;
@@ -99,7 +99,7 @@ dots_status dots_weights_expect(dots_ctx *ctx, const dots_config *cfg, dots_weig
                                      "vision_tower.patch_embed.patchifier.proj.weight");
     conv->shape[2] = P;
     conv->shape[3] = P;
-    /* Some exports pre-flatten the conv to [D, 3 p^2] (spec §3.5): same bytes. */
+    /* Some exports pre-flatten the conv to [D, 3 p^2] (docs/model.md §3.5): same bytes. */
     conv->alt_n_dims = 2;
     conv->alt_shape[0] = D;
     conv->alt_shape[1] = C * P * P;

@@ -1,7 +1,7 @@
 /*
  * weights.h - every tensor of dots.ocr, bound by name to a typed struct.
  *
- * The names and shapes (spec §3.1) are derived from the config, so the tiny
+ * The names and shapes (docs/model.md §3.1) are derived from the config, so the tiny
  * test models and the real checkpoint go through the same code. Tensors point
  * into the mmap'd files; nothing is copied unless a tensor is misaligned.
  */

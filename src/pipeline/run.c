@@ -1,5 +1,5 @@
 /*
- * run.c - one page through the whole model (spec 4-9):
+ * run.c - one page through the whole model (docs/model.md §4-9):
  *
  *   image ─► preprocess (4) ─► vision encoder (5) ─► merged rows [n, 1536]
  *   prompt ids (6.2) ─► embed, splice the rows at <|imgpad|> (6.4)

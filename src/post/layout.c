@@ -1,5 +1,5 @@
 /*
- * layout.c - parsing the model's layout answer (spec 11.4) like the official
+ * layout.c - parsing the model's layout answer (docs/model.md §11.4) like the official
  * parser (dots_ocr/utils/output_cleaner.py and parser.py):
  *
  *   1. json.loads(response) -> cells; bboxes rescaled to the original image

@@ -1,5 +1,5 @@
 /*
- * layout.h - the model's layout answer as cells (spec 10.2, 11.3-11.4): the
+ * layout.h - the model's layout answer as cells (docs/model.md §10.2, 11.3-11.4): the
  * official json.loads-then-salvage logic, the bbox mapping back to the
  * original image, and the cell list as JSON.
  */

@@ -1,5 +1,5 @@
 /*
- * markdown.c - Markdown of a page (spec 11.5, the official layoutjson2md)
+ * markdown.c - Markdown of a page (docs/model.md §11.5, the official layoutjson2md)
  * and the layout picture (11.6, draw_layout_on_image), which the official
  * parser draws with PyMuPDF: so do we, with MuPDF's draw device on the
  * page image - filled rectangles at opacity 0.3 and Helvetica labels.

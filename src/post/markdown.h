@@ -1,5 +1,5 @@
 /*
- * markdown.h - cells -> Markdown (spec 11.5, layoutjson2md) and the layout
+ * markdown.h - cells -> Markdown (docs/model.md §11.5, layoutjson2md) and the layout
  * picture (11.6, draw_layout_on_image).
  */
 #ifndef DOTS_MARKDOWN_H

@@ -1,5 +1,5 @@
 /*
- * patchify.c - resized RGB -> the vision encoder's pixel rows (spec §4.4-4.5)
+ * patchify.c - resized RGB -> the vision encoder's pixel rows (docs/model.md §4.4-4.5)
  * and each row's (row, column) position (§5.2).
  *
  *   value   x = (v / 255 - mean[c]) / std[c]: v/255 in double, then float32,

@@ -1,5 +1,5 @@
 /*
- * smart_resize.c - the target size of an image (spec §4.2), a port of the
+ * smart_resize.c - the target size of an image (docs/model.md §4.2), a port of the
  * official smart_resize in dots_ocr/utils/image_utils.py. Python computes
  * in double and rounds half to even, so this does too: nearbyint() under
  * the default rounding mode, never round().

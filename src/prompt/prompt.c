@@ -1,5 +1,5 @@
 /*
- * prompt.c - prompt texts (spec 10.1, verbatim), the framing of spec 6.2 and
+ * prompt.c - prompt texts (docs/model.md §10.1, verbatim), the framing of docs/model.md §6.2 and
  * the image splice of 6.4.
  */
 #include "prompt/prompt.h"

@@ -1,5 +1,5 @@
 /*
- * prompt.h - the prompt of spec 6.2 (the vLLM form used for the published
+ * prompt.h - the prompt of docs/model.md §6.2 (the vLLM form used for the published
  * results) as token ids, and the splice of vision rows at <|imgpad|>.
  */
 #ifndef DOTS_PROMPT_H

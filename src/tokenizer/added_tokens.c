@@ -1,5 +1,5 @@
 /*
- * added_tokens.c - the 45 added tokens of the dots.ocr tokenizer (spec §8.2,
+ * added_tokens.c - the 45 added tokens of the dots.ocr tokenizer (docs/model.md §8.2,
  * from the checkpoint's added_tokens_decoder) and how the model generator
  * writes them into a Qwen2 tokenizer.json.
  */

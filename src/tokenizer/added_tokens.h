@@ -1,5 +1,5 @@
 /*
- * added_tokens.h - the dots.ocr added tokens (ids 151643-151687, spec §8.2).
+ * added_tokens.h - the dots.ocr added tokens (ids 151643-151687, docs/model.md §8.2).
  */
 #ifndef DOTS_ADDED_TOKENS_H
 #define DOTS_ADDED_TOKENS_H
@@ -16,7 +16,7 @@ typedef struct dots_added_token_spec {
 
 extern const dots_added_token_spec dots_ocr_added_tokens[DOTS_OCR_N_ADDED_TOKENS];
 
-/* Ids of the tokens the prompt uses (spec §6.2) and the EOS set (§9.1). */
+/* Ids of the tokens the prompt uses (docs/model.md §6.2) and the EOS set (§9.1). */
 enum {
     DOTS_TOKEN_ENDOFTEXT = 151643,
     DOTS_TOKEN_IMGPAD = 151665,

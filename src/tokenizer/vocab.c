@@ -554,13 +554,13 @@ static bool is_gguf_file(const char *path) {
     return yes;
 }
 
-/* llama.cpp's own files carry the vocabulary as arrays (spec gguf.md §5):
+/* llama.cpp's own files carry the vocabulary as arrays (docs/formats.md §5):
  * tokens (the byte-level strings of vocab.json), token_type (1 normal,
  * 3 control, 4 user-defined, 5 unused padding) and merges ("a b", rank =
  * index). NORMAL tokens are the BPE vocab, CONTROL and USER_DEFINED ones
  * the added tokens. The type cannot carry Hugging Face's `special` flag
  * (the fim tokens are CONTROL only because they look special), so for
- * dots.ocr's 45 added tokens it comes from their table (spec §8.2), and
+ * dots.ocr's 45 added tokens it comes from their table (docs/model.md §8.2), and
  * otherwise CONTROL means special. */
 static dots_status load_gguf_arrays(loader *L, const dots_gguf *g) {
     dots_tokenizer *t = L->tok;

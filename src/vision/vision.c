@@ -1,5 +1,5 @@
 /*
- * vision.c - the dots.vit encoder (spec 5), composed from kernels.h.
+ * vision.c - the dots.vit encoder (docs/model.md §5), composed from kernels.h.
  *
  *   pixels [N, 3p^2] ─► x = pixels . Wpe^T + b ─► RMSNorm           (5.1)
  *   42 x:  a = RMSNorm(x) ─► qkv = a . Wqkv^T [N, 3D] ─► 2-D RoPE on q, k
@@ -65,7 +65,7 @@ static void rope_task(void *arg, int64_t t, int worker) {
         }
 }
 
-/* cos/sin tables [N][d/2] of spec 5.2: the first half of each row from the
+/* cos/sin tables [N][d/2] of docs/model.md §5.2: the first half of each row from the
  * patch row, the second from the column, frequencies 10000^(-2j/(d/2)). */
 static void rope_tables(const int32_t *pos, int64_t n, int64_t d, float *cos_t, float *sin_t) {
     const int64_t half = d / 2, quarter = d / 4;

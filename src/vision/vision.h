@@ -1,5 +1,5 @@
 /*
- * vision.h - the dots.vit vision encoder forward pass (spec 5).
+ * vision.h - the dots.vit vision encoder forward pass (docs/model.md §5).
  */
 #ifndef DOTS_VISION_H
 #define DOTS_VISION_H
@@ -17,7 +17,7 @@ dots_status dots_vision_encode(dots_ctx *ctx, const dots_config *cfg, const dots
                                const dots_pixel_rows *rows, float **out, int64_t *n_out, dots_vision_dump_fn dump,
                                void *dump_user);
 
-/* FLOPs of one encoder pass over n patches (spec 5.9): the linear layers,
+/* FLOPs of one encoder pass over n patches (docs/model.md §5.9): the linear layers,
  * attention (4 n^2 D per block) and the merger; for GFLOP/s figures. */
 double dots_vision_flops(const dots_config *cfg, int64_t n_patches);
 

@@ -14,7 +14,7 @@
 
 #include "model/config.h"
 
-/* config.json as published with the checkpoint (spec §2.1-2.2). */
+/* config.json as published with the checkpoint (docs/model.md §2.1-2.2). */
 static const char official_config[] =
     "{\"architectures\": [\"DotsOCRForCausalLM\"], \"model_type\": \"dots_ocr\","
     " \"auto_map\": {\"AutoConfig\": \"configuration_dots.DotsOCRConfig\","

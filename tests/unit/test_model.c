@@ -39,7 +39,7 @@ static dots_model *make_and_open(const char *name, const dots_make_model_params 
     return m;
 }
 
-/* Parameter counts of spec §1/§3 for a config, from the formulas. */
+/* Parameter counts of docs/model.md §1/§3 for a config, from the formulas. */
 static void expected_counts(const dots_config *c, int64_t *vision, int64_t *lm, int64_t *n_tensors) {
     const dots_text_config *t = &c->text;
     const dots_vision_config *v = &c->vision;

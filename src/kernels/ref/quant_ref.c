@@ -1,7 +1,7 @@
 /*
  * quant_ref.c - ggml's reference quantizers and dequantizers for Q8_0,
- * Q4_0 and Q4_K (quantize_row_*_ref in ggml-quants.c, as described in spec
- * gguf.md §3), so that our files hold the bytes llama.cpp's tools write.
+ * Q4_0 and Q4_K (quantize_row_*_ref in ggml-quants.c, as described in
+ * docs/formats.md §3), so that our files hold the bytes llama.cpp's tools write.
  */
 #include "core/fp.h"
 #include "kernels/kernels.h"
