@@ -1,6 +1,6 @@
 /*
  * json_scan.h - a pull scanner over JSON text, for files too big to build a
- * DOM of quickly (the 7 MB tokenizer.json: a cJSON DOM costs ~0.12 s, mostly
+ * DOM of quickly (the 7 MB tokenizer.json: a DOM costs 0.1-0.25 s, mostly
  * malloc, before any table is built). The caller walks the structure token
  * by token and streams the big arrays and objects straight into its own
  * tables; small sub-values can be skipped and handed, as a byte span, to a

@@ -14,7 +14,7 @@
 
 #include "core/strmap.h"
 
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,15 +79,16 @@ dots_status dots_ggml_vocab_build(dots_ctx *ctx, const char *json, size_t len, i
     memset(out, 0, sizeof *out);
     if (!json || vocab_size <= 0 || vocab_size > (1 << 24))
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "tokenizer metadata: bad vocabulary size %lld", (long long)vocab_size);
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root) return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "tokenizer.json: not valid JSON");
+    json_error_t err;
+    json_t *root = json_loadb(json, len, 0, &err);
+    if (!root) return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "tokenizer.json: not valid JSON: %s (line %d)", err.text, err.line);
     dots_status st = DOTS_OK;
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
-    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
-    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
-    if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges)) {
-        st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "tokenizer.json: no model.vocab object or model.merges array");
+    json_t *model = json_object_get(root, "model");
+    json_t *vocab = json_object_get(model, "vocab");
+    json_t *merges = json_object_get(model, "merges");
+    json_t *added = json_object_get(root, "added_tokens");
+    if (!json_is_object(vocab) || !json_is_array(merges) || (added && !json_is_null(added) && !json_is_array(added))) {
+        st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "tokenizer.json: no model.vocab object or model.merges array (or added_tokens is not a list)");
         goto done;
     }
     out->n_tokens = vocab_size;
@@ -98,17 +99,29 @@ dots_status dots_ggml_vocab_build(dots_ctx *ctx, const char *json, size_t len, i
         st = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
-    for (int pass = 0; pass < 2 && st == DOTS_OK; pass++) { /* the base vocab, then the added tokens over it */
-        const cJSON *list = pass ? added : vocab, *e;
-        cJSON_ArrayForEach(e, list) {
-            const cJSON *idj = pass ? cJSON_GetObjectItemCaseSensitive(e, "id") : e;
-            const cJSON *content = pass ? cJSON_GetObjectItemCaseSensitive(e, "content") : NULL;
-            const char *text = pass ? cJSON_GetStringValue(content) : e->string;
-            if (!cJSON_IsNumber(idj) || !text) {
+    /* the base vocab, then the added tokens over it */
+    void *it = json_object_iter(vocab);
+    size_t i_added = 0;
+    for (int pass = 0; pass < 2 && st == DOTS_OK; pass++) {
+        for (;;) {
+            json_t *e;
+            const char *text;
+            if (!pass) {
+                if (!it) break;
+                text = json_object_iter_key(it);
+                e = json_object_iter_value(it);
+                it = json_object_iter_next(vocab, it);
+            } else {
+                if (i_added >= json_array_size(added)) break;
+                e = json_array_get(added, i_added++);
+                text = json_string_value(json_object_get(e, "content"));
+            }
+            const json_t *idj = pass ? json_object_get(e, "id") : e;
+            if (!json_is_number(idj) || !text) {
                 st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "tokenizer.json: a %s entry without an id or text", pass ? "added_tokens" : "vocab");
                 break;
             }
-            double idd = idj->valuedouble;
+            double idd = json_number_value(idj);
             if (idd < 0 || idd >= (double)vocab_size || idd != (double)(int64_t)idd) {
                 st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "tokenizer.json: token id %g outside the %lld embedding rows", idd,
                                (long long)vocab_size);
@@ -123,7 +136,7 @@ dots_status dots_ggml_vocab_build(dots_ctx *ctx, const char *json, size_t len, i
             }
             out->token_len[id] = n;
             out->types[id] = !pass ? TYPE_NORMAL
-                             : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "special")) || looks_special(text) ? TYPE_CONTROL
+                             : json_is_true(json_object_get(e, "special")) || looks_special(text) ? TYPE_CONTROL
                                                                                                                   : TYPE_USER_DEFINED;
         }
     }
@@ -152,23 +165,24 @@ dots_status dots_ggml_vocab_build(dots_ctx *ctx, const char *json, size_t len, i
         dots_strmap_free(&seen);
         if (st != DOTS_OK) goto done;
     }
-    int64_t nm = cJSON_GetArraySize(merges);
+    int64_t nm = (int64_t)json_array_size(merges);
     out->merges = calloc((size_t)(nm > 0 ? nm : 1), sizeof *out->merges);
     out->merge_len = calloc((size_t)(nm > 0 ? nm : 1), sizeof *out->merge_len);
     if (!out->merges || !out->merge_len) {
         st = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
-    const cJSON *m;
-    cJSON_ArrayForEach(m, merges) {
+    size_t i_merge;
+    json_t *m;
+    json_array_foreach(merges, i_merge, m) {
         size_t n = 0;
         char *d = NULL;
-        if (cJSON_IsString(m)) {
-            n = strlen(m->valuestring);
-            d = dup_n(m->valuestring, n);
-        } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(cJSON_GetArrayItem(m, 0)) &&
-                   cJSON_IsString(cJSON_GetArrayItem(m, 1))) {
-            d = join_pair(cJSON_GetArrayItem(m, 0)->valuestring, cJSON_GetArrayItem(m, 1)->valuestring, &n);
+        if (json_is_string(m)) {
+            n = strlen(json_string_value(m));
+            d = dup_n(json_string_value(m), n);
+        } else if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) &&
+                   json_is_string(json_array_get(m, 1))) {
+            d = join_pair(json_string_value(json_array_get(m, 0)), json_string_value(json_array_get(m, 1)), &n);
         } else {
             st = DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "tokenizer.json: merge %lld is neither \"a b\" nor [\"a\", \"b\"]",
                            (long long)out->n_merges);
@@ -182,7 +196,7 @@ dots_status dots_ggml_vocab_build(dots_ctx *ctx, const char *json, size_t len, i
         out->merge_len[out->n_merges++] = n;
     }
 done:
-    cJSON_Delete(root);
+    json_decref(root);
     if (st != DOTS_OK) dots_ggml_vocab_free(out);
     return st;
 }

@@ -5,7 +5,7 @@
  */
 #include "tokenizer/added_tokens.h"
 
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,53 +36,51 @@ const dots_added_token_spec dots_ocr_added_tokens[DOTS_OCR_N_ADDED_TOKENS] = {
     {151687, "<|image_gen_end|>", true},
 };
 
-static cJSON *token_object(const dots_added_token_spec *a, bool with_id) {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    if (with_id) cJSON_AddNumberToObject(o, "id", a->id);
-    cJSON_AddStringToObject(o, "content", a->content);
-    cJSON_AddBoolToObject(o, "single_word", false);
-    cJSON_AddBoolToObject(o, "lstrip", false);
-    cJSON_AddBoolToObject(o, "rstrip", false);
-    cJSON_AddBoolToObject(o, "normalized", false);
-    cJSON_AddBoolToObject(o, "special", a->special);
+static json_t *token_object(const dots_added_token_spec *a, bool with_id) {
+    json_t *o = json_pack("{s:s, s:b, s:b, s:b, s:b, s:b}", "content", a->content, "single_word", 0, "lstrip", 0, "rstrip", 0,
+                          "normalized", 0, "special", a->special);
+    /* "id" first, as Hugging Face writes it */
+    if (o && with_id) {
+        json_t *withid = json_pack("{s:i}", "id", a->id);
+        if (!withid || json_object_update(withid, o) != 0) {
+            json_decref(withid);
+            json_decref(o);
+            return NULL;
+        }
+        json_decref(o);
+        o = withid;
+    }
     return o;
 }
 
 dots_status dots_write_dots_tokenizer(dots_ctx *ctx, const char *qwen_json, size_t len, char **tokenizer_json,
                                       char **tokenizer_config_json) {
-    cJSON *root = cJSON_ParseWithLength(qwen_json, len);
-    if (!root || !cJSON_IsObject(root) || !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "model"))) {
-        cJSON_Delete(root);
+    json_t *root = json_loadb(qwen_json, len, 0, NULL);
+    if (!json_is_object(root) || !json_is_object(json_object_get(root, "model"))) {
+        json_decref(root);
         return DOTS_FAIL(ctx, DOTS_ERR_FORMAT, "tokenizer source: not a tokenizer.json (JSON object with a model)");
     }
-    cJSON *added = cJSON_CreateArray();
-    cJSON *config = cJSON_CreateObject();
-    cJSON *decoder = cJSON_CreateObject();
-    bool ok = added && config && decoder;
+    json_t *added = json_array(), *decoder = json_object();
+    bool ok = added && decoder;
     for (int i = 0; ok && i < DOTS_OCR_N_ADDED_TOKENS; i++) {
         const dots_added_token_spec *a = &dots_ocr_added_tokens[i];
-        cJSON *t = token_object(a, true), *d = token_object(a, false);
         char key[16];
         snprintf(key, sizeof key, "%d", a->id);
-        ok = t && d && cJSON_AddItemToArray(added, t) && cJSON_AddItemToObject(decoder, key, d);
+        ok = json_array_append_new(added, token_object(a, true)) == 0 &&
+             json_object_set_new(decoder, key, token_object(a, false)) == 0;
     }
-    ok = ok && cJSON_ReplaceItemInObjectCaseSensitive(root, "added_tokens", added);
-    if (!ok) cJSON_Delete(added);
-    ok = ok && cJSON_AddItemToObject(config, "added_tokens_decoder", decoder);
-    if (!ok) cJSON_Delete(decoder);
-    ok = ok && cJSON_AddBoolToObject(config, "add_bos_token", false) && cJSON_AddNullToObject(config, "bos_token") &&
-         cJSON_AddStringToObject(config, "eos_token", "<|endoftext|>") &&
-         cJSON_AddStringToObject(config, "pad_token", "[PAD]") && cJSON_AddNullToObject(config, "unk_token") &&
-         cJSON_AddBoolToObject(config, "clean_up_tokenization_spaces", false) &&
-         cJSON_AddStringToObject(config, "errors", "replace") &&
-         cJSON_AddNumberToObject(config, "model_max_length", 131072) &&
-         cJSON_AddBoolToObject(config, "split_special_tokens", false) &&
-         cJSON_AddStringToObject(config, "tokenizer_class", "Qwen2Tokenizer");
-    char *a = ok ? cJSON_PrintUnformatted(root) : NULL;
-    char *b = ok ? cJSON_Print(config) : NULL;
-    cJSON_Delete(root);
-    cJSON_Delete(config);
+    ok = ok && json_object_set(root, "added_tokens", added) == 0;
+    json_t *config = ok ? json_pack("{s:O, s:b, s:n, s:s, s:s, s:n, s:b, s:s, s:i, s:b, s:s}", "added_tokens_decoder", decoder,
+                                    "add_bos_token", 0, "bos_token", "eos_token", "<|endoftext|>", "pad_token", "[PAD]",
+                                    "unk_token", "clean_up_tokenization_spaces", 0, "errors", "replace", "model_max_length",
+                                    131072, "split_special_tokens", 0, "tokenizer_class", "Qwen2Tokenizer")
+                        : NULL;
+    json_decref(added);
+    json_decref(decoder);
+    char *a = config ? json_dumps(root, JSON_COMPACT) : NULL;
+    char *b = config ? json_dumps(config, JSON_INDENT(2)) : NULL;
+    json_decref(root);
+    json_decref(config);
     if (!a || !b) {
         free(a);
         free(b);

@@ -8,10 +8,12 @@
  *                     "decoder": ByteLevel}
  *   vocab.json + merges.txt (+ tokenizer_config.json "added_tokens_decoder")
  *
- * The 7 MB tokenizer.json is parsed with cJSON rather than jansson: it is
- * about twice as fast here (0.12 s vs 0.25 s), which keeps loading under
- * the 0.3 s budget. Anything the file asks for that we do not implement is
- * an error, never a silent approximation.
+ * The 7 MB tokenizer.json is walked once with the pull scanner
+ * (io/json_scan.h): the vocabulary and merges stream straight into the
+ * tables, since a DOM of 300k strings costs more than the tables
+ * themselves; the small rest (pipeline, added tokens) is read with jansson.
+ * Anything the file asks for that we do not implement is an error, never a
+ * silent approximation.
  */
 #include "tokenizer/tokenizer_internal.h"
 #include "io/gguf.h"
@@ -22,7 +24,7 @@
 #include <errno.h>
 #include <unistd.h>
 #include <fcntl.h>
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,46 +216,46 @@ static dots_status finish(loader *L) {
 
 /* --------------------------------------------------------- tokenizer.json */
 
-static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+static const json_t *get(const json_t *o, const char *k) { return json_object_get(o, k); }
 
-static bool is_type(const cJSON *o, const char *type) {
-    const cJSON *t = get(o, "type");
-    return cJSON_IsString(t) && strcmp(t->valuestring, type) == 0;
+static bool is_type(const json_t *o, const char *type) {
+    const json_t *t = get(o, "type");
+    return json_is_string(t) && strcmp(json_string_value(t), type) == 0;
 }
 
-static bool flag(const cJSON *o, const char *k) { return cJSON_IsTrue(get(o, k)); }
+static bool flag(const json_t *o, const char *k) { return json_is_true(get(o, k)); }
 
-static bool get_id(const cJSON *v, int64_t *out) {
-    if (!cJSON_IsNumber(v)) return false;
-    double d = v->valuedouble;
+static bool get_id(const json_t *v, int64_t *out) {
+    if (!json_is_number(v)) return false;
+    double d = json_number_value(v);
     if (!(d >= 0 && d < DOTS_TOK_MAX_IDS) || d != (double)(int64_t)d) return false;
     *out = (int64_t)d;
     return true;
 }
 
-static dots_status check_pipeline(loader *L, const cJSON *root, const char **pattern) {
-    const cJSON *norm = get(root, "normalizer");
-    if (!norm || cJSON_IsNull(norm)) {
+static dots_status check_pipeline(loader *L, const json_t *root, const char **pattern) {
+    const json_t *norm = get(root, "normalizer");
+    if (!norm || json_is_null(norm)) {
         L->tok->nfc = false;
     } else if (is_type(norm, "NFC")) {
         L->tok->nfc = true;
     } else {
         return DOTS_FAIL(L->ctx, DOTS_ERR_UNSUPPORTED, "%s: normalizer: only NFC is supported", L->label);
     }
-    const cJSON *pre = get(root, "pre_tokenizer");
-    const cJSON *list = is_type(pre, "Sequence") ? get(pre, "pretokenizers") : NULL;
-    const cJSON *split = cJSON_IsArray(list) && cJSON_GetArraySize(list) == 2 ? cJSON_GetArrayItem(list, 0) : NULL;
-    const cJSON *bl = split ? cJSON_GetArrayItem(list, 1) : NULL;
-    const cJSON *pat = split ? get(get(split, "pattern"), "Regex") : NULL;
-    const cJSON *behavior = split ? get(split, "behavior") : NULL;
-    if (!is_type(split, "Split") || !cJSON_IsString(pat) || !cJSON_IsString(behavior) ||
-        strcmp(behavior->valuestring, "Isolated") != 0 || flag(split, "invert") || !is_type(bl, "ByteLevel") ||
+    const json_t *pre = get(root, "pre_tokenizer");
+    const json_t *list = is_type(pre, "Sequence") ? get(pre, "pretokenizers") : NULL;
+    const json_t *split = json_is_array(list) && json_array_size(list) == 2 ? json_array_get(list, 0) : NULL;
+    const json_t *bl = split ? json_array_get(list, 1) : NULL;
+    const json_t *pat = split ? get(get(split, "pattern"), "Regex") : NULL;
+    const json_t *behavior = split ? get(split, "behavior") : NULL;
+    if (!is_type(split, "Split") || !json_is_string(pat) || !json_is_string(behavior) ||
+        strcmp(json_string_value(behavior), "Isolated") != 0 || flag(split, "invert") || !is_type(bl, "ByteLevel") ||
         flag(bl, "add_prefix_space") || flag(bl, "use_regex"))
         return DOTS_FAIL(L->ctx, DOTS_ERR_UNSUPPORTED,
                          "%s: pre_tokenizer: only Sequence[Split(Regex, Isolated), ByteLevel(no prefix space, no regex)] is supported",
                          L->label);
-    *pattern = pat->valuestring;
-    const cJSON *dec = get(root, "decoder");
+    *pattern = json_string_value(pat);
+    const json_t *dec = get(root, "decoder");
     if (!is_type(dec, "ByteLevel"))
         return DOTS_FAIL(L->ctx, DOTS_ERR_UNSUPPORTED, "%s: decoder: only ByteLevel is supported", L->label);
     return DOTS_OK;
@@ -402,11 +404,20 @@ done:
     return st;
 }
 
-/* Reads the value that starts with tok as a small cJSON DOM. */
-static cJSON *capture(dots_json_scan *js, dots_json_tok tok) {
+/* Reads the value that starts with tok as a small jansson DOM. */
+static json_t *capture(dots_json_scan *js, dots_json_tok tok) {
     size_t b, e;
     if (!dots_json_skip(js, tok, &b, &e)) return NULL;
-    return cJSON_ParseWithLength(js->text + b, e - b);
+    return json_loadb(js->text + b, e - b, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+}
+
+/* Adds key: v to obj; a repeated key is malformed (the scanner saw both). */
+static bool put_once(json_t *obj, const char *key, json_t *v) {
+    if (!v || json_object_get(obj, key)) {
+        json_decref(v);
+        return false;
+    }
+    return json_object_set_new(obj, key, v) == 0;
 }
 
 /* text: tokenizer.json's bytes (len of them), owned and freed here. */
@@ -414,7 +425,7 @@ static dots_status load_tokenizer_text(loader *L, char *text, size_t len) {
     dots_status st = DOTS_OK;
     /* One pass over the file: the big vocab and merges are located (and
      * streamed below), everything else is small and read as a DOM. */
-    cJSON *small = cJSON_CreateObject(), *model = cJSON_CreateObject();
+    json_t *small = json_object(), *model = json_object();
     size_t merges_b = 0, merges_e = 0;
     bool have_vocab = false, deferred = false;
     dots_json_scan js;
@@ -459,9 +470,7 @@ static dots_status load_tokenizer_text(loader *L, char *text, size_t len) {
                     merges_e = e;
                     deferred = true;
                 } else {
-                    cJSON *v = capture(&js, tok);
-                    if (!v || cJSON_GetObjectItemCaseSensitive(model, mkey) || !cJSON_AddItemToObject(model, mkey, v)) {
-                        cJSON_Delete(v);
+                    if (!put_once(model, mkey, capture(&js, tok))) {
                         tok = DOTS_JSON_ERROR;
                         break;
                     }
@@ -469,9 +478,7 @@ static dots_status load_tokenizer_text(loader *L, char *text, size_t len) {
             }
             if (tok != DOTS_JSON_END_OBJECT) break;
         } else {
-            cJSON *v = capture(&js, tok);
-            if (!v || cJSON_GetObjectItemCaseSensitive(small, key) || !cJSON_AddItemToObject(small, key, v)) {
-                cJSON_Delete(v);
+            if (!put_once(small, key, capture(&js, tok))) {
                 tok = DOTS_JSON_ERROR;
                 break;
             }
@@ -489,25 +496,26 @@ static dots_status load_tokenizer_text(loader *L, char *text, size_t len) {
         st = DOTS_FAIL(L->ctx, DOTS_ERR_UNSUPPORTED, "%s: model.type: only BPE is supported", L->label);
         goto done;
     }
-    const cJSON *pfx = get(model, "continuing_subword_prefix"), *sfx = get(model, "end_of_word_suffix");
-    const cJSON *dropout = get(model, "dropout");
-    if (flag(model, "byte_fallback") || (cJSON_IsString(pfx) && pfx->valuestring[0]) ||
-        (cJSON_IsString(sfx) && sfx->valuestring[0]) || (dropout && !cJSON_IsNull(dropout)) || flag(model, "ignore_merges")) {
+    const json_t *pfx = get(model, "continuing_subword_prefix"), *sfx = get(model, "end_of_word_suffix");
+    const json_t *dropout = get(model, "dropout");
+    if (flag(model, "byte_fallback") || (json_is_string(pfx) && json_string_length(pfx)) ||
+        (json_is_string(sfx) && json_string_length(sfx)) || (dropout && !json_is_null(dropout)) || flag(model, "ignore_merges")) {
         st = DOTS_FAIL(L->ctx, DOTS_ERR_UNSUPPORTED,
                        "%s: model: byte_fallback, dropout, ignore_merges and subword prefixes/suffixes are not supported", L->label);
         goto done;
     }
-    const cJSON *added = get(small, "added_tokens"), *it;
-    if (added && !cJSON_IsNull(added) && !cJSON_IsArray(added)) {
+    const json_t *added = get(small, "added_tokens"), *it;
+    size_t i_added;
+    if (added && !json_is_null(added) && !json_is_array(added)) {
         st = DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "%s: added_tokens must be a list", L->label);
         goto done;
     }
     st = check_pipeline(L, small, &pattern);
     if (st != DOTS_OK) goto done;
     size_t n_added = 0;
-    cJSON_ArrayForEach(it, added) {
+    json_array_foreach(added, i_added, it) {
         int64_t id;
-        if (!get_id(get(it, "id"), &id) || !cJSON_IsString(get(it, "content"))) {
+        if (!get_id(get(it, "id"), &id) || !json_is_string(get(it, "content"))) {
             st = DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "%s: added_tokens[%zu]: needs an integer id and a string content", L->label, n_added);
             goto done;
         }
@@ -523,17 +531,19 @@ static dots_status load_tokenizer_text(loader *L, char *text, size_t len) {
         st = load_merges_array(L, &ms);
         dots_json_scan_free(&ms);
     }
-    cJSON_ArrayForEach(it, added) {
+    json_array_foreach(added, i_added, it) {
         if (st != DOTS_OK) break;
-        st = add_added(L, get(it, "content")->valuestring, (int64_t)get(it, "id")->valuedouble, flag(it, "special"),
+        int64_t id = 0;
+        get_id(get(it, "id"), &id); /* checked above */
+        st = add_added(L, json_string_value(get(it, "content")), id, flag(it, "special"),
                        flag(it, "lstrip"), flag(it, "rstrip"), flag(it, "normalized"), flag(it, "single_word"));
     }
     if (st == DOTS_OK) st = finish(L);
     if (st == DOTS_OK) st = dots_pretok_compile(L->ctx, L->tok, pattern);
 done:
     dots_json_scan_free(&js);
-    cJSON_Delete(small);
-    cJSON_Delete(model);
+    json_decref(small);
+    json_decref(model);
     free(text);
     return st;
 }
@@ -683,7 +693,7 @@ static dots_status load_legacy(loader *L, const char *dir) {
     char *config_path = dots_path_join(dir, "tokenizer_config.json");
     char *vocab = NULL, *merges = NULL, *config_text = NULL;
     size_t vocab_len = 0, merges_len = 0, config_len = 0;
-    cJSON *config = NULL;
+    json_t *config = NULL;
     dots_status st = DOTS_OK;
     if (!vocab_path || !merges_path || !config_path) {
         st = oom(L);
@@ -694,19 +704,25 @@ static dots_status load_legacy(loader *L, const char *dir) {
         L->label = "tokenizer_config.json";
         st = dots_read_small_file(L->ctx, config_path, DOTS_TOK_MAX_FILE_BYTES, &config_text, &config_len);
         if (st != DOTS_OK) goto done;
-        config = cJSON_ParseWithLength(config_text, config_len);
-        if (!cJSON_IsObject(config)) {
+        config = json_loadb(config_text, config_len, 0, NULL);
+        if (!json_is_object(config)) {
             st = DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "tokenizer_config.json: not a valid JSON object");
             goto done;
         }
     }
-    const cJSON *decoder = config ? get(config, "added_tokens_decoder") : NULL, *it;
+    json_t *decoder = config ? (json_t *)get(config, "added_tokens_decoder") : NULL, *it;
+    const char *id_text;
     size_t n_added = 0;
-    cJSON_ArrayForEach(it, decoder) {
+    if (decoder && !json_is_object(decoder)) {
+        st = DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "tokenizer_config.json: added_tokens_decoder must be an object");
+        goto done;
+    }
+    json_object_foreach(decoder, id_text, it) {
         char *end = NULL;
-        long long id = strtoll(it->string, &end, 10);
-        if (!it->string[0] || *end || id < 0 || id >= DOTS_TOK_MAX_IDS || !cJSON_IsString(get(it, "content"))) {
-            st = DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "tokenizer_config.json: added_tokens_decoder['%.30s'] is malformed", it->string);
+        errno = 0;
+        long long id = strtoll(id_text, &end, 10);
+        if (!id_text[0] || *end || errno || id < 0 || id >= DOTS_TOK_MAX_IDS || !json_is_string(get(it, "content"))) {
+            st = DOTS_FAIL(L->ctx, DOTS_ERR_FORMAT, "tokenizer_config.json: added_tokens_decoder['%.30s'] is malformed", id_text);
             goto done;
         }
         n_added++;
@@ -748,16 +764,16 @@ static dots_status load_legacy(loader *L, const char *dir) {
         line = nl ? nl + 1 : end;
     }
     L->label = "tokenizer_config.json";
-    cJSON_ArrayForEach(it, decoder) {
+    json_object_foreach(decoder, id_text, it) {
         if (st != DOTS_OK) break;
-        st = add_added(L, get(it, "content")->valuestring, strtoll(it->string, NULL, 10), flag(it, "special"),
+        st = add_added(L, json_string_value(get(it, "content")), strtoll(id_text, NULL, 10), flag(it, "special"),
                        flag(it, "lstrip"), flag(it, "rstrip"), flag(it, "normalized"), flag(it, "single_word"));
     }
     L->tok->nfc = true; /* Qwen2Tokenizer normalises to NFC */
     if (st == DOTS_OK) st = finish(L);
     if (st == DOTS_OK) st = dots_pretok_compile(L->ctx, L->tok, qwen2_pattern);
 done:
-    cJSON_Delete(config);
+    json_decref(config);
     free(config_text);
     free(vocab);
     free(merges);
