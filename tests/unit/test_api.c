@@ -2,7 +2,7 @@
  * test_api.c - the page API through the public header alone (label api):
  * documents from memory and from a path give the same page; the CLI writes
  * the library's bytes; run --bbox and parse --bbox mean the same pixels;
- * cancellation from another thread; the error state of failed calls.
+ * cancellation from another thread. (Failed calls: test_hostile_api.c.)
  *
  * Environment: DOTS_TEST_MODEL (a tiny model), DOTS_TEST_CLI (the dotsocr
  * binary), DOTS_TEST_IMAGE (a page), DOTS_TEST_TMP (scratch).
@@ -282,39 +282,6 @@ static void test_cancel_from_another_thread(void **state) {
     dots_document_close(doc);
 }
 
-static void test_errors_are_cleared_on_entry(void **state) {
-    fixture *f = *state;
-    dots_document *doc = NULL;
-    assert_int_equal(dots_document_open_memory(f->ctx, "not an image", 12, "junk", &doc), DOTS_ERR_FORMAT);
-    assert_null(doc);
-    const char *first = dots_errmsg(f->ctx);
-    assert_non_null(strstr(first, "junk"));
-    int32_t h, w;
-    assert_int_equal(dots_smart_resize(f->ctx, 0, 0, 28, 3136, 11289600, &h, &w), DOTS_ERR_INVALID_ARGUMENT);
-    assert_null(strstr(dots_errmsg(f->ctx), "junk"));
-    assert_non_null(strstr(dots_errmsg(f->ctx), "empty"));
-    assert_int_equal(dots_errcode(f->ctx), DOTS_ERR_INVALID_ARGUMENT);
-    dots_image small = {2, 2, (uint8_t[12]){0}}, big = {0};
-    assert_int_not_equal(dots_image_resize_bicubic(f->ctx, &small, 100000, 100000, &big), DOTS_OK);
-    assert_null(strstr(dots_errmsg(f->ctx), "empty"));
-    assert_int_equal(dots_smart_resize(f->ctx, 100, 100, 28, 3136, 11289600, &h, &w), DOTS_OK);
-    assert_string_equal(dots_errmsg(f->ctx), "");
-    /* arguments are checked */
-    dots_page_options o;
-    dots_page_options_init(&o);
-    dots_page_result r = {0};
-    assert_int_equal(dots_page_parse(f->ctx, f->st, NULL, 0, &o, &r), DOTS_ERR_INVALID_ARGUMENT);
-    assert_int_equal(dots_document_open_memory(f->ctx, "x", 0, NULL, &doc), DOTS_ERR_FORMAT);
-    assert_int_equal(dots_document_open(f->ctx, env("DOTS_TEST_IMAGE"), &doc), DOTS_OK);
-    o.dpi = 5000;
-    assert_int_equal(dots_page_parse(f->ctx, f->st, doc, 0, &o, &r), DOTS_ERR_INVALID_ARGUMENT);
-    o.dpi = 0;
-    assert_int_equal(dots_page_parse(f->ctx, f->st, doc, 1, &o, &r), DOTS_ERR_INVALID_ARGUMENT);
-    dots_document_close(doc);
-    assert_int_equal(dots_model_place(f->ctx, NULL, DOTS_PLACE_AUTO), DOTS_ERR_INVALID_ARGUMENT);
-    assert_int_equal(dots_write_file_atomic(f->ctx, NULL, "", 0), DOTS_ERR_INVALID_ARGUMENT);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory_and_path_agree),
@@ -322,7 +289,6 @@ int main(void) {
         cmocka_unit_test(test_cli_writes_the_library_bytes),
         cmocka_unit_test(test_bbox_flags_agree),
         cmocka_unit_test(test_cancel_from_another_thread),
-        cmocka_unit_test(test_errors_are_cleared_on_entry),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
