@@ -166,6 +166,54 @@ int cli_pixels(const char *cmd, int64_t min_px, int64_t max_px) {
     return 0;
 }
 
+void cli_page_args_init(cli_page_args *a) {
+    memset(a, 0, sizeof *a);
+    a->placement = DOTS_PLACE_AUTO;
+    a->precision = DOTS_PRECISION_AUTO;
+    dots_page_options_init(&a->po);
+}
+
+int cli_page_option(const char *cmd, int c, const char *arg, cli_page_args *a) {
+    int64_t v = 0;
+    int rc = 0;
+    switch (c) {
+    case 'm': a->model = arg; break;
+    case 1002: a->mmproj = arg; break;
+    case 1001: a->placement = DOTS_PLACE_MAP; break;
+    case 'W': a->placement = DOTS_PLACE_COPY; break;
+    case 't': rc = cli_int(cmd, "--threads", arg, 1, 256, &a->threads); break;
+    case 'R': rc = cli_precision(cmd, arg, &a->precision); break;
+    case 'M': rc = cli_mode(cmd, arg, &a->po.mode); break;
+    case 'b':
+        rc = cli_bbox(cmd, arg, a->po.bbox);
+        a->have_bbox = true;
+        break;
+    case 'd':
+        rc = cli_int(cmd, "--dpi", arg, 1, 2400, &v);
+        a->po.dpi = (int32_t)v;
+        break;
+    case 'F': a->po.fitz_preprocess = false; break;
+    case 'n': rc = cli_int(cmd, "--min-pixels", arg, DOTS_MIN_PIXELS, DOTS_MAX_PIXELS, &a->po.min_pixels); break;
+    case 'x': rc = cli_int(cmd, "--max-pixels", arg, DOTS_MIN_PIXELS, DOTS_MAX_PIXELS, &a->po.max_pixels); break;
+    case 'N':
+        rc = cli_int(cmd, "--max-new-tokens", arg, 1, 131072, &v);
+        a->po.max_new_tokens = (int32_t)v;
+        break;
+    case 'T': rc = cli_float(cmd, "--temperature", arg, 0, 100, &a->po.temperature); break;
+    case 'P': rc = cli_float(cmd, "--top-p", arg, 0, 1, &a->po.top_p); break;
+    case 's': rc = cli_u64(cmd, "--seed", arg, &a->po.seed); break;
+    default: return -1;
+    }
+    return rc ? DOTS_EXIT_USAGE : 0;
+}
+
+int cli_page_args_check(const char *cmd, const cli_page_args *a) {
+    if (!a->model) return cli_usage(cmd, "%s", "--model MODEL is required");
+    if ((a->po.mode == DOTS_MODE_GROUNDING) != a->have_bbox)
+        return cli_usage(cmd, "%s", "--bbox goes with --mode grounding, and grounding needs it");
+    return cli_pixels(cmd, a->po.min_pixels, a->po.max_pixels);
+}
+
 int cli_ensure_dir(const char *dir) {
     char path[4096];
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
@@ -217,16 +265,42 @@ double cli_now(void) {
 
 /* ------------------------------------------------------------- dispatch */
 
-static void print_usage(FILE *f, const char *prog, const dots_cli_command *cmds, size_t n) {
+static const dots_cli_command public_commands[] = {
+    {"parse", dots_cmd_parse, "documents -> layout JSON, Markdown and layout pictures per page"},
+    {"run", dots_cmd_run, "one page -> the model's raw answer, streamed"},
+    {"info", dots_cmd_info, "validate a model and print its config and sizes"},
+    {"convert", dots_cmd_convert, "model -> one GGUF file, or llama.cpp's LM + mmproj pair"},
+    {"tokenize", dots_cmd_tokenize, "text on stdin -> token ids"},
+    {"detokenize", dots_cmd_detokenize, "token ids on stdin -> text"},
+    {"make-model", dots_cmd_make_model, "write a random-weight checkpoint (tests, benchmarks)"},
+};
+#define N_PUBLIC (sizeof public_commands / sizeof public_commands[0])
+
+/* The command called name: extra's first (a tool's own variant of a public
+ * command), then the public ones. */
+static const dots_cli_command *find_command(const char *name, const dots_cli_command *extra, size_t n_extra) {
+    for (size_t i = 0; i < n_extra; i++)
+        if (strcmp(name, extra[i].name) == 0) return &extra[i];
+    for (size_t i = 0; i < N_PUBLIC; i++)
+        if (strcmp(name, public_commands[i].name) == 0) return &public_commands[i];
+    return NULL;
+}
+
+static void print_usage(FILE *f, const char *prog, const dots_cli_command *extra, size_t n_extra) {
     fprintf(f, "%s %s - the dots.ocr document parser, on your own machine\n\n", prog, DOTS_VERSION_STRING);
     fprintf(f, "usage: %s COMMAND [options] ...\n\ncommands:\n", prog);
-    for (size_t i = 0; i < n; i++) fprintf(f, "  %-12s %s\n", cmds[i].name, cmds[i].summary);
+    for (size_t i = 0; i < N_PUBLIC; i++) {
+        const dots_cli_command *c = find_command(public_commands[i].name, extra, n_extra);
+        fprintf(f, "  %-12s %s\n", c->name, c->summary);
+    }
+    for (size_t i = 0; i < n_extra; i++)
+        if (!find_command(extra[i].name, NULL, 0)) fprintf(f, "  %-12s %s\n", extra[i].name, extra[i].summary);
     fprintf(f, "  %-12s %s\n  %-12s %s\n", "help [CMD]", "show help", "version", "print the version");
 }
 
-int dots_cli_main(const char *prog, int argc, char **argv, const dots_cli_command *cmds, size_t n) {
+int dots_cli_main(const char *prog, int argc, char **argv, const dots_cli_command *extra, size_t n_extra) {
     if (argc < 2) {
-        print_usage(stderr, prog, cmds, n);
+        print_usage(stderr, prog, extra, n_extra);
         return DOTS_EXIT_USAGE;
     }
     const char *name = argv[1];
@@ -237,19 +311,19 @@ int dots_cli_main(const char *prog, int argc, char **argv, const dots_cli_comman
     opterr = 0; /* the commands print their own one-line message */
     if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
         if (argc >= 3) {
-            for (size_t i = 0; i < n; i++)
-                if (strcmp(argv[2], cmds[i].name) == 0) {
-                    char *args[] = {argv[2], (char *)"--help", NULL};
-                    return cmds[i].run(2, args);
-                }
+            const dots_cli_command *c = find_command(argv[2], extra, n_extra);
+            if (c) {
+                char *args[] = {argv[2], (char *)"--help", NULL};
+                return c->run(2, args);
+            }
             fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[2]);
             return DOTS_EXIT_USAGE;
         }
-        print_usage(stdout, prog, cmds, n);
+        print_usage(stdout, prog, extra, n_extra);
         return 0;
     }
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(name, cmds[i].name) == 0) return cmds[i].run(argc - 1, argv + 1);
+    const dots_cli_command *c = find_command(name, extra, n_extra);
+    if (c) return c->run(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s' (see '%s help')\n", prog, name, prog);
     return DOTS_EXIT_USAGE;
 }

@@ -20,8 +20,9 @@ typedef struct dots_cli_command {
     const char *summary;
 } dots_cli_command;
 
-/* argv[1] picks a command of the table; help and version are built in. */
-int dots_cli_main(const char *prog, int argc, char **argv, const dots_cli_command *commands, size_t n_commands);
+/* argv[1] picks a command of extra (may be NULL), else of the public
+ * table; help and version are built in. */
+int dots_cli_main(const char *prog, int argc, char **argv, const dots_cli_command *extra, size_t n_extra);
 
 /* The public commands, one file each (cmd_*.c). */
 int dots_cmd_info(int argc, char **argv);
@@ -58,6 +59,36 @@ int cli_bbox(const char *cmd, const char *s, int32_t out[4]);
 /* min/max pixels as the official parser bounds them: DOTS_MIN_PIXELS <=
  * min <= max <= DOTS_MAX_PIXELS (0 = the model's default). */
 int cli_pixels(const char *cmd, int64_t min_px, int64_t max_px);
+
+/* The options `run` and `parse` share: the model, where its weights live,
+ * threads, precision, and every page option. */
+typedef struct cli_page_args {
+    const char *model, *mmproj;
+    dots_placement placement;
+    dots_precision precision;
+    int64_t threads;
+    bool have_bbox;
+    dots_page_options po;
+} cli_page_args;
+
+/* Their getopt_long entries, to put at the head of a command's table. */
+#define CLI_PAGE_OPTIONS                                                                                                \
+    {"model", required_argument, NULL, 'm'}, {"mmproj", required_argument, NULL, 1002},                               \
+        {"mmap", no_argument, NULL, 1001}, {"no-mmap", no_argument, NULL, 'W'},                                       \
+        {"threads", required_argument, NULL, 't'}, {"precision", required_argument, NULL, 'R'},                       \
+        {"mode", required_argument, NULL, 'M'}, {"bbox", required_argument, NULL, 'b'},                               \
+        {"dpi", required_argument, NULL, 'd'}, {"no-fitz-preprocess", no_argument, NULL, 'F'},                        \
+        {"min-pixels", required_argument, NULL, 'n'}, {"max-pixels", required_argument, NULL, 'x'},                   \
+        {"max-new-tokens", required_argument, NULL, 'N'}, {"temperature", required_argument, NULL, 'T'},              \
+        {"top-p", required_argument, NULL, 'P'}, {"seed", required_argument, NULL, 's'}
+
+void cli_page_args_init(cli_page_args *a);
+/* Handles getopt's c if it is one of CLI_PAGE_OPTIONS: returns 0 when
+ * handled, DOTS_EXIT_USAGE on a bad value (message printed), -1 when c is
+ * not a page option. */
+int cli_page_option(const char *cmd, int c, const char *arg, cli_page_args *a);
+/* The checks across options, once all are read: 0 or DOTS_EXIT_USAGE. */
+int cli_page_args_check(const char *cmd, const cli_page_args *a);
 
 /* mkdir -p; 0 or 1 (message printed). */
 int cli_ensure_dir(const char *dir);

@@ -753,78 +753,50 @@ static int lock_out_dir(const char *dir, int *fd_out) {
 }
 
 int dots_cmd_parse(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'}, {"output", required_argument, NULL, 'o'},
-        {"mode", required_argument, NULL, 'M'}, {"bbox", required_argument, NULL, 'b'},
-        {"pages", required_argument, NULL, 'g'}, {"dpi", required_argument, NULL, 'd'},
-        {"min-pixels", required_argument, NULL, 'n'}, {"max-pixels", required_argument, NULL, 'x'},
-        {"max-new-tokens", required_argument, NULL, 'N'}, {"temperature", required_argument, NULL, 'T'},
-        {"top-p", required_argument, NULL, 'P'}, {"seed", required_argument, NULL, 's'},
-        {"threads", required_argument, NULL, 't'}, {"images-dir", required_argument, NULL, 'I'},
-        {"resume", no_argument, NULL, 'r'}, {"quiet", no_argument, NULL, 'q'},
-        {"replay-dir", required_argument, NULL, 'R'}, {"precision", required_argument, NULL, 'p'},
-        {"no-fitz-preprocess", no_argument, NULL, 'F'}, {"no-mmap", no_argument, NULL, 'W'}, {"mmap", no_argument, NULL, 1001},
-        {"mmproj", required_argument, NULL, 1002}, {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {CLI_PAGE_OPTIONS,
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"pages", required_argument, NULL, 'g'},
+                                         {"images-dir", required_argument, NULL, 'I'},
+                                         {"resume", no_argument, NULL, 'r'},
+                                         {"replay-dir", required_argument, NULL, 1003},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
     job j = {0};
-    dots_page_options_init(&j.po);
-    dots_placement placement = DOTS_PLACE_AUTO;
-    dots_precision precision = DOTS_PRECISION_AUTO;
+    cli_page_args a;
+    cli_page_args_init(&a);
     const char *pages = NULL;
-    int64_t threads = 0, v = 0;
-    bool have_bbox = false;
-    int c;
+    int c, rc;
     while ((c = getopt_long(argc, argv, "o:vqh", opts, NULL)) != -1) {
+        if ((rc = cli_page_option("parse", c, optarg, &a)) >= 0) {
+            if (rc) return rc;
+            continue;
+        }
         switch (c) {
-        case 'm': j.model_path = optarg; break;
-        case 1002: j.mmproj = optarg; break;
-        case 'W': placement = DOTS_PLACE_COPY; break;
-        case 1001: placement = DOTS_PLACE_MAP; break;
         case 'o': j.out_dir = optarg; break;
-        case 'M': if (cli_mode("parse", optarg, &j.po.mode)) return DOTS_EXIT_USAGE; break;
-        case 'b':
-            if (cli_bbox("parse", optarg, j.po.bbox)) return DOTS_EXIT_USAGE;
-            have_bbox = true;
-            break;
         case 'g': pages = optarg; break;
-        case 'd':
-            if (cli_int("parse", "--dpi", optarg, 1, 2400, &v)) return DOTS_EXIT_USAGE;
-            j.po.dpi = (int32_t)v;
-            break;
-        case 'n': if (cli_int("parse", "--min-pixels", optarg, DOTS_MIN_PIXELS, DOTS_MAX_PIXELS, &j.po.min_pixels)) return DOTS_EXIT_USAGE; break;
-        case 'x': if (cli_int("parse", "--max-pixels", optarg, DOTS_MIN_PIXELS, DOTS_MAX_PIXELS, &j.po.max_pixels)) return DOTS_EXIT_USAGE; break;
-        case 'N':
-            if (cli_int("parse", "--max-new-tokens", optarg, 1, 131072, &v)) return DOTS_EXIT_USAGE;
-            j.po.max_new_tokens = (int32_t)v;
-            break;
-        case 'T': if (cli_float("parse", "--temperature", optarg, 0, 100, &j.po.temperature)) return DOTS_EXIT_USAGE; break;
-        case 'P': if (cli_float("parse", "--top-p", optarg, 0, 1, &j.po.top_p)) return DOTS_EXIT_USAGE; break;
-        case 's': if (cli_u64("parse", "--seed", optarg, &j.po.seed)) return DOTS_EXIT_USAGE; break;
-        case 't': if (cli_int("parse", "--threads", optarg, 1, 256, &threads)) return DOTS_EXIT_USAGE; break;
         case 'I': j.images_dir = optarg; break;
         case 'r': j.resume = true; break;
         case 'q': j.quiet = true; cli_quiet(); break;
-        case 'R': j.replay_dir = optarg; break;
-        case 'F': j.po.fitz_preprocess = false; break;
-        case 'p': if (cli_precision("parse", optarg, &precision)) return DOTS_EXIT_USAGE; break;
+        case 1003: j.replay_dir = optarg; break;
         case 'v': cli_more_verbose(); break;
         case 'h': fputs(help_parse, stdout); return 0;
         default: return cli_bad_option("parse", argc, argv, opts, "o:vqh");
         }
     }
-    if (!j.model_path) return cli_usage("parse", "%s", "--model MODEL is required");
+    if ((rc = cli_page_args_check("parse", &a))) return rc;
     if (!j.out_dir) return cli_usage("parse", "%s", "-o OUT_DIR is required");
     if (!*j.out_dir) return cli_usage("parse", "%s", "-o OUT_DIR is empty");
     if (optind >= argc) return cli_usage("parse", "%s", "no INPUT given");
-    if ((j.po.mode == DOTS_MODE_GROUNDING) != have_bbox)
-        return cli_usage("parse", "%s", "--bbox goes with --mode grounding, and grounding needs it");
-    if (cli_pixels("parse", j.po.min_pixels, j.po.max_pixels)) return DOTS_EXIT_USAGE;
     if (pages && !parse_pages(pages, &j.ranges, &j.n_ranges))
         return cli_usage("parse", "bad --pages '%s': 1-based pages and ranges such as 1-5,9 (up to %d)", pages, INT32_MAX);
-    j.images_dir = j.images_dir;
+    j.po = a.po;
+    j.model_path = a.model;
+    j.mmproj = a.mmproj;
     j.po.images_dir = j.images_dir;
     j.tty = isatty(2);
-    int rc = collect_inputs(&j, argc - optind, argv + optind);
+    rc = collect_inputs(&j, argc - optind, argv + optind);
     if (rc == 0) rc = assign_names(&j);
     if (rc == 0 && (cli_ensure_dir(j.out_dir) != 0 || (j.images_dir && cli_ensure_dir(j.images_dir) != 0))) rc = 1;
     if (rc == 0) rc = check_outputs_spare_inputs(&j);
@@ -836,8 +808,9 @@ int dots_cmd_parse(int argc, char **argv) {
     double t0 = cli_now();
     if (rc != 0) goto done;
     ctx = cli_make_ctx();
-    if (!ctx || cli_open_model(ctx, j.model_path, j.mmproj, placement, &model) != DOTS_OK ||
-        dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK || dots_state_set_precision(ctx, st, precision) != DOTS_OK) {
+    if (!ctx || cli_open_model(ctx, j.model_path, j.mmproj, a.placement, &model) != DOTS_OK ||
+        dots_state_create(ctx, model, (int32_t)a.threads, &st) != DOTS_OK ||
+        dots_state_set_precision(ctx, st, a.precision) != DOTS_OK) {
         rc = cli_fail(ctx);
         goto done;
     }

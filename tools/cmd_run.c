@@ -38,63 +38,33 @@ static bool stream_token(void *user, int32_t token, const char *text, size_t len
 }
 
 int dots_cmd_run(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'}, {"mode", required_argument, NULL, 'M'},
-        {"bbox", required_argument, NULL, 'b'}, {"page", required_argument, NULL, 'p'},
-        {"dpi", required_argument, NULL, 'd'}, {"min-pixels", required_argument, NULL, 'n'},
-        {"max-pixels", required_argument, NULL, 'x'}, {"max-new-tokens", required_argument, NULL, 'N'},
-        {"temperature", required_argument, NULL, 'T'}, {"top-p", required_argument, NULL, 'P'},
-        {"seed", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
-        {"precision", required_argument, NULL, 'R'}, {"no-fitz-preprocess", no_argument, NULL, 'F'},
-        {"no-mmap", no_argument, NULL, 'W'}, {"mmap", no_argument, NULL, 1001},
-        {"mmproj", required_argument, NULL, 1002}, {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
-    const char *model_path = NULL, *mmproj = NULL;
-    dots_placement placement = DOTS_PLACE_AUTO;
-    dots_precision precision = DOTS_PRECISION_AUTO;
-    int64_t page = 1, dpi = 0, threads = 0, v = 0;
-    dots_page_options po;
-    dots_page_options_init(&po);
-    po.layout_image = false;
-    bool have_bbox = false;
-    int c;
+    static const struct option opts[] = {CLI_PAGE_OPTIONS,
+                                         {"page", required_argument, NULL, 'p'},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
+    cli_page_args a;
+    cli_page_args_init(&a);
+    a.po.layout_image = false; /* run prints the answer only */
+    int64_t page = 1;
+    int c, rc;
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
+        if ((rc = cli_page_option("run", c, optarg, &a)) >= 0) {
+            if (rc) return rc;
+            continue;
+        }
         switch (c) {
-        case 'm': model_path = optarg; break;
-        case 1002: mmproj = optarg; break;
-        case 'W': placement = DOTS_PLACE_COPY; break;
-        case 1001: placement = DOTS_PLACE_MAP; break;
-        case 'M': if (cli_mode("run", optarg, &po.mode)) return DOTS_EXIT_USAGE; break;
-        case 'b':
-            if (cli_bbox("run", optarg, po.bbox)) return DOTS_EXIT_USAGE;
-            have_bbox = true;
-            break;
         case 'p': if (cli_int("run", "--page", optarg, 1, INT32_MAX, &page)) return DOTS_EXIT_USAGE; break;
-        case 'd': if (cli_int("run", "--dpi", optarg, 1, 2400, &dpi)) return DOTS_EXIT_USAGE; break;
-        case 'n': if (cli_int("run", "--min-pixels", optarg, DOTS_MIN_PIXELS, DOTS_MAX_PIXELS, &po.min_pixels)) return DOTS_EXIT_USAGE; break;
-        case 'x': if (cli_int("run", "--max-pixels", optarg, DOTS_MIN_PIXELS, DOTS_MAX_PIXELS, &po.max_pixels)) return DOTS_EXIT_USAGE; break;
-        case 'N':
-            if (cli_int("run", "--max-new-tokens", optarg, 1, 131072, &v)) return DOTS_EXIT_USAGE;
-            po.max_new_tokens = (int32_t)v;
-            break;
-        case 'T': if (cli_float("run", "--temperature", optarg, 0, 100, &po.temperature)) return DOTS_EXIT_USAGE; break;
-        case 'P': if (cli_float("run", "--top-p", optarg, 0, 1, &po.top_p)) return DOTS_EXIT_USAGE; break;
-        case 's': if (cli_u64("run", "--seed", optarg, &po.seed)) return DOTS_EXIT_USAGE; break;
-        case 't': if (cli_int("run", "--threads", optarg, 1, 256, &threads)) return DOTS_EXIT_USAGE; break;
-        case 'R': if (cli_precision("run", optarg, &precision)) return DOTS_EXIT_USAGE; break;
-        case 'F': po.fitz_preprocess = false; break;
         case 'v': cli_more_verbose(); break;
         case 'q': cli_quiet(); break;
         case 'h': fputs(help_run, stdout); return 0;
         default: return cli_bad_option("run", argc, argv, opts, "vqh");
         }
     }
-    if (!model_path) return cli_usage("run", "%s", "--model MODEL is required");
+    if ((rc = cli_page_args_check("run", &a))) return rc;
     if (argc - optind != 1) return cli_usage("run", "expected one INPUT, got %s", argc - optind ? "more" : "none");
-    if ((po.mode == DOTS_MODE_GROUNDING) != have_bbox)
-        return cli_usage("run", "%s", "--bbox goes with --mode grounding, and grounding needs it");
-    if (cli_pixels("run", po.min_pixels, po.max_pixels)) return DOTS_EXIT_USAGE;
-    po.dpi = (int32_t)dpi;
+    dots_page_options po = a.po;
     po.on_token = stream_token;
     dots_ctx *ctx = cli_make_ctx();
     if (!ctx) return 1;
@@ -102,9 +72,10 @@ int dots_cmd_run(int argc, char **argv) {
     dots_state *st = NULL;
     dots_document *doc = NULL;
     dots_page_result res = {0};
-    int rc = 0;
-    if (cli_open_model(ctx, model_path, mmproj, placement, &model) != DOTS_OK ||
-        dots_state_create(ctx, model, (int32_t)threads, &st) != DOTS_OK || dots_state_set_precision(ctx, st, precision) != DOTS_OK ||
+    rc = 0;
+    if (cli_open_model(ctx, a.model, a.mmproj, a.placement, &model) != DOTS_OK ||
+        dots_state_create(ctx, model, (int32_t)a.threads, &st) != DOTS_OK ||
+        dots_state_set_precision(ctx, st, a.precision) != DOTS_OK ||
         dots_document_open(ctx, argv[optind], &doc) != DOTS_OK) {
         rc = cli_fail(ctx);
         goto done;

@@ -6,49 +6,10 @@
  *
  * Environment: DOTS_TEST_MODEL (a tiny model), DOTS_TEST_IMAGE (a page).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include "dotsocr.h"
-
+#include "api_fixture.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *env(const char *k) {
-    const char *v = getenv(k);
-    if (!v) fail_msg("%s is not set", k);
-    return v;
-}
-
-typedef struct fixture {
-    dots_ctx *ctx;
-    dots_model *model;
-    dots_state *st;
-} fixture;
-
-static int setup(void **state) {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    assert_int_equal(dots_ctx_create(&f->ctx), DOTS_OK);
-    assert_int_equal(dots_model_open(f->ctx, env("DOTS_TEST_MODEL"), &f->model), DOTS_OK);
-    assert_int_equal(dots_state_create(f->ctx, f->model, 1, &f->st), DOTS_OK);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    dots_state_free(f->st);
-    dots_model_close(f->model);
-    dots_ctx_free(f->ctx);
-    free(f);
-    return 0;
-}
 
 /* Finding 12: a later failing call left the earlier message and code. */
 static void test_errors_are_cleared_on_entry(void **state) {

@@ -537,17 +537,12 @@ done:
 
 int dots_cmd_bench(int argc, char **argv);
 
+/* Added to the public commands; `run` replaces the public one here. */
 static const dots_cli_command commands[] = {
-    {"info", dots_cmd_info, "validate a checkpoint and print its config and sizes"},
-    {"make-model", dots_cmd_make_model, "write a random-weight checkpoint (tests, benchmarks)"},
-    {"convert", dots_cmd_convert, "checkpoint -> one GGUF file (bf16, q8_0, q4_0, q4_k)"},
+    {"run", cmd_run, "image/PDF page -> raw answer, as the reference sees it (--dump, --teacher-force)"},
     {"preprocess", cmd_preprocess, "image/PDF page -> resized image and vision pixel rows (--dump)"},
     {"vision", cmd_vision, "image/PDF page -> vision encoder embeddings (--dump)"},
-    {"run", cmd_run, "image/PDF page -> raw answer, as the reference sees it (--dump, --teacher-force)"},
-    {"parse", dots_cmd_parse, "documents -> layout JSON, Markdown and layout pictures per page"},
     {"bench", dots_cmd_bench, "speed of every stage against this machine's measured limits"},
-    {"tokenize", dots_cmd_tokenize, "text on stdin -> token ids"},
-    {"detokenize", dots_cmd_detokenize, "token ids on stdin -> text"},
 };
 
 int main(int argc, char **argv) {
