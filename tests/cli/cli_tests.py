@@ -6,7 +6,7 @@
                one error line (warnings aside) that mentions what is wrong,
                and no sanitizer report.
   full_layout  a full-size model (sparse zero weights: instant, no disk):
-               643 tensors and the spec's parameter counts, RSS far below the
+               643 tensors and docs/model.md's parameter counts, RSS far below the
                mapped size.
   usage        command-line errors exit 2, help and version exit 0.
 """

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """GGUF files written by `dotsocr convert`, checked against this script's own
-reading of the spec (../shared/spec/gguf.md) with NumPy:
+reading of docs/formats.md with NumPy:
 
   format     every converted file parses as ggml's reader requires (magic,
              version 3, typed keys, 32-aligned sequential offsets, zero
@@ -599,7 +599,7 @@ def simple_quant(t, x):
 
 
 def dequant(t, raw):
-    """The spec's decoding (gguf.md §3.2, §3.4, §3.5) of Q4_1, Q5_0, Q5_1, Q5_K and Q6_K."""
+    """The decoding of docs/formats.md §3 (ggml's layouts) of Q4_1, Q5_0, Q5_1, Q5_K and Q6_K."""
     f16 = lambda a: a.copy().view(np.float16).astype(np.float32)
     if t in (3, 6, 7):
         b = np.frombuffer(raw, np.uint8).reshape(-1, BLOCK[t][1])

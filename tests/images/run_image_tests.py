@@ -6,7 +6,7 @@ for normalisation and patch order as transformers computes them, PyMuPDF
 
   resize     >= 200 random (input size, output size) pairs, bit-identical to
              Image.resize(size, BICUBIC), up and down, 1-px and elongated
-  preprocess smart_resize worked examples (spec §4.2), pixels.npy vs the
+  preprocess smart_resize worked examples (docs/model.md §4.2), pixels.npy vs the
              reference to 1e-6, patch order and positions via a tagged image
   formats    PNG/JPEG/WebP/TIFF/PNM variants decode like Pillow + to_rgb
   pdf        PDF pages identical to PyMuPDF renders (200 dpi, 72 dpi fallback)
@@ -116,7 +116,7 @@ def test_resize(a):
 
 
 def test_preprocess(a):
-    # spec §4.2 worked examples (h x w -> h' x w'), on flat images (cheap to decode)
+    # docs/model.md §4.2 worked examples (h x w -> h' x w'), on flat images (cheap to decode)
     for (h, w), (eh, ew) in [((2250, 1700), (2240, 1708)), ((2339, 1654), (2352, 1652)), ((3508, 2480), (3500, 2492)),
                              ((4400, 3400), (3808, 2940)), ((1024, 768), (1036, 756)), ((100, 100), (112, 112)),
                              ((70, 300), (56, 308)), ((56, 56), (56, 56))]:
@@ -126,7 +126,7 @@ def test_preprocess(a):
         out = r.stdout.decode()
         check(r.returncode == 0 and "resized %d x %d" % (ew, eh) in out,
               "smart_resize %dx%d -> want %dx%d (w x h): %s" % (w, h, ew, eh, out.strip()[:200]))
-        check(smart_resize(h, w) == (eh, ew), "the Python reference agrees with the spec for %dx%d" % (h, w))
+        check(smart_resize(h, w) == (eh, ew), "the Python reference agrees with docs/model.md for %dx%d" % (h, w))
     # pixels.npy against the reference, on several aspect ratios
     nrng = np.random.default_rng(7)
     for w, h in [(56, 56), (300, 200), (1036, 756), (90, 2000), (2000, 64), (517, 389), (33, 47)]:

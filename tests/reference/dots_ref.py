@@ -1,8 +1,8 @@
 """dots_ref.py - an independent PyTorch reference of dots.ocr, written from
-../shared/spec/dots-ocr.md alone, module by module as the spec describes it.
+the model description alone (docs/model.md), module by module.
 It shares no code with the C engine: the C tests compare against it.
 
-Data flow (spec section in brackets):
+Data flow (docs/model.md sections in brackets):
   image -> smart_resize [4.2] -> Pillow bicubic [4.3] -> rescale/normalise [4.4]
         -> merge-block-major patch rows + (h, w) positions [4.5, 5.2]
         -> patch embed + RMSNorm [5.1] -> 42 x block (2-D RoPE, attention, SwiGLU) [5.2-5.3]
@@ -29,14 +29,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # ---------------------------------------------------------------- constants
 
-TOK = {  # spec 6.2 / 8.2
+TOK = {  # docs/model.md §6.2 / 8.2
     "endoftext": 151643, "imgpad": 151665, "img": 151666, "endofimg": 151667,
     "user": 151670, "endofuser": 151671, "assistant": 151672, "endofassistant": 151673,
 }
 EOS_IDS = (151643, 151673)
 N_REAL_IDS = 151688  # rows >= this are padding, never generated
 
-PROMPTS = {  # spec 10.1, verbatim
+PROMPTS = {  # docs/model.md §10.1, verbatim
     "layout-all": (
         "Please output the layout information from the PDF image, including each layout element's bbox, "
         "its category, and the corresponding text content within the bbox.\n\n"
@@ -124,7 +124,7 @@ def load_checkpoint(model_dir, prefix=None, skip_prefix=None):
 # ------------------------------------------------------------ vision tower 5
 
 def rms_norm(x, w, eps):
-    """y = x / sqrt(mean(x^2) + eps) * w, in fp32 (spec 5.1)."""
+    """y = x / sqrt(mean(x^2) + eps) * w, in fp32 (docs/model.md §5.1)."""
     xf = x.float()
     y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
     return (y.to(x.dtype) * w)
@@ -136,7 +136,7 @@ def rotate_half(x):
 
 
 def vision_rope_freqs(pos, head_dim, theta=10000.0):
-    """spec 5.2: VisionRotaryEmbedding(dim = d/2): d/4 inverse frequencies; the
+    """docs/model.md §5.2: VisionRotaryEmbedding(dim = d/2): d/4 inverse frequencies; the
     angle vector is [h * inv_freq, w * inv_freq] (d/2 entries)."""
     dim = head_dim // 2
     inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
@@ -146,7 +146,7 @@ def vision_rope_freqs(pos, head_dim, theta=10000.0):
 
 
 def apply_rope(x, freqs):
-    """x [N, H, d]; pairs (i, i + d/2) rotated by freqs[:, i] (spec 5.2, 7). In fp32."""
+    """x [N, H, d]; pairs (i, i + d/2) rotated by freqs[:, i] (docs/model.md §5.2, 7). In fp32."""
     cos = torch.cat([freqs.cos(), freqs.cos()], -1)[:, None, :]
     sin = torch.cat([freqs.sin(), freqs.sin()], -1)[:, None, :]
     xf = x.float()
@@ -166,7 +166,7 @@ def attention(q, k, v, causal):
 
 
 class Vision:
-    """The dots.vit encoder with its weights (spec 5)."""
+    """The dots.vit encoder with its weights (docs/model.md §5)."""
 
     def __init__(self, cfg, w, dtype=torch.float32):
         vc = cfg.get("vision_config", {})
@@ -212,7 +212,7 @@ class Vision:
             x = rms_norm(x, w["post_trunk_norm.weight"], self.eps)
         if dump is not None:
             dump["post_norm"] = x
-        # merger (spec 5.5): LayerNorm eps 1e-6 (hard-coded), concat 2x2 groups, MLP
+        # merger (docs/model.md §5.5): LayerNorm eps 1e-6 (hard-coded), concat 2x2 groups, MLP
         x = torch.nn.functional.layer_norm(x.float(), (D,), w["merger.ln_q.weight"].float(),
                                            w["merger.ln_q.bias"].float(), eps=1e-6).to(self.dtype)
         x = x.reshape(-1, D * self.merge * self.merge)
@@ -226,7 +226,7 @@ class Vision:
 # ---------------------------------------------------------- language model 7
 
 class LM:
-    """The Qwen2 decoder (spec 7) with 1-D positions over the whole sequence."""
+    """The Qwen2 decoder (docs/model.md §7) with 1-D positions over the whole sequence."""
 
     def __init__(self, cfg, w, dtype=torch.float32):
         self.H = cfg.get("hidden_size", 1536)
@@ -240,7 +240,7 @@ class LM:
         self.w = {k: v.to(dtype) for k, v in w.items() if not k.startswith("vision_tower.")}
 
     def embed(self, ids, image_embeds=None):
-        """spec 6.4: embed, then the k-th <|imgpad|> takes row k of the merger output."""
+        """docs/model.md §6.4: embed, then the k-th <|imgpad|> takes row k of the merger output."""
         x = self.w["model.embed_tokens.weight"][torch.tensor(ids, dtype=torch.long)]
         mask = torch.tensor([t == TOK["imgpad"] for t in ids])
         n_pad = int(mask.sum())
@@ -293,13 +293,13 @@ class LM:
 
 
 def prompt_ids(n_image_tokens, prompt_token_ids):
-    """spec 6.2 (the vLLM form): <|user|><|img|> <|imgpad|> x N <|endofimg|> PROMPT <|endofuser|><|assistant|>."""
+    """docs/model.md §6.2 (the vLLM form): <|user|><|img|> <|imgpad|> x N <|endofimg|> PROMPT <|endofuser|><|assistant|>."""
     return ([TOK["user"], TOK["img"]] + [TOK["imgpad"]] * n_image_tokens + [TOK["endofimg"]] +
             list(prompt_token_ids) + [TOK["endofuser"], TOK["assistant"]])
 
 
 def greedy(lm, embeds, max_new, eos=EOS_IDS):
-    """Greedy decode with a KV cache (spec 9.1); padding ids never chosen.
+    """Greedy decode with a KV cache (docs/model.md §9.1); padding ids never chosen.
     Returns (tokens, prefill logits [L, V], per-step logits, top1 - top2 gaps)."""
     cache = []
     logits = lm.forward(embeds, 0, cache)

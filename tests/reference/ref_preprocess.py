@@ -1,4 +1,4 @@
-"""ref_preprocess.py - the image side of the dots.ocr reference (spec 4, 5.2),
+"""ref_preprocess.py - the image side of the dots.ocr reference (docs/model.md §4, 5.2),
 NumPy and Pillow only, so tests without torch can use it too.
 """
 import math
@@ -12,7 +12,7 @@ MIN_PIXELS, MAX_PIXELS = 3136, 11289600
 
 
 def smart_resize(height, width, factor=28, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS):
-    """spec 4.2; Python's round() is half-to-even, as the official code's."""
+    """docs/model.md §4.2; Python's round() is half-to-even, as the official code's."""
     if max(height, width) / min(height, width) > 200:
         raise ValueError("aspect ratio over 200")
     h_bar = max(factor, round(height / factor) * factor)
@@ -33,7 +33,7 @@ def smart_resize(height, width, factor=28, min_pixels=MIN_PIXELS, max_pixels=MAX
 
 
 def to_rgb(im):
-    """spec 4.1: transparency composited on white, else convert('RGB')."""
+    """docs/model.md §4.1: transparency composited on white, else convert('RGB')."""
     if im.mode == "RGBA":
         bg = Image.new("RGB", im.size, (255, 255, 255))
         bg.paste(im, mask=im.split()[3])
@@ -42,13 +42,13 @@ def to_rgb(im):
 
 
 def resize_image(im, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, patch=14, merge=2):
-    """smart_resize + Pillow's own bicubic resize (spec 4.3): exact by construction."""
+    """smart_resize + Pillow's own bicubic resize (docs/model.md §4.3): exact by construction."""
     h, w = smart_resize(im.height, im.width, patch * merge, min_pixels, max_pixels)
     return im.resize((w, h), Image.BICUBIC)
 
 
 def patch_rows(resized, mean=IMAGE_MEAN, std=IMAGE_STD, patch=14, merge=2):
-    """spec 4.4-4.5: rescale in float64 then float32, normalise in float32, then
+    """docs/model.md §4.4-4.5: rescale in float64 then float32, normalise in float32, then
     the 9-D reshape/permute (0,3,6,4,7,2,1,5,8). Returns rows [N, 3*p*p] and grid."""
     x = np.asarray(resized, dtype=np.uint8)
     x = (x.astype(np.float64) * (1 / 255)).astype(np.float32)
@@ -62,7 +62,7 @@ def patch_rows(resized, mean=IMAGE_MEAN, std=IMAGE_STD, patch=14, merge=2):
 
 
 def positions(gh, gw, merge=2):
-    """spec 5.2 get_pos_ids_by_grid: (h, w) of each row, same merge-block-major order."""
+    """docs/model.md §5.2 get_pos_ids_by_grid: (h, w) of each row, same merge-block-major order."""
     hpos = np.arange(gh)[:, None].repeat(gw, 1)
     wpos = np.arange(gw)[None, :].repeat(gh, 0)
     def order(a):

@@ -2,8 +2,8 @@
 """Checks of the PyTorch reference itself (CTest label `reference`). Exits 77
 (reported as skipped) when torch, or node with the HF tokenizers, is missing.
 
-  spec     smart_resize worked examples (spec 4.2), prompt strings and layout,
-           and the ids of spec 6.2, checked against the HF tokenizer
+  spec     smart_resize worked examples (docs/model.md §4.2), prompt strings and layout,
+           and the ids of docs/model.md §6.2, checked against the HF tokenizer
   tagged   a pixel-tagged image proves the patch order (4.5) and positions (5.2)
   golden   regenerates every golden set from a fresh tiny model (5 images x 4
            modes, fp32), within 2 minutes; greedy choices well separated; the
@@ -71,7 +71,7 @@ def test_spec(a):
         full = "<|user|><|img|>" + "<|imgpad|>" * n + "<|endofimg|>" + text + "<|endofuser|><|assistant|>"
         check(G.hf_encode(nm, tj, full) == ids, "prompt layout of %s equals HF's tokenization of the template" % mode)
         check(ids[:2] == [151670, 151666] and ids[2:2 + n] == [151665] * n and ids[2 + n] == 151667 and
-              ids[-2:] == [151671, 151672], "spec 6.2 framing ids for %s" % mode)
+              ids[-2:] == [151671, 151672], "docs/model.md §6.2 framing ids for %s" % mode)
     g = R.prompt_text("grounding", [163, 241, 1536, 705])
     check(g.endswith("Bounding Box:\n[163, 241, 1536, 705]"), "grounding appends the bbox as a Python list")
     print("spec checks done")
@@ -88,7 +88,7 @@ def test_tagged(a):
         ok = (g1, g2) == (gh, gw)
         for t in range(gh * gw):
             R_, C_ = t // (2 * gw), (t // 4) % (gw // 2)
-            r, c = 2 * R_ + (t // 2) % 2, 2 * C_ + t % 2  # spec 4.5: t = ((R*(gw/2)+C)*2+mr)*2+mc
+            r, c = 2 * R_ + (t // 2) % 2, 2 * C_ + t % 2  # docs/model.md §4.5: t = ((R*(gw/2)+C)*2+mr)*2+mc
             vals = [round(float(rows[t, ch * 196] * R.IMAGE_STD[ch] + R.IMAGE_MEAN[ch]) * 255) for ch in range(3)]
             ok &= vals == [r * 20 + 3, c * 20 + 3, 111] and list(pos[t]) == [r, c]
             ok &= bool(np.ptp(rows[t, :196]) == 0 and np.ptp(rows[t, 196:392]) == 0)

@@ -25,7 +25,7 @@ function rand() { // mulberry32
 }
 const pick = (a) => a[Math.floor(rand() * a.length)];
 
-// ---- spec §10.1 prompts, verbatim
+// ---- docs/model.md §10.1 prompts, verbatim
 const LAYOUT_ALL = `Please output the layout information from the PDF image, including each layout element's bbox, its category, and the corresponding text content within the bbox.
 
 1. Bbox format: [x1, y1, x2, y2]

@@ -6,7 +6,7 @@
              + 10,000 random strings; otherwise the committed
              tests/tokenizer/golden.jsonl) checked by test_tokenizer_golden on
              the tokenizer.json form and on the vocab.json + merges.txt form.
-  cli        `dotsocr tokenize/detokenize`: spec §6.2 ids, round trips, and
+  cli        `dotsocr tokenize/detokenize`: docs/model.md §6.2 ids, round trips, and
              arbitrary bytes on stdin never crash.
   malformed  broken tokenizer files give exit 1 and one error line.
 
@@ -96,10 +96,10 @@ def golden(a):
 def cli(a):
     tok = [a.dotsocr, "tokenize", "--model", a.model]
     detok = [a.dotsocr, "detokenize", "--model", a.model]
-    # spec §6.2: the framing tokens of the prompt
+    # docs/model.md §6.2: the framing tokens of the prompt
     r = run(tok, "<|user|><|img|><|imgpad|><|endofimg|><|endofuser|><|assistant|>".encode())
     check(r.stdout.decode().split() == ["151670", "151666", "151665", "151667", "151671", "151672"],
-          "spec §6.2 ids: %r" % r.stdout)
+          "docs/model.md §6.2 ids: %r" % r.stdout)
     r = run(tok, b"<|endoftext|><|endofassistant|>")
     check(r.stdout.decode().split() == ["151643", "151673"], "EOS ids: %r" % r.stdout)
     # platform.md: known Qwen2.5 ids

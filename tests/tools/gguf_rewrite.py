@@ -4,7 +4,7 @@ Standard library only, so every test interpreter can import it."""
 import math
 import struct
 
-# ggml type id -> (elements per block, bytes per block), spec gguf.md §2.1
+# ggml type id -> (elements per block, bytes per block), docs/formats.md §2.1
 BLOCK = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 10: (256, 84),
          12: (256, 144), 13: (256, 176), 14: (256, 210), 30: (1, 2)}
 

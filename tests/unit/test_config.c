@@ -1,6 +1,6 @@
 /*
  * test_config.c - config.json, generation_config.json and
- * preprocessor_config.json parsing: the official files give the spec's
+ * preprocessor_config.json parsing: the official files give docs/model.md's
  * values, missing keys take defaults, and every bad value is rejected with a
  * message that names its key.
  */

@@ -1,6 +1,6 @@
 /*
  * test_model.c - generated checkpoints open and bind: counts and parameter
- * numbers computed here from the spec's formulas (not from the loader's
+ * numbers computed here from docs/model.md's formulas (not from the loader's
  * tables), every layout the generator can write (sharded, single file, each
  * dtype), reproducibility, and the API's argument checks.
  */

@@ -1,6 +1,6 @@
 /*
  * test_post.c - post-processing rules of docs/model.md §11.3-11.6, one case per
- * branch, expectations written from the spec's text: the salvage of
+ * branch, expectations written from docs/model.md's text: the salvage of
  * broken answers, deduplication, bbox mapping both ways, Markdown per
  * category, the Formula rules, clean_text, and the layout colours.
  */
