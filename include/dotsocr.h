@@ -461,6 +461,8 @@ typedef struct dots_run_params {
     dots_token_fn on_token;    /* may be NULL */
     void *user;
     dots_progress_fn on_progress; /* may be NULL; gets user */
+    bool no_json_constraint;   /* layout modes: do not constrain the answer to valid layout JSON */
+    bool no_loop_guard;        /* do not watch for repetition loops */
 } dots_run_params;
 
 void dots_run_params_init(dots_run_params *p); /* layout-all, greedy, defaults */
@@ -471,9 +473,10 @@ typedef enum dots_stop_reason {
     DOTS_STOP_CALLBACK,    /* on_token returned false (e.g. Ctrl-C) */
     DOTS_STOP_CONTEXT,     /* max_position_embeddings reached */
     DOTS_STOP_CANCELLED,   /* dots_state_cancel() during generation */
+    DOTS_STOP_LOOP_GUARD,  /* plain-text modes: the loop guard ended a repetition loop */
 } dots_stop_reason;
 
-/* "eos", "max-new-tokens", "callback", "context-full", "cancelled". */
+/* "eos", "max-new-tokens", "callback", "context-full", "cancelled", "loop-guard". */
 const char *dots_stop_reason_name(dots_stop_reason stop);
 
 typedef struct dots_run_result {
@@ -486,6 +489,11 @@ typedef struct dots_run_result {
     int32_t resized_width_px, resized_height_px;
     double preprocess_s, vision_s, prefill_s, decode_s;
     dots_stop_reason stop;
+    bool constrained;         /* the layout constraint refused the model's first choice at least once,
+                               * or closed the answer to fit the budget */
+    int32_t loop_guard_fired; /* times the loop guard acted */
+    int64_t loop_guard_first_at; /* token index of the first, -1 if none */
+    double constraint_s;      /* time spent on the constraint's masks (part of decode_s) */
 } dots_run_result;
 
 void dots_run_result_free(dots_run_result *r);
@@ -553,6 +561,8 @@ typedef struct dots_page_options {
     int32_t jpeg_quality;         /* of the layout picture; 0: 95 */
     const char *answer;           /* NULL: run the model. Else post-process this text as the
                                    * model's answer (a saved raw answer re-processed; tests) */
+    bool no_json_constraint;      /* see dots_run_params */
+    bool no_loop_guard;
     dots_token_fn on_token;       /* may be NULL */
     dots_progress_fn on_progress; /* may be NULL */
     void *user;                   /* for both callbacks */
@@ -579,6 +589,9 @@ typedef struct dots_page_result {
     char *answer;                         /* the model's raw answer */
     int64_t n_tokens, n_prompt_tokens, n_image_tokens;
     dots_stop_reason stop;
+    bool constrained;                     /* see dots_run_result */
+    int32_t loop_guard_fired;
+    int64_t loop_guard_first_at;
     double render_s, preprocess_s, vision_s, prefill_s, decode_s, postprocess_s;
 } dots_page_result;
 

@@ -202,6 +202,8 @@ int cli_page_option(const char *cmd, int c, const char *arg, cli_page_args *a) {
     case 'T': rc = cli_float(cmd, "--temperature", arg, 0, 100, &a->po.temperature); break;
     case 'P': rc = cli_float(cmd, "--top-p", arg, 0, 1, &a->po.top_p); break;
     case 's': rc = cli_u64(cmd, "--seed", arg, &a->po.seed); break;
+    case 1010: a->po.no_json_constraint = true; break;
+    case 1011: a->po.no_loop_guard = true; break;
     default: return -1;
     }
     return rc ? DOTS_EXIT_USAGE : 0;

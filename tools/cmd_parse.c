@@ -392,7 +392,7 @@ static bool exists(const char *p) {
 static json_t *page_fingerprint(const job *j, const input *in, int32_t page) {
     const dots_page_options *o = &j->po;
     char real[PATH_MAX];
-    return json_pack("{s:O, s:{s:o, s:I, s:I, s:i}, s:{s:s, s:[i,i,i,i], s:i, s:b, s:I, s:I, s:i, s:f, s:f, s:I, s:s, s:o, s:s}}",
+    return json_pack("{s:O, s:{s:o, s:I, s:I, s:i}, s:{s:s, s:[i,i,i,i], s:i, s:b, s:I, s:I, s:i, s:f, s:f, s:I, s:s, s:o, s:s, s:b, s:b}}",
                      "model", j->model_id, "input", "path", json_bytes(realpath(in->path, real) ? real : in->path), "size",
                      (json_int_t)in->size, "mtime_ns", (json_int_t)in->mtime_ns, "page", page, "options", "mode",
                      dots_prompt_mode_name(o->mode), "bbox", o->bbox[0], o->bbox[1], o->bbox[2], o->bbox[3], "dpi", o->dpi,
@@ -400,7 +400,8 @@ static json_t *page_fingerprint(const job *j, const input *in, int32_t page) {
                      (json_int_t)o->max_pixels, "max_new_tokens", o->max_new_tokens, "temperature", (double)o->temperature,
                      "top_p", (double)o->top_p, "seed", (json_int_t)o->seed, "precision",
                      j->precision == DOTS_PRECISION_BF16 ? "bf16" : "fp32", "images_dir",
-                     j->images_dir ? json_bytes(j->images_dir) : json_null(), "replay", j->replay_dir ? "yes" : "no");
+                     j->images_dir ? json_bytes(j->images_dir) : json_null(), "replay", j->replay_dir ? "yes" : "no",
+                     "json_constraint", !o->no_json_constraint, "loop_guard", !o->no_loop_guard);
 }
 
 /* The model's identity: its path and the size and mtime of every file. */
@@ -569,6 +570,10 @@ static int process_page(dots_ctx *ctx, dots_state *st, job *j, const input *in, 
         json_object_set_new(rec, "md_content_nohf_path", json_bytes(path));
     }
     if (r.filtered) json_object_set_new(rec, "filtered", json_true());
+    /* whether the layout constraint or the loop guard changed the answer */
+    json_object_set_new(rec, "constrained", json_boolean(r.constrained));
+    json_object_set_new(rec, "loop_guard", json_pack("{s:i, s:I}", "fired", r.loop_guard_fired, "first_at",
+                                                     (json_int_t)r.loop_guard_first_at));
     json_object_set_new(rec, "file_path", json_bytes(in->path));
     json_t *whole = json_pack("{s:O, s:O}", "record", rec, "made_from", fp);
     char *text = whole ? json_dumps(whole, 0) : NULL;
@@ -578,9 +583,13 @@ static int process_page(dots_ctx *ctx, dots_state *st, job *j, const input *in, 
     free(text);
     if (rc == 0 && !j->quiet) {
         double secs = cli_now() - pr->t0;
-        fprintf(stderr, "%sdotsocr: %s page %d/%d: %lld tokens in %.1f s (%.1f tok/s, %s)%s\n", j->tty ? "\r\033[K" : "",
+        fprintf(stderr, "%sdotsocr: %s page %d/%d: %lld tokens in %.1f s (%.1f tok/s, %s)%s%s", j->tty ? "\r\033[K" : "",
                 in->path, page + 1, pr->n_pages, (long long)r.n_tokens, secs, secs > 0 ? r.n_tokens / secs : 0.0,
-                dots_stop_reason_name(r.stop), r.filtered ? ", answer not valid JSON: salvaged" : "");
+                dots_stop_reason_name(r.stop), r.filtered ? ", answer not valid JSON: salvaged" : "",
+                r.constrained ? ", constrained" : "");
+        if (r.loop_guard_fired)
+            fprintf(stderr, ", loop guard fired %d time(s), first at token %lld", r.loop_guard_fired, (long long)r.loop_guard_first_at);
+        fputc('\n', stderr);
     }
     goto out;
 oom:

@@ -100,12 +100,17 @@ int dots_cmd_run(int argc, char **argv) {
         fprintf(stderr,
                 "dotsocr: %s; image %d x %d -> %lld image tokens, prompt %lld tokens, generated %lld (%s)\n"
                 "dotsocr: render %.2f s, preprocess %.2f s, vision %.2f s, prefill %.2f s (%.1f tok/s), decode %.2f s "
-                "(%.2f tok/s), %s products, peak RSS %.0f MB\n",
+                "(%.2f tok/s), %s products, peak RSS %.0f MB\n"
+                "dotsocr: layout constraint %s; loop guard fired %d time(s), first at token %lld\n",
                 dots_prompt_mode_name(po.mode), res.model_width_px, res.model_height_px, (long long)res.n_image_tokens,
                 (long long)res.n_prompt_tokens, (long long)n, dots_stop_reason_name(res.stop), res.render_s, res.preprocess_s,
                 res.vision_s, res.prefill_s, res.n_prompt_tokens / (res.prefill_s > 0 ? res.prefill_s : 1e-9), res.decode_s,
                 n > 1 ? (n - 1) / (res.decode_s > 0 ? res.decode_s : 1e-9) : 0.0,
-                dots_state_precision(st) == DOTS_PRECISION_BF16 ? "bf16" : "fp32", cli_peak_rss_mb());
+                dots_state_precision(st) == DOTS_PRECISION_BF16 ? "bf16" : "fp32", cli_peak_rss_mb(),
+                po.mode == DOTS_MODE_OCR || po.mode == DOTS_MODE_GROUNDING || po.no_json_constraint ? "off"
+                : res.constrained                                                                 ? "changed the answer"
+                                                                                                  : "changed nothing",
+                res.loop_guard_fired, (long long)res.loop_guard_first_at);
     }
 done:
     dots_page_result_free(&res);

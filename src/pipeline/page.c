@@ -116,6 +116,7 @@ dots_status dots_page_parse(dots_ctx *ctx, dots_state *st, dots_document *doc, i
     const int32_t dpi = opts->dpi ? opts->dpi : DOTS_DEFAULT_PDF_DPI;
     r.page = page;
     r.mode = opts->mode;
+    r.loop_guard_first_at = -1;
 
     double t = dots_monotonic_s();
     report(opts, DOTS_STAGE_RENDER);
@@ -166,6 +167,8 @@ dots_status dots_page_parse(dots_ctx *ctx, dots_state *st, dots_document *doc, i
         rp.on_token = opts->on_token;
         rp.on_progress = opts->on_progress;
         rp.user = opts->user;
+        rp.no_json_constraint = opts->no_json_constraint;
+        rp.no_loop_guard = opts->no_loop_guard;
         s = dots_run_image_ex(ctx, st, model_img, &rp, NULL, &run);
         if (s != DOTS_OK) goto done;
         if (run.stop == DOTS_STOP_CANCELLED || run.stop == DOTS_STOP_CALLBACK) {
@@ -183,6 +186,9 @@ dots_status dots_page_parse(dots_ctx *ctx, dots_state *st, dots_document *doc, i
         r.n_prompt_tokens = run.n_prompt_tokens;
         r.n_image_tokens = run.n_image_tokens;
         r.stop = run.stop;
+        r.constrained = run.constrained;
+        r.loop_guard_fired = run.loop_guard_fired;
+        r.loop_guard_first_at = run.loop_guard_first_at;
         r.preprocess_s = run.preprocess_s;
         r.vision_s = run.vision_s;
         r.prefill_s = run.prefill_s;

@@ -13,6 +13,7 @@
  */
 #include "pipeline/run.h"
 
+#include "decode/guided.h"
 #include "decode/sampler.h"
 #include "kernels/kernels.h"
 #include "lm/qwen2.h"
@@ -37,10 +38,11 @@ struct dots_state {
     dots_kernels k;
     dots_poll poll;
     volatile int cancel; /* set by dots_state_cancel from any thread */
+    dots_token_mask *mask; /* the layout constraint's vocabulary trie, made on first use */
 };
 
 const char *dots_stop_reason_name(dots_stop_reason stop) {
-    static const char *const names[] = {"eos", "max-new-tokens", "callback", "context-full", "cancelled"};
+    static const char *const names[] = {"eos", "max-new-tokens", "callback", "context-full", "cancelled", "loop-guard"};
     return (unsigned)stop < sizeof names / sizeof *names ? names[stop] : "?";
 }
 
@@ -77,6 +79,7 @@ void dots_run_result_free(dots_run_result *r) {
 void dots_state_free(dots_state *st) {
     if (!st) return;
     dots_tokenizer_free(st->tok);
+    dots_token_mask_free(st->mask);
     dots_pool_free(st->pool);
     dots_scratch_free(&st->scratch);
     for (int i = 0; i < st->n_workers; i++) dots_scratch_free(&st->worker_scratch[i]);
@@ -152,6 +155,7 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
     dots_lm_state lm = {0};
     dots_sampler sampler = {0};
     dots_tok_stream *stream = NULL;
+    dots_guided gd = {0};
     dots_status s;
     double t0 = dots_monotonic_s();
     /* the kernels see this call's progress callback; the state is one thread's */
@@ -214,6 +218,20 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
     }
     s = dots_tok_stream_create(ctx, st->tok, true, &stream);
     if (s != DOTS_OK) goto done;
+    /* the layout modes' grammar and the loop guard; never under teacher
+     * forcing, whose tokens are given */
+    const bool forcing = hooks && hooks->forced;
+    const bool layout = p->mode == DOTS_MODE_LAYOUT_ALL || p->mode == DOTS_MODE_LAYOUT_ONLY;
+    if (layout && !p->no_json_constraint && !forcing && !st->mask) {
+        s = dots_token_mask_create(ctx, st->tok, n_valid, &st->mask);
+        if (s != DOTS_OK) goto done;
+    }
+    dots_lg_limits lim = {r.resized_width_px, r.resized_height_px, p->mode == DOTS_MODE_LAYOUT_ALL, {0}};
+    s = dots_guided_init(&gd, ctx, st->tok, layout && !p->no_json_constraint && !forcing ? st->mask : NULL, &lim,
+                         !p->no_loop_guard && !forcing, cfg->generation.eos_token_ids, cfg->generation.n_eos_token_ids,
+                         n_valid);
+    if (s != DOTS_OK) goto done;
+    r.loop_guard_first_at = -1;
     r.stop = DOTS_STOP_MAX_TOKENS;
     for (int64_t i = 0; i < max_new; i++) {
         if (p->on_progress && i % 64 == 0) p->on_progress(p->user, DOTS_STAGE_DECODE, i, max_new);
@@ -221,7 +239,7 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
             r.stop = DOTS_STOP_CANCELLED;
             break;
         }
-        int32_t t = hooks && hooks->forced ? hooks->forced[i] : dots_sampler_pick(&sampler, logits);
+        int32_t t = forcing ? hooks->forced[i] : dots_guided_pick(&gd, &sampler, logits, max_new - i);
         if (t < 0 || t >= V) {
             s = DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "token %d is outside the vocabulary", t);
             goto done;
@@ -240,7 +258,12 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
         }
         if (is_eos(cfg, t)) {
             r.stop = DOTS_STOP_EOS;
-            if (!(hooks && hooks->forced)) break; /* teacher forcing feeds every given token */
+            if (!forcing) break; /* teacher forcing feeds every given token */
+        }
+        dots_guided_accept(&gd, t, i);
+        if (gd.stop) {
+            r.stop = DOTS_STOP_LOOP_GUARD;
+            break;
         }
         if (lm.n >= lm.cap) {
             r.stop = DOTS_STOP_CONTEXT;
@@ -253,6 +276,10 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
         if (hooks && hooks->on_logits) hooks->on_logits(hooks->user, i, logits, V);
     }
     r.decode_s = dots_monotonic_s() - t3;
+    r.constrained = gd.changed;
+    r.loop_guard_fired = gd.fired;
+    r.loop_guard_first_at = gd.first_at;
+    r.constraint_s = gd.mask_s;
     s = dots_tok_decode(ctx, st->tok, r.tokens, (size_t)r.n_tokens, true, &r.text, &r.text_len);
     if (s != DOTS_OK) goto done;
     r.n_prompt_tokens = n_ids;
@@ -261,6 +288,7 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
     memset(&r, 0, sizeof r);
 done:
     st->k.poll = NULL;
+    dots_guided_free(&gd);
     dots_run_result_free(&r);
     dots_tok_stream_free(stream);
     dots_sampler_free(&sampler);

@@ -190,6 +190,20 @@ static bool token_bytes(const dots_tokenizer *t, int32_t id, dots_byte_buf *out)
     return ok;
 }
 
+size_t dots_tok_vocab_bytes(const dots_tokenizer *t, int32_t id, uint8_t *out, size_t cap) {
+    if (!t || id < 0 || id >= t->n_ids || t->tok_off[id] == UINT32_MAX || !(t->tok_flags[id] & DOTS_TOKF_VOCAB) ||
+        (t->tok_flags[id] & DOTS_TOKF_ADDED))
+        return 0;
+    dots_byte_buf b = {0};
+    size_t n = 0;
+    if (token_bytes(t, id, &b) && b.n <= cap) {
+        memcpy(out, b.data, b.n);
+        n = b.n;
+    }
+    free(b.data);
+    return n;
+}
+
 static dots_status check_id(dots_ctx *ctx, const dots_tokenizer *t, int32_t id) {
     if (id < 0 || id >= t->n_ids || t->tok_off[id] == UINT32_MAX)
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "tokenizer: id %d is not in the vocabulary (0..%d)", id, t->n_ids - 1);

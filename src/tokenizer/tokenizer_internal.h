@@ -91,4 +91,8 @@ typedef struct dots_byte_buf {
 bool dots_byte_buf_append(dots_byte_buf *b, const void *p, size_t n);
 bool dots_utf8_lossy(const uint8_t *s, size_t len, bool keep_tail, dots_byte_buf *out, size_t *consumed);
 
+/* The raw bytes of BPE vocabulary token id into out (at most cap); 0 for
+ * added tokens, unknown ids and tokens longer than cap. */
+size_t dots_tok_vocab_bytes(const dots_tokenizer *t, int32_t id, uint8_t *out, size_t cap);
+
 #endif

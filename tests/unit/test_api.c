@@ -73,8 +73,11 @@ static void test_memory_and_path_agree(void **state) {
     same_result(&a, &b);
     assert_non_null(a.layout_jpeg);
     assert_true(a.layout_jpeg_len > 2 && a.layout_jpeg[0] == 0xFF && a.layout_jpeg[1] == 0xD8);
-    assert_int_equal(a.n_tokens, 24);
-    assert_int_equal(a.stop, DOTS_STOP_MAX_TOKENS);
+    /* the layout constraint: a valid answer within the budget, never salvaged */
+    assert_true(a.n_tokens >= 2 && a.n_tokens <= 24);
+    assert_false(a.filtered);
+    assert_non_null(a.json);
+    assert_true(a.json[0] == '[');
     dots_page_result_free(&a);
     dots_page_result_free(&b);
 }

@@ -322,7 +322,7 @@ static const char help_run[] =
     "                   [--page K] [--dpi N] [--min-pixels N] [--max-pixels N] [--max-new-tokens N]\n"
     "                   [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
     "                   [--precision fp32|bf16] [--dump OUT_DIR] [--teacher-force TOKENS.npy] [--no-mmap|--mmap]\n"
-    "                   [--mmproj FILE]\n"
+    "                   [--mmproj FILE] [--json-constraint] [--loop-guard]\n"
     "  Runs the model on one page and prints its raw answer as it is generated\n"
     "  (stdout), then statistics (stderr). Greedy unless --temperature > 0. Stops at\n"
     "  an EOS token, at --max-new-tokens (default 16384) or on Ctrl-C, keeping what\n"
@@ -404,6 +404,7 @@ static int cmd_run(int argc, char **argv) {
         {"dump", required_argument, NULL, 'o'}, {"teacher-force", required_argument, NULL, 'F'},
         {"precision", required_argument, NULL, 'R'}, {"no-mmap", no_argument, NULL, 'W'}, {"mmap", no_argument, NULL, 1001},
         {"mmproj", required_argument, NULL, 1002}, {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},
+        {"json-constraint", no_argument, NULL, 1010}, {"loop-guard", no_argument, NULL, 1011},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *model_dir = NULL, *dump = NULL, *forced_path = NULL;
     bool bf16 = false;
@@ -412,6 +413,9 @@ static int cmd_run(int argc, char **argv) {
     uint64_t seed = 0;
     dots_run_params rp;
     dots_run_params_init(&rp);
+    /* the reference has neither: same tokens unless asked (--json-constraint, --loop-guard) */
+    rp.no_json_constraint = true;
+    rp.no_loop_guard = true;
     bool have_bbox = false;
     int c;
     while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
@@ -444,6 +448,8 @@ static int cmd_run(int argc, char **argv) {
             break;
         case 'v': cli_more_verbose(); break;
         case 'q': cli_quiet(); break;
+        case 1010: rp.no_json_constraint = false; break;
+        case 1011: rp.no_loop_guard = false; break;
         case 'h': fputs(help_run, stdout); return 0;
         default: return cli_usage("run", "bad option '%s'", argv[optind - 1]);
         }
