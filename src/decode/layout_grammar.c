@@ -264,7 +264,9 @@ bool dots_lg_feed(dots_lg_state *s, uint8_t c) {
         if (c != 'u') return false;
         t.pos = P_STR_U;
         break;
-    case P_END:
+    case P_END: /* JSON allows whitespace after the value */
+        if (ws && ws_ok(&t)) break;
+        return false;
     default:
         return false;
     }

@@ -2,10 +2,11 @@
  * loop_guard.h - notices when generation has fallen into a cycle: the same
  * block of 1 to DOTS_LOOP_MAX_PERIOD tokens repeated back to back over at
  * least DOTS_LOOP_SPAN tokens. Real pages repeat too (a table whose rows
- * are alike, a row of empty cells, a run of dots), so the span is long: 384
- * tokens is about 40 identical table rows of a dozen tokens, or 190 empty
- * cells, while the loops users report run for thousands of tokens. No
- * penalty touches the logits: the guard only says when, the decoder acts.
+ * are alike, a row of empty cells, a run of dots), so the span is long:
+ * 1024 tokens is about 50 identical three-cell table rows (about 20 tokens
+ * each) or 250 empty cells in a row, while the loops users report run for
+ * thousands of tokens. No penalty touches the logits: the guard only says
+ * when, the decoder acts.
  */
 #ifndef DOTS_LOOP_GUARD_H
 #define DOTS_LOOP_GUARD_H
@@ -14,7 +15,7 @@
 #include <stdint.h>
 
 #define DOTS_LOOP_MAX_PERIOD 64
-#define DOTS_LOOP_SPAN 384
+#define DOTS_LOOP_SPAN 1024
 
 typedef struct dots_loop_guard {
     int32_t recent[2 * DOTS_LOOP_MAX_PERIOD]; /* ring of the last tokens (more than a period) */

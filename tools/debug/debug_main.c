@@ -15,6 +15,7 @@
  */
 #include "../cli.h"
 
+#include "decode/guided.h"
 #include "io/npy.h"
 #include "kernels/kernels.h"
 #include "pipeline/run.h"
@@ -541,6 +542,96 @@ done:
     return rc;
 }
 
+/* ---------------------------------------------------------- grammar-check */
+
+static const char help_grammar_check[] =
+    "usage: dotsocr-debug grammar-check --model DIR --width W --height H [--mode layout-all|layout-only|ocr]\n"
+    "  Teacher-forces the answer on stdin (then EOS) through the layout constraint and\n"
+    "  the loop guard, without the model: at every token, whether the constraint's\n"
+    "  mask holds it, and whether the guard fires. Prints one JSON line:\n"
+    "  {\"tokens\", \"refused_at\" (-1: none), \"complete\", \"guard_fired\", \"guard_first_at\",\n"
+    "  \"mask_ms\"}. W x H is the resized image the model saw. Exit 0 when every token was\n"
+    "  allowed, the answer ended complete and the guard never fired.\n";
+
+static int cmd_grammar_check(int argc, char **argv) {
+    static const struct option opts[] = {{"model", required_argument, NULL, 'm'}, {"width", required_argument, NULL, 'W'},
+                                         {"height", required_argument, NULL, 'H'}, {"mode", required_argument, NULL, 'M'},
+                                         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *model_dir = NULL;
+    int64_t w = 0, h = 0;
+    dots_prompt_mode mode = DOTS_MODE_LAYOUT_ALL;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'W': if (cli_int("grammar-check", "--width", optarg, 28, 1 << 20, &w)) return DOTS_EXIT_USAGE; break;
+        case 'H': if (cli_int("grammar-check", "--height", optarg, 28, 1 << 20, &h)) return DOTS_EXIT_USAGE; break;
+        case 'M': if (cli_mode("grammar-check", optarg, &mode)) return DOTS_EXIT_USAGE; break;
+        case 'h': fputs(help_grammar_check, stdout); return 0;
+        default: return cli_bad_option("grammar-check", argc, argv, opts, "h");
+        }
+    }
+    if (!model_dir || !w || !h) return cli_usage("grammar-check", "%s", "--model, --width and --height are required");
+    size_t len = 0, cap = 1 << 16;
+    char *text = malloc(cap);
+    for (size_t got; text && (got = fread(text + len, 1, cap - len, stdin)) > 0;) {
+        len += got;
+        if (len == cap) {
+            char *p = realloc(text, cap *= 2);
+            if (!p) free(text);
+            text = p;
+        }
+    }
+    dots_ctx *ctx = cli_make_ctx();
+    dots_tokenizer *tok = NULL;
+    dots_token_mask *mask = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = 1;
+    const bool layout = mode == DOTS_MODE_LAYOUT_ALL || mode == DOTS_MODE_LAYOUT_ONLY;
+    if (!ctx || !text || dots_tokenizer_open(ctx, model_dir, &tok) != DOTS_OK ||
+        dots_tok_encode(ctx, tok, text, len, &ids, &n) != DOTS_OK ||
+        (layout && dots_token_mask_create(ctx, tok, dots_tokenizer_n_ids(tok), &mask) != DOTS_OK)) {
+        rc = cli_fail(ctx);
+        goto done;
+    }
+    const int32_t eos = dots_tokenizer_token_id(tok, "<|endofassistant|>");
+    dots_lg_limits lim = {(int32_t)w, (int32_t)h, mode == DOTS_MODE_LAYOUT_ALL, {0}};
+    dots_guided gd;
+    if (dots_guided_init(&gd, ctx, tok, mask, &lim, true, &eos, 1, dots_tokenizer_n_ids(tok)) != DOTS_OK) {
+        rc = cli_fail(ctx);
+        goto done;
+    }
+    int64_t refused = -1;
+    double t0 = cli_now();
+    for (size_t i = 0; i <= n; i++) {
+        int32_t t = i < n ? ids[i] : eos;
+        if (mask) {
+            const uint64_t *bits = dots_token_mask_get(mask, &gd.g);
+            bool ok = t == eos ? dots_lg_complete(&gd.g) : bits && dots_mask_has(bits, t);
+            if (!ok) {
+                refused = (int64_t)i;
+                break;
+            }
+        }
+        dots_guided_accept(&gd, t, (int64_t)i);
+    }
+    double ms = 1e3 * (cli_now() - t0) / (double)(n + 1);
+    bool complete = !mask || dots_lg_complete(&gd.g);
+    printf("{\"tokens\": %zu, \"refused_at\": %lld, \"complete\": %s, \"guard_fired\": %d, \"guard_first_at\": %lld, "
+           "\"mask_ms\": %.4f}\n",
+           n, (long long)refused, complete ? "true" : "false", gd.fired, (long long)gd.first_at, ms);
+    dots_guided_free(&gd);
+    rc = refused < 0 && complete && gd.fired == 0 ? 0 : 1;
+done:
+    free(text);
+    free(ids);
+    dots_token_mask_free(mask);
+    dots_tokenizer_free(tok);
+    dots_ctx_free(ctx);
+    return rc;
+}
+
 int dots_cmd_bench(int argc, char **argv);
 
 /* Added to the public commands; `run` replaces the public one here. */
@@ -549,6 +640,7 @@ static const dots_cli_command commands[] = {
     {"preprocess", cmd_preprocess, "image/PDF page -> resized image and vision pixel rows (--dump)"},
     {"vision", cmd_vision, "image/PDF page -> vision encoder embeddings (--dump)"},
     {"bench", dots_cmd_bench, "speed of every stage against this machine's measured limits"},
+    {"grammar-check", cmd_grammar_check, "an answer on stdin through the layout constraint and the loop guard"},
 };
 
 int main(int argc, char **argv) {
