@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-KEYS = ["vision_s", "vision_gflops", "vision_pct_peak", "prefill_tok_s", "prefill_pct_peak", "decode_tok_s", "decode_gbps",
+KEYS = ["constraint_ms_per_token", "constraint_pct_of_decode", "vision_s", "vision_gflops", "vision_pct_peak", "prefill_tok_s", "prefill_pct_peak", "decode_tok_s", "decode_gbps",
         "decode_pct_bw", "peak_rss_mb", "peak_bf16_gflops", "dram_gbps", "threads", "weights"]
 
 dotsocr, model = sys.argv[1], sys.argv[2]
