@@ -42,7 +42,8 @@ static const char help_parse[] =
     "                     [--bbox x1,y1,x2,y2] [--pages 1-5,9] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
     "                     [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
     "                     [--images-dir DIR] [--resume] [--quiet] [--precision auto|fp32|bf16]\n"
-    "                     [--no-fitz-preprocess] [--replay-dir DIR] [--no-mmap|--mmap] [--mmproj FILE]\n"
+    "                     [--no-fitz-preprocess] [--no-json-constraint] [--no-loop-guard] [--replay-dir DIR]\n"
+    "                     [--no-mmap|--mmap] [--mmproj FILE]\n"
     "  Parses images, PDFs, multi-page TIFFs and directories of them. Per page:\n"
     "  <stem>.json, <stem>.md, <stem>_nohf.md and <stem>.jpg (the layout drawn),\n"
     "  stem = <name> or <name>_page_<i> (i from 0); per document <name>.jsonl and, for\n"
@@ -59,7 +60,10 @@ static const char help_parse[] =
     "  Q8_0/Q4_0/Q4_K matrices is copied and repacked for decode; --no-mmap copies\n"
     "  any model, --mmap maps any model. --precision auto (the default) computes\n"
     "  the products in bf16 on CPUs with native bf16 dot products, as the official\n"
-    "  model does, and in fp32 elsewhere; fp32 is the exact path.\n";
+    "  model does, and in fp32 elsewhere; fp32 is the exact path. In the layout modes\n"
+    "  the answer is kept valid layout JSON token by token, closed in time when the\n"
+    "  budget runs out (--no-json-constraint: off); the loop guard ends repetition\n"
+    "  loops of 1024 tokens (--no-loop-guard: off).\n";
 
 static dots_state *volatile g_state; /* what SIGINT cancels */
 static volatile sig_atomic_t g_stop;
