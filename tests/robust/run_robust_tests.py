@@ -216,6 +216,14 @@ def test_loops(a):
     rc, res = grammar_check(a, "\\cdots " * 1200, w, h, "ocr")
     first = res.get("guard_first_at", -1)
     check(0 <= first <= SPAN + 8, "a cycle in plain text is caught within %d tokens: first at %d" % (SPAN, first))
+    obj = '{"bbox": [1, 2, 3, 4], "category": "Text"}, '
+    rc, res = grammar_check(a, "[" + obj * 150 + obj[:-2] + "]", w, h, "layout-only")
+    first = res.get("guard_first_at", -1)
+    check(res.get("refused_at") == -1 and 0 < first <= SPAN + 64,
+          "a cycle of whole objects (layout-only) is caught within %d tokens: first at %d" % (SPAN, first))
+    rc, res = grammar_check(a, "the same line\n" * 400, w, h, "grounding")
+    first = res.get("guard_first_at", -1)
+    check(0 <= first <= SPAN + 8, "a cycle in grounding text is caught within %d tokens: first at %d" % (SPAN, first))
     rc, res = grammar_check(a, "<td></td>" * 200, w, h, "ocr")
     check(res.get("guard_fired") == 0, "200 empty cells in a row are not a loop: %s" % res)
     rc, res = grammar_check(a, "<table>" + "<tr><td></td><td></td><td></td></tr>" * 40 + "</table>", w, h, "ocr")
