@@ -216,6 +216,46 @@ int cli_page_args_check(const char *cmd, const cli_page_args *a) {
     return cli_pixels(cmd, a->po.min_pixels, a->po.max_pixels);
 }
 
+static bool env_int(const char *name, int64_t *out) {
+    const char *v = getenv(name);
+    return v && whole_i64(v, out);
+}
+
+int cli_shard(const char *cmd, const char *spec, int64_t *k, int64_t *n) {
+    const int64_t max_n = 1000000;
+    if (strncmp(spec, "auto", 4) == 0) {
+        int64_t id = 0, min = 0;
+        if (spec[4] == '/') {
+            if (!whole_i64(spec + 5, n) || *n < 1 || *n > max_n)
+                return cli_usage(cmd, "bad --shard '%s': auto/N with N in 1..%lld", spec, (long long)max_n);
+            if (!env_int("JOB_COMPLETION_INDEX", &id)) {
+                if (!env_int("SLURM_ARRAY_TASK_ID", &id))
+                    return cli_usage(cmd, "--shard %s: neither JOB_COMPLETION_INDEX nor SLURM_ARRAY_TASK_ID is set", spec);
+                env_int("SLURM_ARRAY_TASK_MIN", &min);
+            }
+        } else if (spec[4] == '\0') {
+            if (!env_int("SLURM_ARRAY_TASK_ID", &id) || !env_int("SLURM_ARRAY_TASK_COUNT", n))
+                return cli_usage(cmd, "--shard auto: SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT are not set (not a Slurm "
+                                      "array task? use --shard K/N or auto/N)");
+            env_int("SLURM_ARRAY_TASK_MIN", &min);
+        } else {
+            return cli_usage(cmd, "bad --shard '%s': K/N, auto or auto/N", spec);
+        }
+        *k = id - min;
+    } else {
+        const char *slash = strchr(spec, '/');
+        char buf[32];
+        if (!slash || (size_t)(slash - spec) >= sizeof buf) return cli_usage(cmd, "bad --shard '%s': K/N, auto or auto/N", spec);
+        memcpy(buf, spec, (size_t)(slash - spec));
+        buf[slash - spec] = '\0';
+        if (!whole_i64(buf, k) || !whole_i64(slash + 1, n)) return cli_usage(cmd, "bad --shard '%s': K/N, auto or auto/N", spec);
+    }
+    if (*n < 1 || *n > max_n || *k < 0 || *k >= *n)
+        return cli_usage(cmd, "bad --shard '%s': shard %lld of %lld (need 0 <= K < N <= %lld)", spec, (long long)*k, (long long)*n,
+                         (long long)max_n);
+    return 0;
+}
+
 int cli_ensure_dir(const char *dir) {
     char path[4096];
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {

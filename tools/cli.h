@@ -91,6 +91,10 @@ int cli_page_option(const char *cmd, int c, const char *arg, cli_page_args *a);
 /* The checks across options, once all are read: 0 or DOTS_EXIT_USAGE. */
 int cli_page_args_check(const char *cmd, const cli_page_args *a);
 
+/* --shard: "K/N" (0 <= K < N), "auto" (Slurm's array variables) or
+ * "auto/N" (SLURM_ARRAY_TASK_ID or Kubernetes' JOB_COMPLETION_INDEX). */
+int cli_shard(const char *cmd, const char *spec, int64_t *k, int64_t *n);
+
 /* mkdir -p; 0 or 1 (message printed). */
 int cli_ensure_dir(const char *dir);
 /* Opens a model (with its mmproj file when given) and places its weights. */

@@ -43,7 +43,8 @@ static const char help_parse[] =
     "                     [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
     "                     [--images-dir DIR] [--resume] [--quiet] [--precision auto|fp32|bf16]\n"
     "                     [--no-fitz-preprocess] [--no-json-constraint] [--no-loop-guard] [--replay-dir DIR]\n"
-    "                     [--no-mmap|--mmap] [--mmproj FILE]\n"
+    "                     [--no-mmap|--mmap] [--mmproj FILE] [--shard K/N|auto|auto/N] [--inputs-from FILE]\n"
+    "                     [--dry-run]\n"
     "  Parses images, PDFs, multi-page TIFFs and directories of them. Per page:\n"
     "  <stem>.json, <stem>.md, <stem>_nohf.md and <stem>.jpg (the layout drawn),\n"
     "  stem = <name> or <name>_page_<i> (i from 0); per document <name>.jsonl and, for\n"
@@ -63,7 +64,14 @@ static const char help_parse[] =
     "  model does, and in fp32 elsewhere; fp32 is the exact path. In the layout modes\n"
     "  the answer is kept valid layout JSON token by token, closed in time when the\n"
     "  budget runs out (--no-json-constraint: off); the loop guard ends repetition\n"
-    "  loops of 1024 tokens (--no-loop-guard: off).\n";
+    "  loops of 1024 tokens (--no-loop-guard: off). --shard K/N does the K-th (from 0)\n"
+    "  of N equal parts of all selected pages (ordered by output name and page, so\n"
+    "  the listing order does not matter); auto takes K and N from Slurm\n"
+    "  (SLURM_ARRAY_TASK_ID/MIN/COUNT), auto/N takes K from SLURM_ARRAY_TASK_ID or\n"
+    "  Kubernetes' JOB_COMPLETION_INDEX. A page is made by one run at a time (a lock\n"
+    "  per page); a document's .jsonl and .md are written by the run that finds all\n"
+    "  its pages finished. --inputs-from FILE reads more inputs, one per line.\n"
+    "  --dry-run prints the pages this run would do and exits.\n";
 
 static dots_state *volatile g_state; /* what SIGINT cancels */
 static volatile sig_atomic_t g_stop;
@@ -84,6 +92,13 @@ typedef struct input {
     int64_t size, mtime_ns;
     bool ok;     /* stat worked */
     int err;     /* errno of a failed stat */
+    /* the plan (plan_pages): */
+    int32_t n_pages;  /* -1: the document does not open */
+    bool paged;       /* stems carry _page_<i> (PDFs, multi-page TIFFs) */
+    bool *sel;        /* [n_pages] selected by --pages */
+    bool *todo;       /* [n_pages] this run's share of them */
+    bool bad_pages;   /* --pages names a page past the end */
+    bool report;      /* this run reports the document's open error */
 } input;
 
 typedef struct page_range {
@@ -100,7 +115,10 @@ typedef struct job {
     size_t n_inputs;
     json_t *model_id; /* what identifies the model in a resume record */
     dots_precision precision;
-    int n_ok, n_failed;
+    int n_ok, n_failed, n_skipped;
+    int64_t shard_k, shard_n; /* this run does share k of n (0 <= k < n) */
+    int64_t n_planned;
+    double t0;
 } job;
 
 static bool known_ext(const char *name) {
@@ -228,6 +246,51 @@ static int collect_inputs(job *j, int argc, char **argv) {
     }
     j->inputs = v;
     j->n_inputs = n;
+    return 0;
+}
+
+/* --inputs-from FILE (- for stdin): one path per line; empty lines and
+ * lines starting with # are skipped. The command line's inputs come first. */
+static int read_input_list(const char *file, char **args, int n_args, char ***out, size_t *n_out) {
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    if (!f) {
+        fprintf(stderr, "dotsocr: error: %s: %s\n", file, strerror(errno));
+        return 1;
+    }
+    char **v = NULL, *line = NULL;
+    size_t n = 0, cap = 0, lcap = 0;
+    ssize_t len;
+    bool ok = true;
+    for (int i = 0; ok && i < n_args; i++) {
+        if (n == cap && !(v = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v))) break;
+        ok = (v[n++] = strdup(args[i])) != NULL;
+    }
+    while (ok && v && (len = getline(&line, &lcap, f)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (len == 0 || line[0] == '#') continue;
+        if (n == cap) {
+            char **q = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v);
+            if (!q) {
+                ok = false;
+                break;
+            }
+            v = q;
+        }
+        ok = (v[n++] = strdup(line)) != NULL;
+    }
+    free(line);
+    if (f != stdin) fclose(f);
+    if (!ok || !v) {
+        for (size_t i = 0; v && i < n; i++) free(v[i]);
+        free(v);
+        return cli_fail(NULL);
+    }
+    if (n == 0) {
+        free(v);
+        return cli_usage("parse", "no INPUT given (%s lists none)", file);
+    }
+    *out = v;
+    *n_out = n;
     return 0;
 }
 
@@ -622,49 +685,158 @@ static void report_missing(const input *in, int32_t first, int32_t n, int32_t cl
                 first + 1, first + n, claimed, ends ? "; skipping the rest of the document" : "");
 }
 
-static int process_document(dots_ctx *ctx, dots_state *st, job *j, const input *in) {
-    if (!in->ok) {
-        fprintf(stderr, "dotsocr: error: %s: %s\n", in->path, strerror(in->err));
-        j->n_failed++;
-        return 1;
+/* --------------------------------------------------------------- the plan */
+
+static int cmp_input_name(const void *a, const void *b) {
+    return strcmp((*(input *const *)a)->name, (*(input *const *)b)->name);
+}
+
+/* Opens every input to count its pages, applies --pages, and gives this
+ * run its share: the selected pages of all documents, ordered by output
+ * name (so the listing order does not matter) and page, cut into n
+ * contiguous parts whose sizes differ by at most one. A document that does
+ * not open (or whose --pages is out of range) counts as one unit, so that
+ * exactly one shard reports it. */
+static int plan_pages(dots_ctx *ctx, job *j) {
+    input **order = calloc(j->n_inputs + 1, sizeof *order);
+    if (!order) return cli_fail(NULL);
+    int64_t total = 0;
+    for (size_t i = 0; i < j->n_inputs; i++) {
+        input *in = order[i] = &j->inputs[i];
+        in->n_pages = -1;
+        dots_document *doc = NULL;
+        if (in->ok && dots_document_open(ctx, in->path, &doc) == DOTS_OK) {
+            in->n_pages = dots_document_n_pages(doc);
+            in->paged = dots_document_is_pdf(doc) || in->n_pages > 1;
+            dots_document_close(doc);
+        }
+        dots_ctx_clear_error(ctx);
+        if (in->n_pages > 0) {
+            in->sel = calloc((size_t)in->n_pages, sizeof *in->sel);
+            in->todo = calloc((size_t)in->n_pages, sizeof *in->todo);
+            if (!in->sel || !in->todo) {
+                free(order);
+                return cli_fail(NULL);
+            }
+            for (size_t r = 0; r < j->n_ranges; r++) {
+                if (j->ranges[r].a > in->n_pages) in->bad_pages = true;
+                for (int64_t p = j->ranges[r].a; p <= j->ranges[r].b && p <= in->n_pages; p++) in->sel[p - 1] = true;
+            }
+            if (!j->ranges)
+                for (int32_t p = 0; p < in->n_pages; p++) in->sel[p] = true;
+            for (int32_t p = 0; p < in->n_pages; p++) total += in->sel[p];
+        }
+        if (in->n_pages <= 0 || in->bad_pages) total++; /* the error's unit */
     }
+    qsort(order, j->n_inputs, sizeof *order, cmp_input_name);
+    const int64_t lo = total * j->shard_k / j->shard_n, hi = total * (j->shard_k + 1) / j->shard_n;
+    int64_t unit = 0;
+    for (size_t i = 0; i < j->n_inputs; i++) {
+        input *in = order[i];
+        if (in->n_pages <= 0 || in->bad_pages) {
+            in->report = unit >= lo && unit < hi;
+            unit++;
+        }
+        for (int32_t p = 0; p < in->n_pages; p++) {
+            if (!in->sel[p]) continue;
+            in->todo[p] = unit >= lo && unit < hi;
+            j->n_planned += in->todo[p];
+            unit++;
+        }
+    }
+    free(order);
+    return 0;
+}
+
+/* --dry-run: what this run would do, one line per page. */
+static void print_plan(const job *j) {
+    for (size_t i = 0; i < j->n_inputs; i++) {
+        const input *in = &j->inputs[i];
+        if (in->report) printf("%s\terror\n", in->path);
+        for (int32_t p = 0; p < in->n_pages; p++)
+            if (in->todo && in->todo[p]) printf("%s\t%d\t%s%s%d\n", in->path, p + 1, in->name, in->paged ? "_page_" : "#", p);
+    }
+}
+
+/* The shard's progress file, rewritten after every page: what a scheduler's
+ * log collector or `dotsocr shards` reads. */
+static void write_summary(dots_ctx *ctx, const job *j, bool finished) {
+    if (j->shard_n <= 1) return;
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/.dotsocr-shard-%lld-of-%lld.json", j->out_dir, (long long)j->shard_k, (long long)j->shard_n);
+    json_t *o = json_pack("{s:I, s:I, s:I, s:i, s:i, s:i, s:f, s:b}", "shard", (json_int_t)j->shard_k, "of", (json_int_t)j->shard_n,
+                          "pages_planned", (json_int_t)j->n_planned, "pages_done", j->n_ok, "pages_failed", j->n_failed,
+                          "pages_skipped", j->n_skipped, "seconds", cli_now() - j->t0, "finished", finished);
+    char *text = o ? json_dumps(o, 0) : NULL;
+    json_decref(o);
+    if (text && dots_write_file_atomic(ctx, path, text, strlen(text)) != DOTS_OK) cli_fail(ctx);
+    free(text);
+}
+
+/* A page is made by one run at a time: two runs of one shard (a requeue
+ * racing a slow node), or two parses of one folder, split the pages between
+ * them instead of writing the same files at once. flock(2): the lock goes
+ * with the process, so a killed run leaves none behind. */
+static int lock_page(const job *j, const char *stem) {
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/.%s.lock", j->out_dir, stem);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return -2;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int process_document(dots_ctx *ctx, dots_state *st, job *j, const input *in) {
+    if (in->n_pages <= 0 || in->bad_pages) {
+        if (!in->report) return 0; /* another shard reports it */
+        if (!in->ok) fprintf(stderr, "dotsocr: error: %s: %s\n", in->path, strerror(in->err));
+        else if (in->bad_pages)
+            fprintf(stderr, "dotsocr: error: %s: --pages names a page past the end: the document has %d page(s)\n", in->path,
+                    in->n_pages);
+        j->n_failed++;
+        if (in->n_pages <= 0 || !in->ok) {
+            dots_document *d = NULL;
+            if (in->ok && dots_document_open(ctx, in->path, &d) != DOTS_OK) fprintf(stderr, "dotsocr: error: %s\n", dots_errmsg(ctx));
+            dots_document_close(d);
+            return 1;
+        }
+    }
+    bool any = false;
+    for (int32_t p = 0; p < in->n_pages; p++) any |= in->todo[p];
+    if (!any && j->shard_n > 1) return in->bad_pages ? 1 : 0;
     dots_document *doc = NULL;
     if (dots_document_open(ctx, in->path, &doc) != DOTS_OK) {
         fprintf(stderr, "dotsocr: error: %s\n", dots_errmsg(ctx));
         j->n_failed++;
         return 1;
     }
-    const int32_t n = dots_document_n_pages(doc);
-    const bool paged = dots_document_is_pdf(doc) || n > 1;
-    int failures = 0;
-    /* the selected pages, in order, each once */
-    bool *sel = calloc((size_t)n, sizeof *sel);
-    if (!sel) {
-        fprintf(stderr, "dotsocr: error: %s: out of memory for %d pages\n", in->path, n);
-        dots_document_close(doc);
-        j->n_failed++;
-        return 1;
-    }
-    for (size_t r = 0; r < j->n_ranges; r++) {
-        if (j->ranges[r].a > n) {
-            fprintf(stderr, "dotsocr: error: %s: --pages %lld: the document has %d page(s)\n", in->path, (long long)j->ranges[r].a, n);
-            failures++;
-            continue;
-        }
-        for (int64_t p = j->ranges[r].a; p <= j->ranges[r].b && p <= n; p++) sel[p - 1] = true;
-    }
-    if (!j->ranges)
-        for (int32_t i = 0; i < n; i++) sel[i] = true;
+    const int32_t n = in->n_pages;
+    const bool paged = in->paged;
+    int failures = in->bad_pages;
+    const bool *sel = in->sel;
     progress pr = {j, in->path, 0, n, 0, 0, 0, (dots_stage)-1};
     int32_t miss_first = -1, miss_n = 0;
-    bool *done = calloc((size_t)n, sizeof *done);
-    if (!done) failures++;
+    bool *done = calloc((size_t)n, sizeof *done), *failed = calloc((size_t)n, sizeof *failed);
+    if (!done || !failed) {
+        free(done);
+        done = NULL;
+        failures++;
+    }
     for (int32_t i = 0; done && i < n && !g_stop; i++) {
-        if (!sel[i]) continue;
+        if (!in->todo[i]) continue;
         char stem[PATH_MAX], rec[PATH_MAX * 2];
         stem_of(stem, sizeof stem, in->name, paged, i);
         snprintf(rec, sizeof rec, "%s/.%s.record.json", j->out_dir, stem);
         pr.page = i + 1;
+        int lock = lock_page(j, stem);
+        if (lock == -1) {
+            if (!j->quiet) fprintf(stderr, "dotsocr: %s page %d/%d: being made by another run; skipped\n", in->path, i + 1, n);
+            j->n_skipped++;
+            continue;
+        }
         if (j->resume) {
             json_t *fp = page_fingerprint(j, in, i);
             char *why = NULL;
@@ -675,13 +847,17 @@ static int process_document(dots_ctx *ctx, dots_state *st, job *j, const input *
                 j->n_ok++;
                 done[i] = true;
                 free(why);
+                if (lock >= 0) close(lock);
                 continue;
             }
             if (why && !j->quiet) fprintf(stderr, "dotsocr: %s page %d/%d: redoing it (%s changed)\n", in->path, i + 1, n, why);
             free(why);
         }
         bool missing = false;
-        if (process_page(ctx, st, j, in, doc, i, stem, &pr, &missing) == 0) {
+        int page_rc = process_page(ctx, st, j, in, doc, i, stem, &pr, &missing);
+        if (lock >= 0) close(lock);
+        if (page_rc == 0) {
+            write_summary(ctx, j, false);
             report_missing(in, miss_first, miss_n, n, false);
             miss_n = 0;
             j->n_ok++;
@@ -690,12 +866,15 @@ static int process_document(dots_ctx *ctx, dots_state *st, job *j, const input *
         }
         j->n_failed++;
         failures++;
+        failed[i] = true;
+        write_summary(ctx, j, false);
         if (missing) {
             if (miss_n == 0) miss_first = i;
             miss_n++;
             if (miss_n == MISSING_RUN_ENDS_DOCUMENT) {
                 report_missing(in, miss_first, miss_n, n, true);
                 miss_n = 0;
+                for (int32_t k = i + 1; k < n; k++) failed[k] = in->todo[k]; /* the rest is not in the file */
                 break;
             }
         } else {
@@ -704,8 +883,32 @@ static int process_document(dots_ctx *ctx, dots_state *st, job *j, const input *
         }
     }
     report_missing(in, miss_first, miss_n, n, false);
+    /* pages of the document that other runs (shards, or a run that held a
+     * page's lock) made: finished when their record matches these options.
+     * The document files are written once every page is settled, finished
+     * or failed here; else by the run that settles the last page. */
+    bool complete = done != NULL;
+    for (int32_t i = 0; done && i < n; i++) {
+        if (!sel[i] || done[i] || failed[i]) continue;
+        char stem[PATH_MAX], rec[PATH_MAX * 2];
+        stem_of(stem, sizeof stem, in->name, paged, i);
+        snprintf(rec, sizeof rec, "%s/.%s.record.json", j->out_dir, stem);
+        json_t *fp = page_fingerprint(j, in, i);
+        char *why = NULL;
+        if (fp && page_done(rec, fp, &why)) done[i] = true;
+        else complete = false;
+        free(why);
+        json_decref(fp);
+    }
     /* per document: the records of the finished pages in page order, and
-     * for several pages the Markdown of all of them */
+     * for several pages the Markdown of all of them. Shards write them only
+     * when every selected page is finished: the last one to finish does. */
+    if (!complete) {
+        free(done);
+        free(failed);
+        dots_document_close(doc);
+        return failures ? 1 : 0;
+    }
     char *jsonl = NULL, *all_md = NULL;
     size_t jl = 0, ml = 0;
     FILE *jf = open_memstream(&jsonl, &jl), *mf = open_memstream(&all_md, &ml);
@@ -740,29 +943,9 @@ static int process_document(dots_ctx *ctx, dots_state *st, job *j, const input *
     free(jsonl);
     free(all_md);
     free(done);
-    free(sel);
+    free(failed);
     dots_document_close(doc);
     return failures ? 1 : 0;
-}
-
-/* One parse at a time per output directory: two runs writing the same
- * pages would each find the other's files and records half made. */
-static int lock_out_dir(const char *dir, int *fd_out) {
-    char path[PATH_MAX * 2];
-    snprintf(path, sizeof path, "%s/.dotsocr-parse.lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        fprintf(stderr, "dotsocr: error: %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        fprintf(stderr, "dotsocr: error: %s: another dotsocr parse is writing to this directory; wait for it or choose another -o\n",
-                dir);
-        close(fd);
-        return 1;
-    }
-    *fd_out = fd;
-    return 0;
 }
 
 int dots_cmd_parse(int argc, char **argv) {
@@ -772,6 +955,9 @@ int dots_cmd_parse(int argc, char **argv) {
                                          {"images-dir", required_argument, NULL, 'I'},
                                          {"resume", no_argument, NULL, 'r'},
                                          {"replay-dir", required_argument, NULL, 1003},
+                                         {"shard", required_argument, NULL, 1004},
+                                         {"inputs-from", required_argument, NULL, 1005},
+                                         {"dry-run", no_argument, NULL, 1006},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
@@ -779,7 +965,9 @@ int dots_cmd_parse(int argc, char **argv) {
     job j = {0};
     cli_page_args a;
     cli_page_args_init(&a);
-    const char *pages = NULL;
+    const char *pages = NULL, *inputs_from = NULL;
+    bool dry_run = false;
+    j.shard_n = 1;
     int c, rc;
     while ((c = getopt_long(argc, argv, "o:vqh", opts, NULL)) != -1) {
         if ((rc = cli_page_option("parse", c, optarg, &a)) >= 0) {
@@ -793,6 +981,9 @@ int dots_cmd_parse(int argc, char **argv) {
         case 'r': j.resume = true; break;
         case 'q': j.quiet = true; cli_quiet(); break;
         case 1003: j.replay_dir = optarg; break;
+        case 1004: if (cli_shard("parse", optarg, &j.shard_k, &j.shard_n)) return DOTS_EXIT_USAGE; break;
+        case 1005: inputs_from = optarg; break;
+        case 1006: dry_run = true; break;
         case 'v': cli_more_verbose(); break;
         case 'h': fputs(help_parse, stdout); return 0;
         default: return cli_bad_option("parse", argc, argv, opts, "o:vqh");
@@ -801,7 +992,7 @@ int dots_cmd_parse(int argc, char **argv) {
     if ((rc = cli_page_args_check("parse", &a))) return rc;
     if (!j.out_dir) return cli_usage("parse", "%s", "-o OUT_DIR is required");
     if (!*j.out_dir) return cli_usage("parse", "%s", "-o OUT_DIR is empty");
-    if (optind >= argc) return cli_usage("parse", "%s", "no INPUT given");
+    if (optind >= argc && !inputs_from) return cli_usage("parse", "%s", "no INPUT given");
     if (pages && !parse_pages(pages, &j.ranges, &j.n_ranges))
         return cli_usage("parse", "bad --pages '%s': 1-based pages and ranges such as 1-5,9 (up to %d)", pages, INT32_MAX);
     j.po = a.po;
@@ -809,19 +1000,27 @@ int dots_cmd_parse(int argc, char **argv) {
     j.mmproj = a.mmproj;
     j.po.images_dir = j.images_dir;
     j.tty = isatty(2);
-    rc = collect_inputs(&j, argc - optind, argv + optind);
+    char **listed = NULL;
+    size_t n_listed = 0;
+    rc = inputs_from ? read_input_list(inputs_from, argv + optind, argc - optind, &listed, &n_listed) : 0;
+    if (rc == 0) rc = collect_inputs(&j, inputs_from ? (int)n_listed : argc - optind, inputs_from ? listed : argv + optind);
+    for (size_t i = 0; i < n_listed; i++) free(listed[i]);
+    free(listed);
     if (rc == 0) rc = assign_names(&j);
-    if (rc == 0 && (cli_ensure_dir(j.out_dir) != 0 || (j.images_dir && cli_ensure_dir(j.images_dir) != 0))) rc = 1;
-    if (rc == 0) rc = check_outputs_spare_inputs(&j);
-    int lock_fd = -1;
-    if (rc == 0) rc = lock_out_dir(j.out_dir, &lock_fd);
     dots_ctx *ctx = NULL;
     dots_model *model = NULL;
     dots_state *st = NULL;
-    double t0 = cli_now();
+    double t0 = j.t0 = cli_now();
+    if (rc == 0 && !(ctx = cli_make_ctx())) rc = 1;
+    if (rc == 0) rc = plan_pages(ctx, &j);
+    if (rc == 0 && dry_run) {
+        print_plan(&j);
+        goto done;
+    }
+    if (rc == 0 && (cli_ensure_dir(j.out_dir) != 0 || (j.images_dir && cli_ensure_dir(j.images_dir) != 0))) rc = 1;
+    if (rc == 0) rc = check_outputs_spare_inputs(&j);
     if (rc != 0) goto done;
-    ctx = cli_make_ctx();
-    if (!ctx || cli_open_model(ctx, j.model_path, j.mmproj, a.placement, &model) != DOTS_OK ||
+    if (cli_open_model(ctx, j.model_path, j.mmproj, a.placement, &model) != DOTS_OK ||
         dots_state_create(ctx, model, (int32_t)a.threads, &st) != DOTS_OK ||
         dots_state_set_precision(ctx, st, a.precision) != DOTS_OK) {
         rc = cli_fail(ctx);
@@ -839,15 +1038,17 @@ int dots_cmd_parse(int argc, char **argv) {
         if (process_document(ctx, st, &j, &j.inputs[i]) != 0) rc = 1;
     signal(SIGINT, SIG_DFL);
     g_state = NULL;
+    write_summary(ctx, &j, !g_stop);
     if (!j.quiet)
-        fprintf(stderr, "dotsocr: %d page(s) done, %d failed, %zu document(s), %.1f s%s\n", j.n_ok, j.n_failed, j.n_inputs,
-                cli_now() - t0, g_stop ? " (interrupted)" : "");
+        fprintf(stderr, "dotsocr: %d page(s) done, %d failed, %d skipped (made by another run), %zu document(s), %.1f s%s\n",
+                j.n_ok, j.n_failed, j.n_skipped, j.n_inputs, cli_now() - t0, g_stop ? " (interrupted)" : "");
     if (j.n_failed || g_stop) rc = 1;
 done:
-    if (lock_fd >= 0) close(lock_fd);
     for (size_t i = 0; i < j.n_inputs; i++) {
         free(j.inputs[i].path);
         free(j.inputs[i].name);
+        free(j.inputs[i].sel);
+        free(j.inputs[i].todo);
     }
     free(j.inputs);
     free(j.ranges);
