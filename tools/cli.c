@@ -228,11 +228,10 @@ int cli_shard(const char *cmd, const char *spec, int64_t *k, int64_t *n) {
         if (spec[4] == '/') {
             if (!whole_i64(spec + 5, n) || *n < 1 || *n > max_n)
                 return cli_usage(cmd, "bad --shard '%s': auto/N with N in 1..%lld", spec, (long long)max_n);
-            if (!env_int("JOB_COMPLETION_INDEX", &id)) {
-                if (!env_int("SLURM_ARRAY_TASK_ID", &id))
-                    return cli_usage(cmd, "--shard %s: neither JOB_COMPLETION_INDEX nor SLURM_ARRAY_TASK_ID is set", spec);
-                env_int("SLURM_ARRAY_TASK_MIN", &min);
-            }
+            /* K is the index itself (0..N-1): a task resubmitted alone
+             * (--array=2) keeps its place in the split */
+            if (!env_int("JOB_COMPLETION_INDEX", &id) && !env_int("SLURM_ARRAY_TASK_ID", &id))
+                return cli_usage(cmd, "--shard %s: neither JOB_COMPLETION_INDEX nor SLURM_ARRAY_TASK_ID is set", spec);
         } else if (spec[4] == '\0') {
             if (!env_int("SLURM_ARRAY_TASK_ID", &id) || !env_int("SLURM_ARRAY_TASK_COUNT", n))
                 return cli_usage(cmd, "--shard auto: SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT are not set (not a Slurm "
@@ -310,6 +309,7 @@ double cli_now(void) {
 static const dots_cli_command public_commands[] = {
     {"parse", dots_cmd_parse, "documents -> layout JSON, Markdown and layout pictures per page"},
     {"run", dots_cmd_run, "one page -> the model's raw answer, streamed"},
+    {"shards", dots_cmd_shards, "totals of the progress files that parse --shard leaves"},
     {"info", dots_cmd_info, "validate a model and print its config and sizes"},
     {"convert", dots_cmd_convert, "model -> one GGUF file, or llama.cpp's LM + mmproj pair"},
     {"tokenize", dots_cmd_tokenize, "text on stdin -> token ids"},

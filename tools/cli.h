@@ -32,6 +32,7 @@ int dots_cmd_tokenize(int argc, char **argv);
 int dots_cmd_detokenize(int argc, char **argv);
 int dots_cmd_run(int argc, char **argv);
 int dots_cmd_parse(int argc, char **argv);
+int dots_cmd_shards(int argc, char **argv);
 
 /* -v / -q: the log level of the contexts made after them. */
 void cli_more_verbose(void);
@@ -91,8 +92,9 @@ int cli_page_option(const char *cmd, int c, const char *arg, cli_page_args *a);
 /* The checks across options, once all are read: 0 or DOTS_EXIT_USAGE. */
 int cli_page_args_check(const char *cmd, const cli_page_args *a);
 
-/* --shard: "K/N" (0 <= K < N), "auto" (Slurm's array variables) or
- * "auto/N" (SLURM_ARRAY_TASK_ID or Kubernetes' JOB_COMPLETION_INDEX). */
+/* --shard: "K/N" (0 <= K < N), "auto" (K = SLURM_ARRAY_TASK_ID minus
+ * SLURM_ARRAY_TASK_MIN, N = SLURM_ARRAY_TASK_COUNT) or "auto/N" (K =
+ * Kubernetes' JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID as it is). */
 int cli_shard(const char *cmd, const char *spec, int64_t *k, int64_t *n);
 
 /* mkdir -p; 0 or 1 (message printed). */

@@ -67,8 +67,9 @@ static const char help_parse[] =
     "  loops of 1024 tokens (--no-loop-guard: off). --shard K/N does the K-th (from 0)\n"
     "  of N equal parts of all selected pages (ordered by output name and page, so\n"
     "  the listing order does not matter); auto takes K and N from Slurm\n"
-    "  (SLURM_ARRAY_TASK_ID/MIN/COUNT), auto/N takes K from SLURM_ARRAY_TASK_ID or\n"
-    "  Kubernetes' JOB_COMPLETION_INDEX. A page is made by one run at a time (a lock\n"
+    "  (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_COUNT), auto/N\n"
+    "  takes K as it is from Kubernetes' JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID\n"
+    "  (so a task resubmitted alone keeps its share). A page is made by one run at a time (a lock\n"
     "  per page); a document's .jsonl and .md are written by the run that finds all\n"
     "  its pages finished. --inputs-from FILE reads more inputs, one per line.\n"
     "  --dry-run prints the pages this run would do and exits.\n";
@@ -257,19 +258,16 @@ static int read_input_list(const char *file, char **args, int n_args, char ***ou
         fprintf(stderr, "dotsocr: error: %s: %s\n", file, strerror(errno));
         return 1;
     }
-    char **v = NULL, *line = NULL;
-    size_t n = 0, cap = 0, lcap = 0;
+    size_t n = 0, cap = 64 + (size_t)n_args, lcap = 0;
+    char **v = malloc(cap * sizeof *v), *line = NULL;
     ssize_t len;
-    bool ok = true;
-    for (int i = 0; ok && i < n_args; i++) {
-        if (n == cap && !(v = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v))) break;
-        ok = (v[n++] = strdup(args[i])) != NULL;
-    }
-    while (ok && v && (len = getline(&line, &lcap, f)) >= 0) {
+    bool ok = v != NULL;
+    for (int i = 0; ok && i < n_args; i++) ok = (v[n++] = strdup(args[i])) != NULL;
+    while (ok && (len = getline(&line, &lcap, f)) >= 0) {
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         if (len == 0 || line[0] == '#') continue;
         if (n == cap) {
-            char **q = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v);
+            char **q = realloc(v, (cap *= 2) * sizeof *v);
             if (!q) {
                 ok = false;
                 break;
