@@ -135,7 +135,7 @@ def test_slurm():
         sys.exit(77)
     inputs = make_collection(os.path.join(A.tmp, "col"))
     listing = os.path.join(A.tmp, "inputs.txt")
-    open(listing, "w").write("\n".join(inputs[::-1]) + "\n")
+    open(listing, "w").write("# the collection: a directory\n" + os.path.dirname(inputs[0]) + "\n")
     cluster = os.path.join(A.tmp, "slurm")
     here = os.path.dirname(os.path.abspath(__file__))
     r = subprocess.run(["sh", os.path.join(here, "slurm_cluster.sh"), "start", cluster], capture_output=True, timeout=120)
