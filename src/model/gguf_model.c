@@ -24,9 +24,11 @@
 #include "model/weights.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char *const dots_gguf_json_key[DOTS_SOURCE_JSON_COUNT] = {"dotsocr.config_json", "dotsocr.generation_config_json",
                                                                  "dotsocr.preprocessor_config_json"};
@@ -119,13 +121,18 @@ static bool is_4bit(dots_dtype t) { return t == DOTS_DTYPE_Q4_0 || t == DOTS_DTY
 
 /* The stored type of one tensor. Precise where precision is cheap: norms
  * and biases F32 (llama.cpp's rule); the conv kernel (rows of 14 in ggml's
- * layout) F32 unless the file is bf16; a matrix whose rows are not whole
+ * layout) F32 unless the file is bf16 or f16, and in llama.cpp's pair F16 in
+ * an f16 file and F32 in every other (its converter's rule: ggml's CPU
+ * backend has no convolution with a BF16 kernel, and llama.cpp aborts
+ * setting up the vision graph of an mmproj that has one); a matrix whose rows are not whole
  * blocks (vision fc2 rows are 4224 = 16.5 x 256) falls back to Q8_0; the
  * output projection stays Q8_0 in 4-bit files (llama.cpp uses Q6_K there). */
-static dots_dtype stored_type(const dots_expected_tensor *e, dots_dtype want) {
+static dots_dtype stored_type(const dots_expected_tensor *e, dots_dtype want, bool llama_pair) {
     if (e->n_dims < 2) return DOTS_DTYPE_F32;
-    if (e->n_dims == 4 || strcmp(e->name, "vision_tower.patch_embed.patchifier.proj.weight") == 0)
+    if (e->n_dims == 4 || strcmp(e->name, "vision_tower.patch_embed.patchifier.proj.weight") == 0) {
+        if (llama_pair) return want == DOTS_DTYPE_F16 ? DOTS_DTYPE_F16 : DOTS_DTYPE_F32;
         return dots_dtype_is_quant(want) ? DOTS_DTYPE_F32 : want;
+    }
     if (strcmp(e->name, "lm_head.weight") == 0 && is_4bit(want)) return DOTS_DTYPE_Q8_0;
     int64_t K = e->shape[e->n_dims - 1];
     if (K % dots_dtype_block(want) != 0) return K % 32 == 0 ? DOTS_DTYPE_Q8_0 : DOTS_DTYPE_BF16;
@@ -153,6 +160,7 @@ typedef struct convert_state {
     float *f32;
     uint8_t *out;
     int64_t chunk_elems;
+    char *chat_template; /* the source's, or NULL */
 } convert_state;
 
 static dots_status write_tensor(convert_state *c, const dots_tensor *src, dots_dtype to) {
@@ -177,6 +185,44 @@ static dots_status write_tensor(convert_state *c, const dots_tensor *src, dots_d
         if (st != DOTS_OK) return st;
     }
     return DOTS_OK;
+}
+
+/* The chat template of the source, or NULL: a checkpoint's
+ * tokenizer_config.json "chat_template" (a string), else chat_template.json's,
+ * else a GGUF's tokenizer.chat_template. */
+static char *read_chat_template(dots_ctx *ctx, const dots_model *m) {
+    char *out = NULL;
+    if (!dots_model_is_gguf(m)) {
+        static const char *const files[] = {"tokenizer_config.json", "chat_template.json"};
+        for (int i = 0; i < 2 && !out; i++) {
+            char *path = dots_path_join(dots_model_dir(m), files[i]), *text = NULL;
+            size_t len = 0;
+            struct stat sb;
+            if (path && stat(path, &sb) == 0 && dots_read_small_file(ctx, path, 64u << 20, &text, &len) == DOTS_OK) {
+                json_t *root = json_loadb(text, len, 0, NULL);
+                const json_t *t = json_object_get(root, "chat_template");
+                if (json_is_string(t)) out = strdup(json_string_value(t));
+                json_decref(root);
+            }
+            dots_ctx_clear_error(ctx);
+            free(text);
+            free(path);
+        }
+        return out;
+    }
+    dots_gguf g;
+    if (dots_gguf_open(ctx, dots_model_dir(m), &g) != DOTS_OK) {
+        dots_ctx_clear_error(ctx);
+        return NULL;
+    }
+    const char *s;
+    size_t n;
+    if (dots_gguf_get_string(&g, "tokenizer.chat_template", &s, &n) && (out = malloc(n + 1))) {
+        memcpy(out, s, n);
+        out[n] = '\0';
+    }
+    dots_gguf_close(&g);
+    return out;
 }
 
 /* tokenizer.json of the source: the directory's file, or the GGUF's key. */
@@ -266,7 +312,8 @@ static const uint32_t file_types[DOTS_DTYPE_COUNT] = {0, 1, 32, 7, 2, 14};
 
 /* Builds the metadata of one file. */
 static dots_status write_keys(dots_ctx *ctx, dots_gguf_writer *w, const dots_model *model, part which, dots_dtype lm_t,
-                              dots_dtype vis_t, const char *tok, size_t tok_len, const char *mmproj_name) {
+                              dots_dtype vis_t, const char *tok, size_t tok_len, const char *mmproj_name,
+                              const char *chat_template) {
     const dots_config *cfg = dots_model_config(model);
     write_general_keys(w, which == PART_VISION ? "clip" : "qwen2", file_types[which == PART_VISION ? vis_t : lm_t]);
     if (which == PART_VISION) dots_gguf_kv_string(w, "general.type", "mmproj", 6);
@@ -291,6 +338,9 @@ static dots_status write_keys(dots_ctx *ctx, dots_gguf_writer *w, const dots_mod
         if (s) dots_gguf_kv_string(w, dots_gguf_json_key[i], s, n);
     }
     if (which != PART_VISION) dots_gguf_kv_string(w, DOTS_GGUF_TOKENIZER_KEY, tok, tok_len);
+    /* llama-server and llama-mtmd-cli build their prompts from it */
+    if (which != PART_VISION && chat_template)
+        dots_gguf_kv_string(w, "tokenizer.chat_template", chat_template, strlen(chat_template));
     return DOTS_OK;
 }
 
@@ -300,7 +350,7 @@ static dots_status write_file(convert_state *c, const dots_model *model, const c
                               dots_dtype lm_t, dots_dtype vis_t, const char *tok, size_t tok_len, const char *mmproj_name) {
     dots_ctx *ctx = c->ctx;
     dots_gguf_writer_init(&c->w);
-    dots_status st = write_keys(ctx, &c->w, model, which, lm_t, vis_t, tok, tok_len, mmproj_name);
+    dots_status st = write_keys(ctx, &c->w, model, which, lm_t, vis_t, tok, tok_len, mmproj_name, c->chat_template);
     for (int64_t i = 0; i < n_exp && st == DOTS_OK; i++) {
         if ((which == PART_LM && exp[i].is_vision) || (which == PART_VISION && !exp[i].is_vision)) continue;
         char gname[DOTS_GGUF_MAX_NAME + 1];
@@ -358,6 +408,7 @@ dots_status dots_convert_gguf(dots_ctx *ctx, const dots_model *model, const char
     const dots_tensor **src = NULL;
     dots_dtype *to = NULL;
     dots_status st = read_tokenizer_text(ctx, model, p->tokenizer_path, &tok, &tok_len);
+    c.chat_template = read_chat_template(ctx, model);
     if (st == DOTS_OK) st = dots_weights_expect(ctx, cfg, &shadow, &exp, &n_exp);
     if (st != DOTS_OK) goto done;
     dots_weights_free(&shadow); /* only the names and shapes are needed */
@@ -378,7 +429,7 @@ dots_status dots_convert_gguf(dots_ctx *ctx, const dots_model *model, const char
             st = DOTS_FAIL(ctx, DOTS_ERR_LIMIT, "convert: tensor %s has rows of %lld elements", exp[i].name,
                            (long long)src[i]->shape[src[i]->n_dims - 1]);
         else
-            to[i] = stored_type(&exp[i], exp[i].is_vision ? vis_t : lm_t);
+            to[i] = stored_type(&exp[i], exp[i].is_vision ? vis_t : lm_t, p->mmproj_path != NULL);
     }
     if (st == DOTS_OK) {
         c.pool = dots_pool_create(p->threads > 0 ? p->threads : dots_default_threads());
@@ -400,6 +451,7 @@ dots_status dots_convert_gguf(dots_ctx *ctx, const dots_model *model, const char
 done:
     free(src);
     free(to);
+    free(c.chat_template);
     dots_pool_free(c.pool);
     free(c.f32);
     free(c.out);

@@ -53,6 +53,26 @@ static json_t *token_object(const dots_added_token_spec *a, bool with_id) {
     return o;
 }
 
+/* dots.ocr's chat template as the checkpoint's tokenizer_config.json
+ * renders it (docs/model.md §6): system turns as <|system|>...<|endofsystem|>
+ * and a newline, user turns <|user|>...<|endofuser|>, assistant turns
+ * <|assistant|>... closed by <|endofassistant|> unless last, and the
+ * generation prompt <|assistant|> after a final non-assistant turn. Written
+ * here from that description (the model generator has no real checkpoint to
+ * copy it from); it renders the same strings. */
+static const char dots_chat_template[] =
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'system' -%}"
+    "{{ '<|system|>' + message['content'] + '<|endofsystem|>' + '\n' }}"
+    "{%- elif message['role'] == 'user' -%}"
+    "{{ '<|user|>' + message['content'] + '<|endofuser|>' }}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{{ '<|assistant|>' + message['content'] }}"
+    "{%- if not loop.last -%}{{ '<|endofassistant|>' }}{%- endif -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if messages[-1]['role'] != 'assistant' -%}{{ '<|assistant|>' }}{%- endif -%}";
+
 dots_status dots_write_dots_tokenizer(dots_ctx *ctx, const char *qwen_json, size_t len, char **tokenizer_json,
                                       char **tokenizer_config_json) {
     json_t *root = json_loadb(qwen_json, len, 0, NULL);
@@ -70,10 +90,11 @@ dots_status dots_write_dots_tokenizer(dots_ctx *ctx, const char *qwen_json, size
              json_object_set_new(decoder, key, token_object(a, false)) == 0;
     }
     ok = ok && json_object_set(root, "added_tokens", added) == 0;
-    json_t *config = ok ? json_pack("{s:O, s:b, s:n, s:s, s:s, s:n, s:b, s:s, s:i, s:b, s:s}", "added_tokens_decoder", decoder,
+    json_t *config = ok ? json_pack("{s:O, s:b, s:n, s:s, s:s, s:n, s:b, s:s, s:i, s:b, s:s, s:s}", "added_tokens_decoder", decoder,
                                     "add_bos_token", 0, "bos_token", "eos_token", "<|endoftext|>", "pad_token", "[PAD]",
                                     "unk_token", "clean_up_tokenization_spaces", 0, "errors", "replace", "model_max_length",
-                                    131072, "split_special_tokens", 0, "tokenizer_class", "Qwen2Tokenizer")
+                                    131072, "split_special_tokens", 0, "tokenizer_class", "Qwen2Tokenizer", "chat_template",
+                                    dots_chat_template)
                         : NULL;
     json_decref(added);
     json_decref(decoder);

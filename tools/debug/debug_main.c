@@ -17,11 +17,14 @@
 
 #include "decode/guided.h"
 #include "io/npy.h"
+#include "lm/qwen2.h"
+#include "model/weights.h"
 #include "kernels/kernels.h"
 #include "pipeline/run.h"
 #include "vision/vision.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -632,6 +635,128 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------ lm-logits / tokenize-lines */
+
+static const char help_lm_logits[] =
+    "usage: dotsocr-debug lm-logits --model MODEL --ids 1,2,3 [--threads N] [--precision fp32|bf16]\n"
+    "  The language model alone on the given token ids (no image: an <|imgpad|> id is\n"
+    "  its plain embedding, as llama.cpp evaluates text), the logits of the last\n"
+    "  position printed as one JSON array. For comparisons with other engines.\n";
+
+static int cmd_lm_logits(int argc, char **argv) {
+    static const struct option opts[] = {{"model", required_argument, NULL, 'm'}, {"ids", required_argument, NULL, 'i'},
+                                         {"threads", required_argument, NULL, 't'}, {"precision", required_argument, NULL, 'p'},
+                                         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *model_dir = NULL, *id_text = NULL;
+    int64_t threads = 0;
+    bool bf16 = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'i': id_text = optarg; break;
+        case 't': if (cli_int("lm-logits", "--threads", optarg, 1, 256, &threads)) return DOTS_EXIT_USAGE; break;
+        case 'p': if (!parse_precision(optarg, &bf16)) return cli_usage("lm-logits", "bad --precision '%s'", optarg); break;
+        case 'h': fputs(help_lm_logits, stdout); return 0;
+        default: return cli_bad_option("lm-logits", argc, argv, opts, "h");
+        }
+    }
+    if (!model_dir || !id_text) return cli_usage("lm-logits", "%s", "--model and --ids are required");
+    int32_t ids[4096];
+    int64_t n = 0;
+    for (const char *p = id_text; *p && n < 4096;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > INT32_MAX) return cli_usage("lm-logits", "bad --ids at '%.20s'", p);
+        ids[n++] = (int32_t)v;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return cli_usage("lm-logits", "bad --ids at '%.20s'", end);
+    }
+    dots_ctx *ctx = cli_make_ctx();
+    dots_model *model = NULL;
+    int rc = 1;
+    if (!ctx || cli_open_model(ctx, model_dir, NULL, DOTS_PLACE_MAP, &model) != DOTS_OK) return cli_fail(ctx);
+    const dots_config *cfg = dots_model_config(model);
+    const int64_t H = cfg->text.hidden_size, V = cfg->text.vocab_size;
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] >= V) {
+            dots_model_close(model);
+            dots_ctx_free(ctx);
+            return cli_usage("lm-logits", "id %d is past the %lld-row vocabulary", ids[i], (long long)V);
+        }
+    dots_pool *pool = dots_pool_create(threads ? (int)threads : dots_default_threads());
+    dots_scratch scratch = {0}, worker_scratch[DOTS_MAX_THREADS] = {0};
+    dots_kernels kern = {dots_cpu_isa(), pool, &scratch, bf16, worker_scratch, NULL};
+    float *emb = malloc(sizeof(float) * (size_t)(n * H)), *logits = malloc(sizeof(float) * (size_t)V);
+    dots_lm_state lm = {0};
+    if (pool && emb && logits && dots_lm_state_init(ctx, cfg, n + 1, false, &lm) == DOTS_OK) {
+        dots_lm_embed(cfg, dots_model_weights(model), ids, n, emb);
+        if (dots_lm_forward(ctx, cfg, dots_model_weights(model), &kern, &lm, emb, n, logits) == DOTS_OK) {
+            putchar('[');
+            for (int64_t i = 0; i < V; i++) printf("%s%.9g", i ? "," : "", logits[i]);
+            puts("]");
+            rc = 0;
+        }
+    }
+    if (rc) rc = cli_fail(ctx);
+    dots_lm_state_free(&lm);
+    free(emb);
+    free(logits);
+    dots_pool_free(pool);
+    dots_scratch_free(&scratch);
+    for (int i = 0; i < DOTS_MAX_THREADS; i++) dots_scratch_free(&worker_scratch[i]);
+    dots_model_close(model);
+    dots_ctx_free(ctx);
+    return rc;
+}
+
+static const char help_tokenize_lines[] =
+    "usage: dotsocr-debug tokenize-lines --model MODEL < strings.jsonl\n"
+    "  Each input line is one JSON string; prints its ids as one JSON array a line.\n";
+
+static int cmd_tokenize_lines(int argc, char **argv) {
+    static const struct option opts[] = {{"model", required_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *model_dir = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'h': fputs(help_tokenize_lines, stdout); return 0;
+        default: return cli_bad_option("tokenize-lines", argc, argv, opts, "h");
+        }
+    }
+    if (!model_dir) return cli_usage("tokenize-lines", "%s", "--model is required");
+    dots_ctx *ctx = cli_make_ctx();
+    dots_tokenizer *tok = NULL;
+    if (!ctx || dots_tokenizer_open(ctx, model_dir, &tok) != DOTS_OK) return cli_fail(ctx);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = 0;
+    while (rc == 0 && (len = getline(&line, &cap, stdin)) > 0) {
+        json_error_t err;
+        json_t *s = json_loadb(line, (size_t)len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (!json_is_string(s)) {
+            fprintf(stderr, "dotsocr: error: not a JSON string: %.60s\n", line);
+            rc = 1;
+        } else if (dots_tok_encode(ctx, tok, json_string_value(s), json_string_length(s), &ids, &n) != DOTS_OK) {
+            rc = cli_fail(ctx);
+        } else {
+            putchar('[');
+            for (size_t i = 0; i < n; i++) printf("%s%d", i ? "," : "", ids[i]);
+            puts("]");
+        }
+        dots_free(ids);
+        json_decref(s);
+    }
+    free(line);
+    dots_tokenizer_free(tok);
+    dots_ctx_free(ctx);
+    return rc;
+}
+
 int dots_cmd_bench(int argc, char **argv);
 
 /* Added to the public commands; `run` replaces the public one here. */
@@ -640,6 +765,8 @@ static const dots_cli_command commands[] = {
     {"preprocess", cmd_preprocess, "image/PDF page -> resized image and vision pixel rows (--dump)"},
     {"vision", cmd_vision, "image/PDF page -> vision encoder embeddings (--dump)"},
     {"bench", dots_cmd_bench, "speed of every stage against this machine's measured limits"},
+    {"lm-logits", cmd_lm_logits, "the language model alone on token ids: the last position's logits"},
+    {"tokenize-lines", cmd_tokenize_lines, "JSON strings, one a line, to token ids"},
     {"grammar-check", cmd_grammar_check, "an answer on stdin through the layout constraint and the loop guard"},
 };
 
