@@ -132,7 +132,11 @@ char *dots_path_join(const char *dir, const char *name) {
 
 dots_status dots_read_small_file(dots_ctx *ctx, const char *path, size_t max_bytes, char **out,
                                  size_t *out_len) {
-    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer */
+    /* a special file is refused before it is opened; O_NONBLOCK covers one
+     * swapped in after the stat: opening a FIFO for reading would wait */
+    struct stat pre;
+    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode))
+        return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: not a regular file (a FIFO, socket, device or directory)", path);
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat st;

@@ -13,7 +13,9 @@
 
 dots_status dots_mapped_file_open(dots_ctx *ctx, const char *path, dots_mapped_file *out) {
     if (!path || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "mapped_file_open: NULL argument");
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block the open */
+    struct stat pre; /* a special file is refused before it is opened */
+    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode)) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: not a regular file", path);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* and one swapped in after the stat must not block */
     if (fd < 0) return DOTS_FAIL(ctx, DOTS_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
