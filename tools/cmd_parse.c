@@ -615,6 +615,25 @@ static int process_page(dots_ctx *ctx, dots_state *st, job *j, const input *in, 
                             r.source_width_px);
     json_t *fp = page_fingerprint(j, in, page);
     if (!rec || !fp) goto oom;
+    /* a page made again: its old record goes first (until the new one is
+     * written the page is not complete), and so do old outputs this run does
+     * not make (a layout picture left from another --mode would mix runs) */
+    if (unlink(rec_path) != 0 && errno != ENOENT) {
+        fprintf(stderr, "dotsocr: error: %s: cannot remove the old record: %s\n", rec_path, strerror(errno));
+        goto out;
+    }
+    const struct {
+        const char *suffix;
+        bool made;
+    } outs[] = {{".json", r.json != NULL}, {".jpg", r.layout_jpeg != NULL}, {".md", r.markdown != NULL},
+                {"_nohf.md", r.markdown_nohf != NULL}};
+    for (size_t k = 0; k < sizeof outs / sizeof *outs; k++) {
+        snprintf(path, sizeof path, "%s/%s%s", j->out_dir, stem, outs[k].suffix);
+        if (!outs[k].made && !clobbered_input(j, path) && unlink(path) != 0 && errno != ENOENT) {
+            fprintf(stderr, "dotsocr: error: %s: cannot remove an output of an earlier run: %s\n", path, strerror(errno));
+            goto out;
+        }
+    }
     /* outputs first, then the record that marks the page complete */
     if (r.json) {
         snprintf(path, sizeof path, "%s/%s.json", j->out_dir, stem);

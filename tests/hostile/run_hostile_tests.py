@@ -143,6 +143,11 @@ def case_04_resume_redoes_what_changed():
     check(rc == 0 and "already done" not in err and "redoing" in err, "4: other --max-new-tokens: redone: %s" % err[-200:])
     rc, _, err, _ = run("parse", "--model", A.model, img, "-o", out, "--max-new-tokens", "5", "--resume", "--mode", "layout-only")
     check(rc == 0 and "already done" not in err, "4: other --mode: redone")
+    check(not os.path.exists(os.path.join(out, "a.md")), "4: layout-only made no Markdown, and the older run's is gone")
+    rc, _, err, _ = run("parse", "--model", A.model, img, "-o", out, "--max-new-tokens", "5", "--mode", "ocr")
+    check(rc == 0 and not os.path.exists(os.path.join(out, "a.json")) and not os.path.exists(os.path.join(out, "a.jpg")),
+          "4: an ocr run leaves no layout files of an earlier layout run beside its own")
+    rc, _, err, _ = run("parse", "--model", A.model, img, "-o", out, "--max-new-tokens", "5", "--resume", "--mode", "layout-only")
     os.remove(os.path.join(out, "a.json"))
     rc, _, err, _ = run("parse", "--model", A.model, img, "-o", out, "--max-new-tokens", "5", "--resume", "--mode", "layout-only")
     check(rc == 0 and "already done" not in err and os.path.exists(os.path.join(out, "a.json")), "4: a deleted output is made again")
