@@ -482,6 +482,18 @@ def case_llamacpp(args):
         if len(mten["v.patch_embd.weight"][0]) != 4:
             fail(f"{t} mmproj: v.patch_embd.weight must stay 4-D")
         for name, v in list(ten.items()) + list(mten.items()):
+            if name == "v.patch_embd.weight":
+                # llama.cpp's rule in a pair: F32 (F16 in an f16 file), never
+                # BF16, which its CPU backend cannot convolve; the one-file
+                # conversion keeps the file's type. The values must agree.
+                if v[1] != 0:
+                    fail(f"{t}: the pair's v.patch_embd.weight has ggml type {v[1]}, llama.cpp's converter writes F32 (0)")
+                r_shape, r_type, r_raw = ref[name]
+                want = np.frombuffer(r_raw, np.float32) if r_type == 0 else \
+                    (np.frombuffer(r_raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
+                if v[0] != r_shape or not np.array_equal(np.frombuffer(v[2], np.float32), want):
+                    fail(f"{t}: the pair's v.patch_embd.weight values differ from the one-file conversion")
+                continue
             if v != ref[name]:
                 fail(f"{t}: {name} differs from the one-file conversion")
         print(f"{t}: LM file {len(ten)} tensors, {len(tokens)} tokens, {len(merges)} merges; mmproj {len(mten)} tensors; "
