@@ -95,12 +95,20 @@ int32_t dots_guided_pick(dots_guided *d, dots_sampler *s, const float *logits, i
     const bool done = dots_lg_complete(&d->g);
     const uint64_t *bits = dots_token_mask_get(d->mask, &d->g);
     float *m = d->scratch;
-    for (int32_t i = 0; i < d->n_valid; i++) m[i] = bits && dots_mask_has(bits, i) ? logits[i] : -INFINITY;
+    /* one pass: the masked logits, and the model's own first choice */
+    int32_t first = 0;
+    for (int32_t w = 0, base = 0; base < d->n_valid; w++, base += 64) {
+        uint64_t word = bits ? bits[w] : 0;
+        int32_t end = base + 64 < d->n_valid ? base + 64 : d->n_valid;
+        for (int32_t i = base; i < end; i++) {
+            if (logits[i] > logits[first]) first = i;
+            m[i] = (word >> (i - base)) & 1 ? logits[i] : -INFINITY;
+        }
+    }
     for (int i = 0; i < d->n_eos; i++)
         if (d->eos[i] >= 0 && d->eos[i] < d->n_valid) m[d->eos[i]] = done ? logits[d->eos[i]] : -INFINITY;
     if (d->ban >= 0 && d->ban < d->n_valid) m[d->ban] = -INFINITY;
     d->ban = -1;
-    int32_t first = argmax(logits, d->n_valid);
     if (!(m[first] > -INFINITY)) d->changed = true;
     int32_t pick = -1;
     for (int tries = 0; tries < MAX_TRIES; tries++) {
