@@ -112,9 +112,8 @@ int32_t dots_guided_pick(dots_guided *d, dots_sampler *s, const float *logits, i
     if (!(m[first] > -INFINITY)) d->changed = true;
     int32_t pick = -1;
     for (int tries = 0; tries < MAX_TRIES; tries++) {
-        int32_t t = argmax(m, d->n_valid);
-        if (!(m[t] > -INFINITY)) break; /* nothing left */
-        if (s->temperature > 0) t = dots_sampler_pick(s, m);
+        int32_t t = s->temperature > 0 ? dots_sampler_pick(s, m) : argmax(m, d->n_valid);
+        if (t < 0 || t >= d->n_valid || !(m[t] > -INFINITY)) break; /* nothing left */
         if (fits(d, t, remaining - 1)) {
             pick = t;
             break;

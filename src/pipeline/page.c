@@ -45,27 +45,6 @@ void dots_page_result_free(dots_page_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* The raw answer as one JSON string (what the official parser stores as a
- * filtered page's layout). The answer is decoded text, so valid UTF-8. */
-static char *json_quote(const char *s) {
-    size_t n = strlen(s), k = 0;
-    char *o = malloc(n * 6 + 3);
-    if (!o) return NULL;
-    o[k++] = '"';
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') o[k++] = '\\', o[k++] = (char)c;
-        else if (c == '\n') o[k++] = '\\', o[k++] = 'n';
-        else if (c == '\r') o[k++] = '\\', o[k++] = 'r';
-        else if (c == '\t') o[k++] = '\\', o[k++] = 't';
-        else if (c < 0x20) k += (size_t)snprintf(o + k, 7, "\\u%04x", c);
-        else o[k++] = (char)c;
-    }
-    o[k++] = '"';
-    o[k] = '\0';
-    return o;
-}
-
 static dots_status check_options(dots_ctx *ctx, const dots_page_options *o) {
     if ((unsigned)o->mode >= DOTS_MODE_COUNT) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "page: unknown mode %d", (int)o->mode);
     if (o->dpi < 0 || o->dpi > 2400) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "page: dpi %d is outside 1..2400", o->dpi);
@@ -218,7 +197,7 @@ dots_status dots_page_parse(dots_ctx *ctx, dots_state *st, dots_document *doc, i
                 s = dots_layout_markdown(ctx, &lay, &img, true, opts->images_dir, ref, stem, &r.markdown_nohf);
             if (s == DOTS_OK && opts->layout_image) s = dots_layout_draw(ctx, &lay, &img, &drawn);
         } else {
-            r.json = json_quote(r.answer);
+            r.json = dots_json_quote(r.answer);
             if (want_md) {
                 r.markdown = strdup(lay.salvage_md);
                 r.markdown_nohf = strdup(lay.salvage_md);

@@ -416,6 +416,16 @@ static void put_json_number(dots_strbuf *b, double v) {
     dots_strbuf_str(b, num);
 }
 
+char *dots_json_quote(const char *s) {
+    dots_strbuf b = {0};
+    put_json_string(&b, s);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
 char *dots_layout_to_json(const dots_layout *l) {
     dots_strbuf b = {0};
     dots_strbuf_str(&b, "[");

@@ -38,4 +38,8 @@ void dots_layout_rescale(dots_layout *l, int32_t model_w, int32_t model_h, int32
  * writes them (keys bbox, category, text in that order). Heap string. */
 char *dots_layout_to_json(const dots_layout *l);
 
+/* s as one JSON string, escaped as json.dumps(ensure_ascii=False) writes
+ * it (a filtered page's layout is its raw answer so). Heap string. */
+char *dots_json_quote(const char *s);
+
 #endif
