@@ -603,6 +603,58 @@ dots_status dots_page_parse(dots_ctx *ctx, dots_state *st, dots_document *doc, i
                             const dots_page_options *opts, dots_page_result *out);
 void dots_page_result_free(dots_page_result *r);
 
+/* ---------------------------------------------------------------- batches */
+
+/* Several runs decoded together. A decode step reads every weight of the
+ * language model once, whatever the number of sequences it advances, so
+ * stepping B pages at once gives up to B times the tokens per second of one.
+ * Each run keeps its own KV cache (sized from its own prompt and budget),
+ * sampler, constraint and stop rules; its tokens are those it gets alone.
+ *
+ *   dots_batch_add / dots_batch_add_page: preprocess, vision and prefill on
+ *     the caller's thread, then the run joins the decode steps;
+ *   dots_batch_step: one token for every running sequence;
+ *   dots_batch_finished_id + dots_batch_take / dots_batch_take_page: a run
+ *     that ended (EOS, budget, loop guard, cancel) leaves, and its room is free
+ *     for the next add, between any two steps (continuous batching).
+ *
+ * A batch uses its state's threads and kernels: one thread drives it, and the
+ * state runs nothing else meanwhile. */
+typedef struct dots_batch dots_batch;
+
+/* max_runs: runs held at once (running or finished and not yet taken), 1..64. */
+dots_status dots_batch_create(dots_ctx *ctx, dots_state *st, int32_t max_runs, dots_batch **out);
+void dots_batch_free(dots_batch *b);
+
+/* Adds a run of img; *id (>= 0, never reused by the batch) names it. The
+ * image is not referenced after the call. DOTS_ERR_LIMIT when the batch holds
+ * max_runs runs. The per-token and progress callbacks work as in
+ * dots_run_image (the per-token one runs inside dots_batch_step). */
+dots_status dots_batch_add(dots_ctx *ctx, dots_batch *b, const dots_image *img, const dots_run_params *params, int64_t *id);
+/* Adds page of doc, as dots_page_parse would run it (the document is not
+ * referenced after the call; the option strings are copied). A page with
+ * opts->answer finishes at once. */
+dots_status dots_batch_add_page(dots_ctx *ctx, dots_batch *b, dots_document *doc, int32_t page,
+                                const dots_page_options *opts, int64_t *id);
+/* One decode step of every running sequence. */
+dots_status dots_batch_step(dots_ctx *ctx, dots_batch *b);
+/* Sequences that still decode; runs finished and not yet taken. */
+int32_t dots_batch_running(const dots_batch *b);
+int32_t dots_batch_finished(const dots_batch *b);
+/* The id of the run that finished first among those not yet taken, or -1. */
+int64_t dots_batch_finished_id(const dots_batch *b);
+/* Takes finished run id: its result, or the error that ended it (the run is
+ * gone either way). dots_batch_take is for dots_batch_add's runs,
+ * dots_batch_take_page for pages (post-processed as dots_page_parse does). */
+dots_status dots_batch_take(dots_ctx *ctx, dots_batch *b, int64_t id, dots_run_result *out);
+dots_status dots_batch_take_page(dots_ctx *ctx, dots_batch *b, int64_t id, dots_page_result *out);
+/* Ends run id at the next step with stop "cancelled" (a page: its take fails
+ * with DOTS_ERR_CANCELLED); call it from the thread that drives the batch.
+ * dots_state_cancel (any thread) ends every run. */
+dots_status dots_batch_cancel(dots_ctx *ctx, dots_batch *b, int64_t id);
+/* Bytes of KV cache the batch's runs hold now. */
+int64_t dots_batch_kv_bytes(const dots_batch *b);
+
 /* Writes len bytes to path so that it appears whole or not at all, even if
  * the process is killed, atomically replacing any file there (a temporary
  * file in the same directory, renamed). */

@@ -179,33 +179,73 @@ typedef struct gemv_job {
     const uint16_t *xbf;    /* X as bf16, ld K (bf16 weights, precision bf16, AVX512_BF16), or NULL */
 } gemv_job;
 
-static void gemv_task(void *arg, int64_t t, int worker) {
-    (void)worker;
-    gemv_job *j = arg;
-    int64_t n0 = t * j->rows_per_task, n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
-    if (j->xbf && j->wt == DOTS_DTYPE_BF16)
-        dots_gemv_rows_bf16dp(j->M, j->xbf, j->K, j->w, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
-    else if (j->xq8 && is_block_format(j->wt))
-        dots_gemv_rows_q8act_avx512vnni(j->xq8, j->w, j->wt, j->ldw, n0, n1, j->y, j->ldy, j->bias);
+/* Weight rows [n0, n1) times at most DOTS_GEMV_MAX_M rows of X (the kernels
+ * hold one accumulator set per row in registers). */
+static void gemv_rows(const gemv_job *j, int M, const float *x, const dots_act_q8 *xq8, const uint16_t *xbf, float *y,
+                      int64_t n0, int64_t n1) {
+    if (xbf && j->wt == DOTS_DTYPE_BF16)
+        dots_gemv_rows_bf16dp(M, xbf, j->K, j->w, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
+    else if (xq8 && is_block_format(j->wt))
+        dots_gemv_rows_q8act_avx512vnni(xq8, j->w, j->wt, j->ldw, n0, n1, y, j->ldy, j->bias);
     else if (dots_dtype_is_r16(j->wt) && j->isa >= DOTS_ISA_AVX512 && j->ldw == j->K && n0 % 16 == 0 && n1 % 16 == 0 &&
              j->K / 32 <= 512)
-        dots_gemv_rows_quant_avx512(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
+        dots_gemv_rows_quant_avx512(M, x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
     else if (dots_dtype_is_r16(j->wt)) { /* fp32 activations: each row restored, then the file format's kernel */
         _Alignas(64) uint8_t row[DOTS_R16_MAX_ROW_BYTES];
         const dots_dtype base = dots_dtype_r16_base(j->wt);
         for (int64_t n = n0; n < n1; n++) {
             dots_repack_row_blocks(j->wt, j->w, j->ldw, n, 0, j->K / dots_dtype_block(base), row);
-            dots_gemv_rows_quant(j->isa, j->M, j->x, j->ldx, row, base, j->ldw, 0, 1, j->K, j->y + n, j->ldy,
+            dots_gemv_rows_quant(j->isa, M, x, j->ldx, row, base, j->ldw, 0, 1, j->K, y + n, j->ldy,
                                  j->bias ? j->bias + n : NULL);
         }
     } else if (dots_dtype_is_quant(j->wt))
-        dots_gemv_rows_quant(j->isa, j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
+        dots_gemv_rows_quant(j->isa, M, x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
     else if (j->isa >= DOTS_ISA_AVX512)
-        dots_gemv_rows_avx512(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
+        dots_gemv_rows_avx512(M, x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
     else if (j->isa >= DOTS_ISA_AVX2)
-        dots_gemv_rows_avx2(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
+        dots_gemv_rows_avx2(M, x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
     else
-        dots_gemv_rows_generic(j->M, j->x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, j->y, j->ldy, j->bias);
+        dots_gemv_rows_generic(M, x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
+}
+
+/* A batch of sequences (M up to DOTS_DECODE_MAX_M rows): the task's weight
+ * rows are taken in slices of about 32 kB, and each slice meets every group
+ * of DOTS_GEMV_MAX_M rows of X while it is still in L1/L2, so the weights
+ * come from memory once per step whatever the batch. Each output is the same
+ * kernel's sum as for that row alone: a sequence's logits do not depend on
+ * the batch it runs in. */
+static void gemv_task(void *arg, int64_t t, int worker) {
+    (void)worker;
+    gemv_job *j = arg;
+    int64_t n0 = t * j->rows_per_task, n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
+    if (j->M <= DOTS_GEMV_MAX_M) {
+        gemv_rows(j, j->M, j->x, j->xq8, j->xbf, j->y, n0, n1);
+        return;
+    }
+    const bool r16 = dots_dtype_is_r16(j->wt);
+    int64_t slice = (32 << 10) / (dots_dtype_bytes(j->wt, j->ldw) > 0 ? dots_dtype_bytes(j->wt, j->ldw) : 1);
+    if (slice < 1) slice = 1;
+    if (r16) slice = (slice + 15) / 16 * 16; /* whole groups of 16 rows */
+    for (int64_t s0 = n0; s0 < n1; s0 += slice) {
+        const int64_t s1 = s0 + slice < n1 ? s0 + slice : n1;
+        for (int m0 = 0; m0 < j->M; m0 += DOTS_GEMV_MAX_M) {
+            const int mg = j->M - m0 < DOTS_GEMV_MAX_M ? j->M - m0 : DOTS_GEMV_MAX_M;
+            dots_act_q8 part, *xq8 = NULL;
+            if (j->xq8) { /* rows m0.. of the int8 activations: each row's arrays are contiguous */
+                const int64_t nx = j->K / 32, np = j->K / 64;
+                part = *j->xq8;
+                part.q += (int64_t)m0 * j->K;
+                part.d += (int64_t)m0 * nx;
+                part.sum += (int64_t)m0 * nx;
+                part.d_lanes += (int64_t)m0 * np * 16;
+                part.neg_sum_lanes += (int64_t)m0 * np * 16;
+                part.M = mg;
+                xq8 = &part;
+            }
+            gemv_rows(j, mg, j->x + (int64_t)m0 * j->ldx, xq8, j->xbf ? j->xbf + (int64_t)m0 * j->K : NULL,
+                      j->y + (int64_t)m0 * j->ldy, s0, s1);
+        }
+    }
 }
 
 /* ---- the bf16 path: W and X as bf16 pairs, vdpbf16ps micro-kernel ---- */
@@ -430,7 +470,7 @@ typedef struct act_prep {
 static void act_prepare(const dots_kernels *k, const float *x, int64_t ldx, int64_t M, int64_t K, bool all_quant, bool all_bf16,
                         act_prep *a) {
     a->xq8 = NULL, a->xbf = NULL, a->own = NULL;
-    if (!k || !k->bf16 || M > DOTS_GEMV_MAX_M) return;
+    if (!k || !k->bf16 || M > DOTS_DECODE_MAX_M) return;
     bool q8 = all_quant && k->isa >= DOTS_ISA_AVX512VNNI && K % 32 == 0;
     bool bf = all_bf16 && k->isa >= DOTS_ISA_AVX512BF16 && K % 2 == 0;
     if (!q8 && !bf) return;
@@ -459,7 +499,7 @@ static int64_t gemv_rows_per_task(int64_t N, int64_t row_bytes, int threads, boo
 
 void dots_gemm_multi(const dots_kernels *k, const float *x, int64_t ldx, int64_t M, int64_t K, const dots_gemm_item *items,
                      int n_items) {
-    if (M <= DOTS_GEMV_MAX_M && n_items <= DOTS_GEMM_MAX_ITEMS) {
+    if (M <= DOTS_DECODE_MAX_M && n_items <= DOTS_GEMM_MAX_ITEMS) {
         int threads = dots_pool_size(k ? k->pool : NULL);
         int64_t total = 0;
         for (int i = 0; i < n_items; i++) total += items[i].N;
@@ -485,14 +525,14 @@ void dots_gemm_multi(const dots_kernels *k, const float *x, int64_t ldx, int64_t
 void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
                dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
     if (M <= 0 || N <= 0) return;
-    if (k && k->bf16 && k->isa >= DOTS_ISA_AVX512BF16 && M > DOTS_GEMV_MAX_M) {
+    if (k && k->bf16 && k->isa >= DOTS_ISA_AVX512BF16 && M > DOTS_DECODE_MAX_M) {
         /* pack whichever operand is smaller: X for a prompt (M < N), W for the vision encoder */
         bool xt_ok = wt == DOTS_DTYPE_BF16 ? K % 2 == 0 && ldw % 2 == 0 : is_block_format(wt) && k->worker_scratch && ldw == K;
         if (M < N && xt_ok && gemm_bf16_xt(k, y, ldy, x, ldx, w, wt, ldw, bias, M, N, K)) return;
         if ((wt == DOTS_DTYPE_BF16 || is_block_format(wt)) && gemm_bf16(k, y, ldy, x, ldx, w, wt, ldw, bias, M, N, K))
             return;
     }
-    if (M <= DOTS_GEMV_MAX_M) { /* decode: stream the weights once, no packing */
+    if (M <= DOTS_DECODE_MAX_M) { /* decode (of up to a batch of rows): stream the weights once, no packing */
         int threads = dots_pool_size(k ? k->pool : NULL);
         int64_t rows = gemv_rows_per_task(N, dots_dtype_bytes(wt, ldw), threads, dots_dtype_is_r16(wt));
         act_prep a;

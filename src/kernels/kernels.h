@@ -182,6 +182,10 @@ double dots_measure_dram_gbps(const dots_kernels *k, size_t bytes);
  * [n0, n1): the matrix-vector path (decode), reading each weight row once
  * without packing. */
 #define DOTS_GEMV_MAX_M 4
+/* dots_gemm and dots_gemm_multi take up to this many rows of X on the
+ * matrix-vector path (a decode step over a batch of sequences), in groups of
+ * DOTS_GEMV_MAX_M against each slice of weights; more rows are a GEMM. */
+#define DOTS_DECODE_MAX_M 16
 void dots_gemv_rows_generic(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                             int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
 void dots_gemv_rows_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,

@@ -77,10 +77,30 @@ static void report(const dots_page_options *o, dots_stage stage) {
     if (o->on_progress) o->on_progress(o->user, stage, 0, 1);
 }
 
-dots_status dots_page_parse(dots_ctx *ctx, dots_state *st, dots_document *doc, int32_t page, const dots_page_options *opts,
-                            dots_page_result *out) {
-    dots_ctx_begin_call(ctx);
-    if (!st || !doc || !opts || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_page_parse: NULL argument");
+void dots_page_job_free(dots_page_job *j) {
+    if (!j) return;
+    dots_page_result_free(&j->r);
+    dots_image_free(&j->fitz);
+    dots_image_free(&j->img);
+    free(j->stem);
+    free(j->images_dir);
+    free(j->images_ref);
+    free(j->answer);
+    memset(j, 0, sizeof *j);
+}
+
+static bool dup_opt(const char *src, char **dst, const char **field) {
+    *dst = NULL;
+    if (!src) return true;
+    *dst = strdup(src);
+    *field = *dst;
+    return *dst != NULL;
+}
+
+dots_status dots_page_job_begin(dots_ctx *ctx, dots_state *st, dots_document *doc, int32_t page, const dots_page_options *opts,
+                                dots_page_job *j) {
+    memset(j, 0, sizeof *j);
+    if (!st || !doc || !opts) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_page_parse: NULL argument");
     dots_status s = check_options(ctx, opts);
     if (s != DOTS_OK) return s;
     if (page < 0 || page >= dots_document_n_pages(doc))
@@ -88,145 +108,166 @@ dots_status dots_page_parse(dots_ctx *ctx, dots_state *st, dots_document *doc, i
                          dots_document_n_pages(doc));
     if (dots_state_cancelled(st)) return DOTS_FAIL(ctx, DOTS_ERR_CANCELLED, "cancelled");
     const dots_config *cfg = dots_model_config(dots_state_model(st));
-    dots_page_result r = {0};
-    dots_image img = {0}, fitz = {0}, drawn = {0};
-    dots_layout lay = {0};
-    dots_run_result run = {0};
-    const int32_t dpi = opts->dpi ? opts->dpi : DOTS_DEFAULT_PDF_DPI;
-    r.page = page;
-    r.mode = opts->mode;
-    r.loop_guard_first_at = -1;
+    /* the job outlives the caller's option strings when a batch holds it */
+    j->o = *opts;
+    if (!dup_opt(opts->stem, &j->stem, &j->o.stem) || !dup_opt(opts->images_dir, &j->images_dir, &j->o.images_dir) ||
+        !dup_opt(opts->images_ref, &j->images_ref, &j->o.images_ref) || !dup_opt(opts->answer, &j->answer, &j->o.answer)) {
+        dots_page_job_free(j);
+        return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    const dots_page_options *o = &j->o;
+    dots_page_result *r = &j->r;
+    const int32_t dpi = o->dpi ? o->dpi : DOTS_DEFAULT_PDF_DPI;
+    r->page = page;
+    r->mode = o->mode;
+    r->loop_guard_first_at = -1;
 
     double t = dots_monotonic_s();
-    report(opts, DOTS_STAGE_RENDER);
-    s = dots_document_render_page(ctx, doc, page, dpi, &img, &r.render_dpi);
+    report(o, DOTS_STAGE_RENDER);
+    s = dots_document_render_page(ctx, doc, page, dpi, &j->img, &r->render_dpi);
     /* images: the model sees the official fitz_preprocess render; img stays
      * the original, which boxes, crops and the drawing refer to */
-    const bool use_fitz = opts->fitz_preprocess && !dots_document_is_pdf(doc);
-    if (s == DOTS_OK && use_fitz) s = dots_image_fitz_render(ctx, &img, dpi, &fitz, NULL);
+    const bool use_fitz = o->fitz_preprocess && !dots_document_is_pdf(doc);
+    if (s == DOTS_OK && use_fitz) s = dots_image_fitz_render(ctx, &j->img, dpi, &j->fitz, NULL);
     if (s != DOTS_OK) goto done;
-    const dots_image *model_img = use_fitz ? &fitz : &img;
-    r.source_width_px = img.width_px;
-    r.source_height_px = img.height_px;
-    r.render_s = dots_monotonic_s() - t;
+    j->model_img = use_fitz ? &j->fitz : &j->img;
+    r->source_width_px = j->img.width_px;
+    r->source_height_px = j->img.height_px;
+    r->render_s = dots_monotonic_s() - t;
 
     /* the model's resized size: the bbox maps into it, the boxes back from it */
-    int32_t rh = 0, rw = 0;
-    const int64_t mn = opts->min_pixels ? opts->min_pixels : cfg->preprocessor.min_pixels;
-    const int64_t mx = opts->max_pixels ? opts->max_pixels : cfg->preprocessor.max_pixels;
-    s = dots_smart_resize(ctx, model_img->height_px, model_img->width_px,
-                          cfg->vision.patch_size * cfg->vision.spatial_merge_size, mn, mx, &rh, &rw);
+    const int64_t mn = o->min_pixels ? o->min_pixels : cfg->preprocessor.min_pixels;
+    const int64_t mx = o->max_pixels ? o->max_pixels : cfg->preprocessor.max_pixels;
+    s = dots_smart_resize(ctx, j->model_img->height_px, j->model_img->width_px,
+                          cfg->vision.patch_size * cfg->vision.spatial_merge_size, mn, mx, &j->rh, &j->rw);
     if (s != DOTS_OK) goto done;
-    r.model_width_px = rw;
-    r.model_height_px = rh;
+    r->model_width_px = j->rw;
+    r->model_height_px = j->rh;
 
-    dots_run_params rp;
-    dots_run_params_init(&rp);
-    rp.mode = opts->mode;
-    if (opts->mode == DOTS_MODE_GROUNDING) {
-        s = check_bbox(ctx, opts->bbox, img.width_px, img.height_px);
+    dots_run_params *rp = &j->rp;
+    dots_run_params_init(rp);
+    rp->mode = o->mode;
+    if (o->mode == DOTS_MODE_GROUNDING) {
+        s = check_bbox(ctx, o->bbox, j->img.width_px, j->img.height_px);
         if (s != DOTS_OK) goto done;
         for (int i = 0; i < 4; i++)
-            rp.bbox[i] = (int32_t)dots_bbox_to_model_px(opts->bbox[i], i % 2 ? img.height_px : img.width_px, i % 2 ? rh : rw);
+            rp->bbox[i] = (int32_t)dots_bbox_to_model_px(o->bbox[i], i % 2 ? j->img.height_px : j->img.width_px,
+                                                         i % 2 ? j->rh : j->rw);
     }
-    if (opts->answer) {
-        r.answer = strdup(opts->answer);
-        if (!r.answer) {
-            s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
-            goto done;
-        }
-        r.stop = DOTS_STOP_EOS;
+    j->replay = o->answer != NULL;
+    rp->max_new_tokens = o->max_new_tokens;
+    rp->temperature = o->temperature;
+    rp->top_p = o->top_p;
+    rp->seed = o->seed;
+    rp->min_pixels = o->min_pixels;
+    rp->max_pixels = o->max_pixels;
+    rp->on_token = o->on_token;
+    rp->on_progress = o->on_progress;
+    rp->user = o->user;
+    rp->no_json_constraint = o->no_json_constraint;
+    rp->no_loop_guard = o->no_loop_guard;
+done:
+    if (s != DOTS_OK) dots_page_job_free(j);
+    return s;
+}
+
+dots_status dots_page_job_finish(dots_ctx *ctx, dots_page_job *j, dots_run_result *run, dots_page_result *out) {
+    const dots_page_options *o = &j->o;
+    dots_page_result *r = &j->r;
+    const dots_image *img = &j->img;
+    dots_image drawn = {0};
+    dots_layout lay = {0};
+    dots_status s = DOTS_OK;
+    const int32_t rw = j->rw, rh = j->rh;
+    if (j->replay) {
+        r->answer = strdup(o->answer);
+        if (!r->answer) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+        r->stop = DOTS_STOP_EOS;
     } else {
-        rp.max_new_tokens = opts->max_new_tokens;
-        rp.temperature = opts->temperature;
-        rp.top_p = opts->top_p;
-        rp.seed = opts->seed;
-        rp.min_pixels = opts->min_pixels;
-        rp.max_pixels = opts->max_pixels;
-        rp.on_token = opts->on_token;
-        rp.on_progress = opts->on_progress;
-        rp.user = opts->user;
-        rp.no_json_constraint = opts->no_json_constraint;
-        rp.no_loop_guard = opts->no_loop_guard;
-        s = dots_run_image_ex(ctx, st, model_img, &rp, NULL, &run);
-        if (s != DOTS_OK) goto done;
-        if (run.stop == DOTS_STOP_CANCELLED || run.stop == DOTS_STOP_CALLBACK) {
-            s = DOTS_FAIL(ctx, DOTS_ERR_CANCELLED, "cancelled after %lld tokens", (long long)run.n_tokens);
-            goto done;
-        }
-        if (run.resized_width_px != rw || run.resized_height_px != rh) {
-            s = DOTS_FAIL(ctx, DOTS_ERR_INTERNAL, "page: resized %d x %d, expected %d x %d", run.resized_width_px,
-                          run.resized_height_px, rw, rh);
-            goto done;
-        }
-        r.answer = run.text;
-        run.text = NULL;
-        r.n_tokens = run.n_tokens;
-        r.n_prompt_tokens = run.n_prompt_tokens;
-        r.n_image_tokens = run.n_image_tokens;
-        r.stop = run.stop;
-        r.constrained = run.constrained;
-        r.loop_guard_fired = run.loop_guard_fired;
-        r.loop_guard_first_at = run.loop_guard_first_at;
-        r.preprocess_s = run.preprocess_s;
-        r.vision_s = run.vision_s;
-        r.prefill_s = run.prefill_s;
-        r.decode_s = run.decode_s;
+        if (run->stop == DOTS_STOP_CANCELLED || run->stop == DOTS_STOP_CALLBACK)
+            return DOTS_FAIL(ctx, DOTS_ERR_CANCELLED, "cancelled after %lld tokens", (long long)run->n_tokens);
+        if (run->resized_width_px != rw || run->resized_height_px != rh)
+            return DOTS_FAIL(ctx, DOTS_ERR_INTERNAL, "page: resized %d x %d, expected %d x %d", run->resized_width_px,
+                             run->resized_height_px, rw, rh);
+        r->answer = run->text;
+        run->text = NULL;
+        r->n_tokens = run->n_tokens;
+        r->n_prompt_tokens = run->n_prompt_tokens;
+        r->n_image_tokens = run->n_image_tokens;
+        r->stop = run->stop;
+        r->constrained = run->constrained;
+        r->loop_guard_fired = run->loop_guard_fired;
+        r->loop_guard_first_at = run->loop_guard_first_at;
+        r->preprocess_s = run->preprocess_s;
+        r->vision_s = run->vision_s;
+        r->prefill_s = run->prefill_s;
+        r->decode_s = run->decode_s;
     }
 
-    t = dots_monotonic_s();
-    report(opts, DOTS_STAGE_POSTPROCESS);
-    const char *stem = opts->stem ? opts->stem : "page";
-    const char *ref = opts->images_ref ? opts->images_ref : opts->images_dir;
-    if (opts->mode == DOTS_MODE_OCR) {
-        r.markdown = strdup(r.answer);
-        r.markdown_nohf = strdup(r.answer);
-        if (!r.markdown || !r.markdown_nohf) s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    double t = dots_monotonic_s();
+    report(o, DOTS_STAGE_POSTPROCESS);
+    const char *stem = o->stem ? o->stem : "page";
+    const char *ref = o->images_ref ? o->images_ref : o->images_dir;
+    if (o->mode == DOTS_MODE_OCR) {
+        r->markdown = strdup(r->answer);
+        r->markdown_nohf = strdup(r->answer);
+        if (!r->markdown || !r->markdown_nohf) s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     } else {
-        s = dots_layout_parse(ctx, r.answer, strlen(r.answer), &lay);
+        s = dots_layout_parse(ctx, r->answer, strlen(r->answer), &lay);
         if (s != DOTS_OK) goto done;
-        const bool want_md = opts->mode != DOTS_MODE_LAYOUT_ONLY;
-        r.filtered = lay.filtered;
+        const bool want_md = o->mode != DOTS_MODE_LAYOUT_ONLY;
+        r->filtered = lay.filtered;
         if (!lay.filtered) {
-            dots_layout_rescale(&lay, rw, rh, img.width_px, img.height_px);
-            r.json = dots_layout_to_json(&lay);
-            if (!r.json) s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+            dots_layout_rescale(&lay, rw, rh, img->width_px, img->height_px);
+            r->json = dots_layout_to_json(&lay);
+            if (!r->json) s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
             if (s == DOTS_OK && want_md)
-                s = dots_layout_markdown(ctx, &lay, &img, false, opts->images_dir, ref, stem, &r.markdown);
+                s = dots_layout_markdown(ctx, &lay, img, false, o->images_dir, ref, stem, &r->markdown);
             if (s == DOTS_OK && want_md)
-                s = dots_layout_markdown(ctx, &lay, &img, true, opts->images_dir, ref, stem, &r.markdown_nohf);
-            if (s == DOTS_OK && opts->layout_image) s = dots_layout_draw(ctx, &lay, &img, &drawn);
+                s = dots_layout_markdown(ctx, &lay, img, true, o->images_dir, ref, stem, &r->markdown_nohf);
+            if (s == DOTS_OK && o->layout_image) s = dots_layout_draw(ctx, &lay, img, &drawn);
         } else {
-            r.json = dots_json_quote(r.answer);
+            r->json = dots_json_quote(r->answer);
             if (want_md) {
-                r.markdown = strdup(lay.salvage_md);
-                r.markdown_nohf = strdup(lay.salvage_md);
+                r->markdown = strdup(lay.salvage_md);
+                r->markdown_nohf = strdup(lay.salvage_md);
             }
-            if (!r.json || (want_md && (!r.markdown || !r.markdown_nohf)))
+            if (!r->json || (want_md && (!r->markdown || !r->markdown_nohf)))
                 s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
         }
-        if (s == DOTS_OK && opts->layout_image)
-            s = dots_jpeg_encode(ctx, drawn.rgb ? &drawn : &img, opts->jpeg_quality ? opts->jpeg_quality : 95, &r.layout_jpeg,
-                                 &r.layout_jpeg_len);
+        if (s == DOTS_OK && o->layout_image)
+            s = dots_jpeg_encode(ctx, drawn.rgb ? &drawn : img, o->jpeg_quality ? o->jpeg_quality : 95, &r->layout_jpeg,
+                                 &r->layout_jpeg_len);
         if (s == DOTS_OK && !lay.filtered) { /* hand the cells over */
-            r.cells = lay.cells;
-            r.n_cells = lay.n_cells;
+            r->cells = lay.cells;
+            r->n_cells = lay.n_cells;
             lay.cells = NULL;
             lay.n_cells = 0;
         }
     }
-    r.postprocess_s = dots_monotonic_s() - t;
+    r->postprocess_s = dots_monotonic_s() - t;
     if (s == DOTS_OK) {
-        *out = r;
-        memset(&r, 0, sizeof r);
+        *out = *r;
+        memset(r, 0, sizeof *r);
     }
 done:
-    dots_page_result_free(&r);
     dots_layout_free(&lay);
-    dots_run_result_free(&run);
     dots_image_free(&drawn);
-    dots_image_free(&fitz);
-    dots_image_free(&img);
+    return s;
+}
+
+dots_status dots_page_parse(dots_ctx *ctx, dots_state *st, dots_document *doc, int32_t page, const dots_page_options *opts,
+                            dots_page_result *out) {
+    dots_ctx_begin_call(ctx);
+    if (!st || !doc || !opts || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_page_parse: NULL argument");
+    dots_page_job j;
+    dots_run_result run = {0};
+    dots_status s = dots_page_job_begin(ctx, st, doc, page, opts, &j);
+    if (s != DOTS_OK) return s;
+    if (!j.replay) s = dots_run_image_ex(ctx, st, j.model_img, &j.rp, NULL, &run);
+    if (s == DOTS_OK) s = dots_page_job_finish(ctx, &j, &run, out);
+    dots_run_result_free(&run);
+    dots_page_job_free(&j);
     return s;
 }
 

@@ -63,6 +63,8 @@ bool dots_state_cancelled(const dots_state *st) { return st && __atomic_load_n(&
 
 const dots_model *dots_state_model(const dots_state *st) { return st ? st->model : NULL; }
 
+const dots_kernels *dots_state_kernels(const dots_state *st) { return st ? &st->k : NULL; }
+
 void dots_run_params_init(dots_run_params *p) {
     if (!p) return;
     memset(p, 0, sizeof *p);
@@ -138,24 +140,34 @@ static bool is_eos(const dots_config *cfg, int32_t t) {
     return false;
 }
 
-dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *img, const dots_run_params *p,
-                              const dots_run_hooks *hooks, dots_run_result *out) {
-    if (!st || !img || !p || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_run_image: NULL argument");
+void dots_seq_free(dots_seq *q) {
+    if (!q) return;
+    dots_guided_free(&q->gd);
+    dots_run_result_free(&q->r);
+    dots_tok_stream_free(q->stream);
+    dots_sampler_free(&q->sampler);
+    dots_lm_state_free(&q->lm);
+    free(q->logits);
+    memset(q, 0, sizeof *q);
+}
+
+dots_status dots_seq_begin(dots_ctx *ctx, dots_state *st, const dots_image *img, const dots_run_params *p,
+                           const dots_run_hooks *hooks, dots_lm_scratch *sc, dots_seq *q) {
+    memset(q, 0, sizeof *q);
+    if (!st || !img || !p || !sc) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_run_image: NULL argument");
     if ((unsigned)p->mode >= DOTS_MODE_COUNT || p->max_new_tokens < 0 || !(p->temperature >= 0) || !(p->top_p >= 0))
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_run_image: bad parameters");
+    q->p = *p;
+    if (hooks) q->hooks = *hooks;
     const dots_config *cfg = dots_model_config(st->model);
     const dots_weights *w = dots_model_weights(st->model);
     const int64_t H = cfg->text.hidden_size, V = cfg->text.vocab_size;
-    dots_run_result r = {0};
+    dots_run_result *r = &q->r;
     dots_pixel_rows rows = {0};
     dots_image resized = {0};
-    float *image_rows = NULL, *embeds = NULL, *logits = NULL, *tok_embed = NULL;
+    float *image_rows = NULL, *embeds = NULL;
     int32_t *ids = NULL;
-    int64_t n_ids = 0, n_image = 0, cap_tokens = 0;
-    dots_lm_state lm = {0};
-    dots_sampler sampler = {0};
-    dots_tok_stream *stream = NULL;
-    dots_guided gd = {0};
+    int64_t n_ids = 0, n_image = 0;
     dots_status s;
     double t0 = dots_monotonic_s();
     /* the kernels see this call's progress callback; the state is one thread's */
@@ -170,22 +182,23 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
 
     s = dots_preprocess(ctx, cfg, img, p->min_pixels, p->max_pixels, &resized, &rows);
     if (s != DOTS_OK) goto done;
-    r.resized_width_px = resized.width_px;
-    r.resized_height_px = resized.height_px;
+    r->resized_width_px = resized.width_px;
+    r->resized_height_px = resized.height_px;
     double t1 = dots_monotonic_s();
-    r.preprocess_s = t1 - t0;
+    r->preprocess_s = t1 - t0;
     s = dots_vision_encode(ctx, cfg, w, &st->k, &rows, &image_rows, &n_image, NULL, NULL);
     if (s != DOTS_OK) goto done;
     double t2 = dots_monotonic_s();
-    r.vision_s = t2 - t1;
+    r->vision_s = t2 - t1;
     dots_pixel_rows_free(&rows);
 
     s = dots_prompt_build(ctx, st->tok, p->mode, p->bbox, n_image, &ids, &n_ids);
     if (s != DOTS_OK) goto done;
-    if (hooks && hooks->on_prompt) hooks->on_prompt(hooks->user, ids, n_ids);
+    if (q->hooks.on_prompt) q->hooks.on_prompt(q->hooks.user, ids, n_ids);
     if (p->on_progress) p->on_progress(p->user, DOTS_STAGE_PREFILL, 0, n_ids);
-    int64_t max_new = hooks && hooks->forced ? hooks->n_forced : p->max_new_tokens ? p->max_new_tokens : DOTS_DEFAULT_MAX_NEW_TOKENS;
-    cap_tokens = n_ids + max_new;
+    const bool forcing = q->hooks.forced != NULL;
+    q->max_new = forcing ? q->hooks.n_forced : p->max_new_tokens ? p->max_new_tokens : DOTS_DEFAULT_MAX_NEW_TOKENS;
+    int64_t cap_tokens = n_ids + q->max_new;
     if (cap_tokens > cfg->text.max_position_embeddings) cap_tokens = cfg->text.max_position_embeddings;
     if (n_ids >= cap_tokens) {
         s = DOTS_FAIL(ctx, DOTS_ERR_LIMIT, "the prompt (%lld tokens) fills the %d-token context", (long long)n_ids,
@@ -193,113 +206,147 @@ dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *i
         goto done;
     }
     embeds = malloc(sizeof(float) * (size_t)(n_ids * H));
-    logits = malloc(sizeof(float) * (size_t)V);
-    tok_embed = malloc(sizeof(float) * (size_t)H);
-    r.tokens = malloc(sizeof(int32_t) * (size_t)(max_new > 0 ? max_new : 1));
-    if (!embeds || !logits || !tok_embed || !r.tokens) {
+    q->logits = malloc(sizeof(float) * (size_t)V);
+    r->tokens = malloc(sizeof(int32_t) * (size_t)(q->max_new > 0 ? q->max_new : 1));
+    if (!embeds || !q->logits || !r->tokens) {
         s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory for a %lld-token prompt", (long long)n_ids);
         goto done;
     }
     dots_lm_embed(cfg, w, ids, n_ids, embeds);
     s = dots_prompt_splice(ctx, ids, n_ids, embeds, H, image_rows, n_image);
-    if (s == DOTS_OK) s = dots_lm_state_init(ctx, cfg, cap_tokens, st->k.bf16 && st->k.isa >= DOTS_ISA_AVX512BF16, &lm);
-    if (s == DOTS_OK) s = dots_lm_forward(ctx, cfg, w, &st->k, &lm, embeds, n_ids, logits);
+    if (s == DOTS_OK) s = dots_lm_state_init(ctx, cfg, cap_tokens, st->k.bf16 && st->k.isa >= DOTS_ISA_AVX512BF16, &q->lm);
+    if (s == DOTS_OK) s = dots_lm_forward(ctx, cfg, w, &st->k, sc, &q->lm, embeds, n_ids, q->logits);
     if (s != DOTS_OK) goto done;
-    free(embeds);
-    embeds = NULL;
-    double t3 = dots_monotonic_s();
-    r.prefill_s = t3 - t2;
-    if (hooks && hooks->on_logits) hooks->on_logits(hooks->user, -1, logits, V);
+    q->t_decode0 = dots_monotonic_s();
+    r->prefill_s = q->t_decode0 - t2;
+    r->n_prompt_tokens = n_ids;
+    r->n_image_tokens = n_image;
+    if (q->hooks.on_logits) q->hooks.on_logits(q->hooks.user, -1, q->logits, V);
 
     int32_t n_valid = dots_tokenizer_n_ids(st->tok) < V ? dots_tokenizer_n_ids(st->tok) : (int32_t)V;
-    if (!dots_sampler_init(&sampler, p->temperature, p->top_p, p->seed, n_valid)) {
+    if (!dots_sampler_init(&q->sampler, p->temperature, p->top_p, p->seed, n_valid)) {
         s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory for the sampler");
         goto done;
     }
-    s = dots_tok_stream_create(ctx, st->tok, true, &stream);
+    s = dots_tok_stream_create(ctx, st->tok, true, &q->stream);
     if (s != DOTS_OK) goto done;
     /* the layout modes' grammar and the loop guard; never under teacher
      * forcing, whose tokens are given */
-    const bool forcing = hooks && hooks->forced;
     const bool layout = p->mode == DOTS_MODE_LAYOUT_ALL || p->mode == DOTS_MODE_LAYOUT_ONLY;
     if (layout && !p->no_json_constraint && !forcing && !st->mask) {
         s = dots_token_mask_create(ctx, st->tok, n_valid, &st->mask);
         if (s != DOTS_OK) goto done;
     }
-    dots_lg_limits lim = {r.resized_width_px, r.resized_height_px, p->mode == DOTS_MODE_LAYOUT_ALL, {0}};
-    s = dots_guided_init(&gd, ctx, st->tok, layout && !p->no_json_constraint && !forcing ? st->mask : NULL, &lim,
+    dots_lg_limits lim = {r->resized_width_px, r->resized_height_px, p->mode == DOTS_MODE_LAYOUT_ALL, {0}};
+    s = dots_guided_init(&q->gd, ctx, st->tok, layout && !p->no_json_constraint && !forcing ? st->mask : NULL, &lim,
                          !p->no_loop_guard && !forcing, cfg->generation.eos_token_ids, cfg->generation.n_eos_token_ids,
                          n_valid);
     if (s != DOTS_OK) goto done;
-    r.loop_guard_first_at = -1;
-    r.stop = DOTS_STOP_MAX_TOKENS;
-    for (int64_t i = 0; i < max_new; i++) {
-        if (p->on_progress && i % 64 == 0) p->on_progress(p->user, DOTS_STAGE_DECODE, i, max_new);
-        if (dots_state_cancelled(st)) {
-            r.stop = DOTS_STOP_CANCELLED;
-            break;
-        }
-        int32_t t = forcing ? hooks->forced[i] : dots_guided_pick(&gd, &sampler, logits, max_new - i);
-        if (t < 0 || t >= V) {
-            s = DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "token %d is outside the vocabulary", t);
-            goto done;
-        }
-        r.tokens[r.n_tokens++] = t;
-        const char *piece = "";
-        size_t plen = 0;
-        if (t < dots_tokenizer_n_ids(st->tok) && dots_tok_stream_push(ctx, stream, t, &piece, &plen) != DOTS_OK) {
-            piece = "";
-            plen = 0;
-            dots_ctx_clear_error(ctx);
-        }
-        if (p->on_token && !p->on_token(p->user, t, piece, plen)) {
-            r.stop = DOTS_STOP_CALLBACK;
-            break;
-        }
-        if (is_eos(cfg, t)) {
-            r.stop = DOTS_STOP_EOS;
-            if (!forcing) break; /* teacher forcing feeds every given token */
-        }
-        dots_guided_accept(&gd, t, i);
-        if (gd.stop) {
-            r.stop = DOTS_STOP_LOOP_GUARD;
-            break;
-        }
-        if (lm.n >= lm.cap) {
-            r.stop = DOTS_STOP_CONTEXT;
-            break;
-        }
-        if (i + 1 == max_new && !(hooks && hooks->forced)) break; /* no need for the logits after the last one */
-        dots_lm_embed(cfg, w, &t, 1, tok_embed);
-        s = dots_lm_forward(ctx, cfg, w, &st->k, &lm, tok_embed, 1, logits);
-        if (s != DOTS_OK) goto done;
-        if (hooks && hooks->on_logits) hooks->on_logits(hooks->user, i, logits, V);
-    }
-    r.decode_s = dots_monotonic_s() - t3;
-    r.constrained = gd.changed;
-    r.loop_guard_fired = gd.fired;
-    r.loop_guard_first_at = gd.first_at;
-    r.constraint_s = gd.mask_s;
-    s = dots_tok_decode(ctx, st->tok, r.tokens, (size_t)r.n_tokens, true, &r.text, &r.text_len);
-    if (s != DOTS_OK) goto done;
-    r.n_prompt_tokens = n_ids;
-    r.n_image_tokens = n_image;
-    *out = r;
-    memset(&r, 0, sizeof r);
+    r->loop_guard_first_at = -1;
+    r->stop = DOTS_STOP_MAX_TOKENS;
 done:
     st->k.poll = NULL;
-    dots_guided_free(&gd);
-    dots_run_result_free(&r);
-    dots_tok_stream_free(stream);
-    dots_sampler_free(&sampler);
-    dots_lm_state_free(&lm);
     dots_pixel_rows_free(&rows);
     dots_image_free(&resized);
     free(image_rows);
     free(embeds);
-    free(logits);
-    free(tok_embed);
     free(ids);
+    if (s != DOTS_OK) dots_seq_free(q);
+    return s;
+}
+
+dots_status dots_seq_pick(dots_ctx *ctx, dots_state *st, dots_seq *q) {
+    const dots_config *cfg = dots_model_config(st->model);
+    const int64_t V = cfg->text.vocab_size;
+    dots_run_result *r = &q->r;
+    const bool forcing = q->hooks.forced != NULL;
+    q->feed = false;
+    if (q->done) return DOTS_OK;
+    if (q->i >= q->max_new) { /* r->stop is already max-new-tokens */
+        q->done = true;
+        return DOTS_OK;
+    }
+    const int64_t i = q->i++;
+    if (q->p.on_progress && i % 64 == 0) q->p.on_progress(q->p.user, DOTS_STAGE_DECODE, i, q->max_new);
+    if (dots_state_cancelled(st) || q->cancel) {
+        r->stop = DOTS_STOP_CANCELLED;
+        q->done = true;
+        return DOTS_OK;
+    }
+    int32_t t = forcing ? q->hooks.forced[i] : dots_guided_pick(&q->gd, &q->sampler, q->logits, q->max_new - i);
+    if (t < 0 || t >= V) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "token %d is outside the vocabulary", t);
+    r->tokens[r->n_tokens++] = t;
+    const char *piece = "";
+    size_t plen = 0;
+    if (t < dots_tokenizer_n_ids(st->tok) && dots_tok_stream_push(ctx, q->stream, t, &piece, &plen) != DOTS_OK) {
+        piece = "";
+        plen = 0;
+        dots_ctx_clear_error(ctx);
+    }
+    q->done = true;
+    if (q->p.on_token && !q->p.on_token(q->p.user, t, piece, plen)) {
+        r->stop = DOTS_STOP_CALLBACK;
+        return DOTS_OK;
+    }
+    if (is_eos(cfg, t)) {
+        r->stop = DOTS_STOP_EOS;
+        if (!forcing) return DOTS_OK; /* teacher forcing feeds every given token */
+    }
+    dots_guided_accept(&q->gd, t, i);
+    if (q->gd.stop) {
+        r->stop = DOTS_STOP_LOOP_GUARD;
+        return DOTS_OK;
+    }
+    if (q->lm.n >= q->lm.cap) {
+        r->stop = DOTS_STOP_CONTEXT;
+        return DOTS_OK;
+    }
+    if (i + 1 == q->max_new && !forcing) return DOTS_OK; /* no need for the logits after the last one */
+    q->done = false;
+    q->feed = true;
+    q->next = t;
+    return DOTS_OK;
+}
+
+void dots_seq_fed(dots_seq *q, const dots_config *cfg) {
+    if (q->hooks.on_logits) q->hooks.on_logits(q->hooks.user, q->i - 1, q->logits, cfg->text.vocab_size);
+}
+
+dots_status dots_seq_finish(dots_ctx *ctx, dots_state *st, dots_seq *q, dots_run_result *out) {
+    dots_run_result *r = &q->r;
+    r->decode_s = dots_monotonic_s() - q->t_decode0;
+    r->constrained = q->gd.changed;
+    r->loop_guard_fired = q->gd.fired;
+    r->loop_guard_first_at = q->gd.first_at;
+    r->constraint_s = q->gd.mask_s;
+    dots_status s = dots_tok_decode(ctx, st->tok, r->tokens, (size_t)r->n_tokens, true, &r->text, &r->text_len);
+    if (s != DOTS_OK) return s;
+    *out = *r;
+    memset(r, 0, sizeof *r);
+    return DOTS_OK;
+}
+
+dots_status dots_run_image_ex(dots_ctx *ctx, dots_state *st, const dots_image *img, const dots_run_params *p,
+                              const dots_run_hooks *hooks, dots_run_result *out) {
+    if (!st || !img || !p || !out) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_run_image: NULL argument");
+    const dots_config *cfg = dots_model_config(st->model);
+    const dots_weights *w = dots_model_weights(st->model);
+    dots_lm_scratch sc = {0};
+    dots_seq q;
+    float *tok_embed = malloc(sizeof(float) * (size_t)cfg->text.hidden_size);
+    if (!tok_embed) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    dots_status s = dots_seq_begin(ctx, st, img, p, hooks, &sc, &q);
+    while (s == DOTS_OK) {
+        s = dots_seq_pick(ctx, st, &q);
+        if (s != DOTS_OK || !q.feed) break;
+        dots_lm_embed(cfg, w, &q.next, 1, tok_embed);
+        s = dots_lm_forward(ctx, cfg, w, &st->k, &sc, &q.lm, tok_embed, 1, q.logits);
+        if (s == DOTS_OK) dots_seq_fed(&q, cfg);
+    }
+    if (s == DOTS_OK) s = dots_seq_finish(ctx, st, &q, out);
+    dots_seq_free(&q);
+    dots_lm_scratch_free(&sc);
+    free(tok_embed);
     return s;
 }
 

@@ -425,14 +425,14 @@ static void test_gemm_quant(void **state) {
                     dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1, (ti + (size_t)l) & 1 ? ws : NULL, NULL};
                     dots_gemm(&k, y, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
                     /* decode at precision bf16 with VNNI quantizes X to int8 blocks: its reference does too */
-                    bool int8_act = bf && M <= DOTS_GEMV_MAX_M && levels[l] >= DOTS_ISA_AVX512VNNI;
+                    bool int8_act = bf && M <= DOTS_DECODE_MAX_M && levels[l] >= DOTS_ISA_AVX512VNNI;
                     if (int8_act)
                         q8act_ref(r, ldy, x, ldx, w, dt, (mi & 2) ? b : NULL, M, N, K);
                     else
                         dots_gemm_ref(r, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
                     for (int i = 0; i < 4; i++) dots_scratch_free(&ws[i]);
                     /* |w| <= 8: 8 times the fp32 bound; the bf16 path (M > 4) rounds X and W to bf16 */
-                    double tol = bf && M > DOTS_GEMV_MAX_M && levels[l] >= DOTS_ISA_AVX512BF16
+                    double tol = bf && M > DOTS_DECODE_MAX_M && levels[l] >= DOTS_ISA_AVX512BF16
                                      ? 0.03 * sqrt((double)K) * 8
                                      : 64.0 * sqrt((double)K + 1) * (double)(K + 1) * 5.96e-8 + 1e-5;
                     for (int64_t m = 0; m < M; m++)
@@ -555,7 +555,7 @@ static void test_repacked(void **state) {
                     const float *bias = (mi & 2) ? b : NULL;
                     dots_gemm(&k, y, ldy, x, ldx, wr, rt, K, bias, M, N, K);
                     dots_gemm(&k, r, ldy, x, ldx, w, dt, K, bias, M, N, K);
-                    const bool int8_act = bf && M <= DOTS_GEMV_MAX_M && levels[l] >= DOTS_ISA_AVX512VNNI;
+                    const bool int8_act = bf && M <= DOTS_DECODE_MAX_M && levels[l] >= DOTS_ISA_AVX512VNNI;
                     if (int8_act) {
                         /* the reference of the int8 kernel reads both layouts to the same bits */
                         void *mem = aligned_alloc(64, (dots_act_q8_bytes((int)M, K) + 63) / 64 * 64);
@@ -572,7 +572,7 @@ static void test_repacked(void **state) {
                                              (long long)m, (long long)n, y[m * ldy + n], e[m * ldy + n]);
                             }
                         free(e), free(e2), free(mem);
-                    } else if (M <= DOTS_GEMV_MAX_M && levels[l] >= DOTS_ISA_AVX512) {
+                    } else if (M <= DOTS_DECODE_MAX_M && levels[l] >= DOTS_ISA_AVX512) {
                         /* decode with fp32 activations: the repacked layout's own kernel, fp32 sums in another order */
                         for (int64_t m = 0; m < M; m++)
                             for (int64_t n = 0; n < N; n++) {
@@ -615,6 +615,71 @@ static void test_repacked(void **state) {
 }
 
 /* Working buffers: aligned, writable end to end, both kinds freed by one call. */
+/* A decode step over a batch (M up to DOTS_DECODE_MAX_M rows on the
+ * matrix-vector path) gives each row exactly the bits that row gets alone:
+ * a sequence's tokens must not depend on which others share its batch. Every
+ * weight type (plain, block formats, their 16-row repacking), both
+ * precisions, every level, through dots_gemm and dots_gemm_multi. */
+static void test_decode_batch_rows(void **state) {
+    (void)state;
+    dots_isa levels[5];
+    const int nl = n_levels_quant(levels);
+    dots_pool *pool = dots_pool_create(3);
+    const dots_dtype types[] = {DOTS_DTYPE_F32, DOTS_DTYPE_BF16, DOTS_DTYPE_Q8_0, DOTS_DTYPE_Q4_0, DOTS_DTYPE_Q4_K};
+    const int64_t N = 80, K = 512, ldx = K + 3, ldy = N + 5;
+    for (size_t ti = 0; ti < 5; ti++)
+        for (int rep = 0; rep < 2; rep++) {
+            const dots_dtype dt = types[ti], wt = rep ? dots_repack_type(dt) : dt;
+            if (rep && !dots_repack_fits(dt, N, K)) continue;
+            void *w = NULL;
+            if (ti < 2) {
+                w = make_weights(dt, N, K);
+            } else {
+                const int64_t rb = dots_dtype_bytes(dt, K);
+                uint8_t *q = malloc((size_t)(N * rb));
+                float row[512];
+                for (int64_t n = 0; n < N; n++) {
+                    for (int64_t i = 0; i < K; i++) row[i] = frand() * (1 + (float)((i + n) % 5));
+                    dots_quantize_row(dt, row, q + n * rb, K);
+                }
+                if (rep) {
+                    w = malloc((size_t)dots_dtype_bytes(wt, N * K));
+                    dots_repack_r16(dt, q, w, N, K);
+                    free(q);
+                } else {
+                    w = q;
+                }
+            }
+            float b[80];
+            for (int64_t i = 0; i < N; i++) b[i] = frand();
+            for (int l = 0; l < nl; l++)
+                for (int bf = 0; bf < 2; bf++)
+                    for (int64_t M = 5; M <= DOTS_DECODE_MAX_M; M += 4) {
+                        float *x = malloc(sizeof(float) * (size_t)(M * ldx)), *y = malloc(sizeof(float) * (size_t)(M * ldy));
+                        float *one = malloc(sizeof(float) * (size_t)ldy), *y2 = malloc(sizeof(float) * (size_t)(M * ldy));
+                        for (int64_t i = 0; i < M * ldx; i++) x[i] = frand();
+                        dots_scratch sc = {0}, ws[4] = {{0}};
+                        dots_kernels k = {levels[l], pool, &sc, bf == 1, ws, NULL};
+                        dots_gemm(&k, y, ldy, x, ldx, w, wt, K, b, M, N, K);
+                        const dots_gemm_item items[2] = {{w, wt, 48, y2, ldy, b}, {(const uint8_t *)w + dots_dtype_bytes(wt, 48 * K), wt, 32, y2 + 48, ldy, b + 48}};
+                        dots_gemm_multi(&k, x, ldx, M, K, items, 2);
+                        for (int64_t m = 0; m < M; m++) {
+                            dots_gemm(&k, one, ldy, x + m * ldx, ldx, w, wt, K, b, 1, N, K);
+                            if (memcmp(one, y + m * ldy, sizeof(float) * (size_t)N) != 0 ||
+                                memcmp(one, y2 + m * ldy, sizeof(float) * (size_t)N) != 0)
+                                fail_msg("%s%s %s bf16=%d: row %lld of a %lld-row decode differs from the row alone",
+                                         dots_dtype_name(dt), rep ? " (r16)" : "", dots_isa_name(levels[l]), bf, (long long)m,
+                                         (long long)M);
+                        }
+                        dots_scratch_free(&sc);
+                        for (int i = 0; i < 4; i++) dots_scratch_free(&ws[i]);
+                        free(x), free(y), free(one), free(y2);
+                    }
+            free(w);
+        }
+    dots_pool_free(pool);
+}
+
 static void test_buffers(void **state) {
     (void)state;
     const size_t sizes[] = {0, 1, 4095, (1u << 20) - 1, 1u << 20, (5u << 20) + 3};
@@ -744,6 +809,7 @@ int main(void) {
         cmocka_unit_test(test_gemv_q8act),
         cmocka_unit_test(test_repacked),
         cmocka_unit_test(test_buffers),
+        cmocka_unit_test(test_decode_batch_rows),
         cmocka_unit_test(test_attention_decode_group),
         cmocka_unit_test(test_quant_roundtrip),
         cmocka_unit_test(test_attention_bf16),

@@ -689,9 +689,10 @@ static int cmd_lm_logits(int argc, char **argv) {
     dots_kernels kern = {dots_cpu_isa(), pool, &scratch, bf16, worker_scratch, NULL};
     float *emb = malloc(sizeof(float) * (size_t)(n * H)), *logits = malloc(sizeof(float) * (size_t)V);
     dots_lm_state lm = {0};
+    dots_lm_scratch lsc = {0};
     if (pool && emb && logits && dots_lm_state_init(ctx, cfg, n + 1, false, &lm) == DOTS_OK) {
         dots_lm_embed(cfg, dots_model_weights(model), ids, n, emb);
-        if (dots_lm_forward(ctx, cfg, dots_model_weights(model), &kern, &lm, emb, n, logits) == DOTS_OK) {
+        if (dots_lm_forward(ctx, cfg, dots_model_weights(model), &kern, &lsc, &lm, emb, n, logits) == DOTS_OK) {
             putchar('[');
             for (int64_t i = 0; i < V; i++) printf("%s%.9g", i ? "," : "", logits[i]);
             puts("]");
@@ -700,6 +701,7 @@ static int cmd_lm_logits(int argc, char **argv) {
     }
     if (rc) rc = cli_fail(ctx);
     dots_lm_state_free(&lm);
+    dots_lm_scratch_free(&lsc);
     free(emb);
     free(logits);
     dots_pool_free(pool);
