@@ -44,7 +44,7 @@ static const char help_parse[] =
     "                     [--images-dir DIR] [--resume] [--quiet] [--precision auto|fp32|bf16]\n"
     "                     [--no-fitz-preprocess] [--no-json-constraint] [--no-loop-guard] [--replay-dir DIR]\n"
     "                     [--no-mmap|--mmap] [--mmproj FILE] [--shard K/N|auto|auto/N] [--inputs-from FILE]\n"
-    "                     [--dry-run]\n"
+    "                     [--dry-run] [--batch N]\n"
     "  Parses images, PDFs, multi-page TIFFs and directories of them. Per page:\n"
     "  <stem>.json, <stem>.md, <stem>_nohf.md and <stem>.jpg (the layout drawn),\n"
     "  stem = <name> or <name>_page_<i> (i from 0); per document <name>.jsonl and, for\n"
@@ -72,7 +72,11 @@ static const char help_parse[] =
     "  (so a task resubmitted alone keeps its share). A page is made by one run at a time (a lock\n"
     "  per page); a document's .jsonl and .md are written by the run that finds all\n"
     "  its pages finished. --inputs-from FILE reads more inputs, one per line.\n"
-    "  --dry-run prints the pages this run would do and exits.\n";
+    "  --dry-run prints the pages this run would do and exits. --batch N decodes up\n"
+    "  to N pages at once (pages of one document or of several; default: twice the\n"
+    "  threads, 4..16, fewer if memory is short): each decode step reads the weights\n"
+    "  once for all of them. Outputs are written as pages finish; the files are the\n"
+    "  same bytes as with --batch 1.\n";
 
 static dots_state *volatile g_state; /* what SIGINT cancels */
 static volatile sig_atomic_t g_stop;
@@ -578,38 +582,14 @@ static bool page_done(const char *rec_path, const json_t *fp, char **why) {
     return ok;
 }
 
-static int process_page(dots_ctx *ctx, dots_state *st, job *j, const input *in, dots_document *doc, int32_t page,
-                        const char *stem, progress *pr, bool *missing) {
+/* Writes a parsed page's files and then its record (which marks it
+ * complete), replacing what an earlier run left there. */
+static int write_page(dots_ctx *ctx, job *j, const input *in, int32_t page, const char *stem, const progress *pr,
+                      dots_page_result *rp) {
     char path[PATH_MAX * 2], rec_path[PATH_MAX * 2];
     snprintf(rec_path, sizeof rec_path, "%s/.%s.record.json", j->out_dir, stem);
-    dots_page_options po = j->po;
-    po.stem = stem;
-    po.on_token = on_token;
-    po.on_progress = on_progress;
-    po.user = pr;
-    char *answer = NULL;
-    if (j->replay_dir) {
-        snprintf(path, sizeof path, "%s/%s.txt", j->replay_dir, stem);
-        if (!(answer = read_text(path, NULL))) {
-            fprintf(stderr, "dotsocr: error: %s: no replay answer: %s\n", path, strerror(errno));
-            return 1;
-        }
-        po.answer = answer;
-    }
-    pr->tokens = 0;
-    pr->t0 = pr->last_line = cli_now();
-    pr->stage = (dots_stage)-1;
-    dots_page_result r = {0};
-    dots_status s = dots_page_parse(ctx, st, doc, page, &po, &r);
-    free(answer);
-    if (s != DOTS_OK) {
-        *missing = dots_document_page_missing(doc, page);
-        if (s == DOTS_ERR_CANCELLED)
-            fprintf(stderr, "%sdotsocr: error: %s page %d: interrupted\n", j->tty ? "\n" : "", in->path, page + 1);
-        else if (!*missing)
-            fprintf(stderr, "%sdotsocr: error: %s page %d: %s\n", j->tty ? "\n" : "", in->path, page + 1, dots_errmsg(ctx));
-        return 1;
-    }
+    dots_page_result r = *rp;
+    memset(rp, 0, sizeof *rp);
     int rc = 1;
     json_t *rec = json_pack("{s:i, s:i, s:i}", "page_no", page, "input_height", r.source_height_px, "input_width",
                             r.source_width_px);
@@ -806,107 +786,51 @@ static int lock_page(const job *j, const char *stem) {
     return fd;
 }
 
-static int process_document(dots_ctx *ctx, dots_state *st, job *j, const input *in) {
-    if (in->n_pages <= 0 || in->bad_pages) {
-        if (!in->report) return 0; /* another shard reports it */
-        if (!in->ok) fprintf(stderr, "dotsocr: error: %s: %s\n", in->path, strerror(in->err));
-        else if (in->bad_pages)
-            fprintf(stderr, "dotsocr: error: %s: --pages names a page past the end: the document has %d page(s)\n", in->path,
-                    in->n_pages);
-        j->n_failed++;
-        if (in->n_pages <= 0 || !in->ok) {
-            dots_document *d = NULL;
-            if (in->ok && dots_document_open(ctx, in->path, &d) != DOTS_OK) fprintf(stderr, "dotsocr: error: %s\n", dots_errmsg(ctx));
-            dots_document_close(d);
-            return 1;
-        }
-    }
-    bool any = false;
-    for (int32_t p = 0; p < in->n_pages; p++) any |= in->todo[p];
-    if (!any && j->shard_n > 1) return in->bad_pages ? 1 : 0;
-    dots_document *doc = NULL;
-    if (dots_document_open(ctx, in->path, &doc) != DOTS_OK) {
-        fprintf(stderr, "dotsocr: error: %s\n", dots_errmsg(ctx));
-        j->n_failed++;
-        return 1;
-    }
+/* ------------------------------------------------------- the page loop
+ *
+ * Pages go through a dots_batch: up to --batch of them decode together, from
+ * one document or several. Pages are fed in input and page order (render,
+ * vision and prefill happen as each is added); each page's files are written
+ * the moment it finishes, and a document's .jsonl / .md once its last page
+ * is settled, from the records in page order. */
+
+typedef struct doc_run {
+    input *in;
+    dots_document *doc;
+    bool *done, *failed;  /* [n_pages] */
+    int failures;
+    int32_t next;         /* next page to feed */
+    int32_t miss_first, miss_n;
+    int in_flight;        /* pages in the batch */
+    bool fed_all;         /* no more pages to feed */
+    bool finished;
+} doc_run;
+
+typedef struct flight {
+    doc_run *d;
+    int32_t page;
+    int64_t id;
+    int lock;
+    char stem[PATH_MAX];
+    progress pr;
+} flight;
+
+/* The document's files, once every selected page is settled (here or by
+ * another run); frees what the document held. */
+static void finish_document(dots_ctx *ctx, job *j, doc_run *d) {
+    input *in = d->in;
+    d->finished = true;
+    report_missing(in, d->miss_first, d->miss_n, in->n_pages, false);
     const int32_t n = in->n_pages;
     const bool paged = in->paged;
-    int failures = in->bad_pages;
-    const bool *sel = in->sel;
-    progress pr = {j, in->path, 0, n, 0, 0, 0, (dots_stage)-1};
-    int32_t miss_first = -1, miss_n = 0;
-    bool *done = calloc((size_t)n, sizeof *done), *failed = calloc((size_t)n, sizeof *failed);
-    if (!done || !failed) {
-        free(done);
-        done = NULL;
-        failures++;
-    }
-    for (int32_t i = 0; done && i < n && !g_stop; i++) {
-        if (!in->todo[i]) continue;
-        char stem[PATH_MAX], rec[PATH_MAX * 2];
-        stem_of(stem, sizeof stem, in->name, paged, i);
-        snprintf(rec, sizeof rec, "%s/.%s.record.json", j->out_dir, stem);
-        pr.page = i + 1;
-        int lock = lock_page(j, stem);
-        if (lock == -1) {
-            if (!j->quiet) fprintf(stderr, "dotsocr: %s page %d/%d: being made by another run; skipped\n", in->path, i + 1, n);
-            j->n_skipped++;
-            continue;
-        }
-        if (j->resume) {
-            json_t *fp = page_fingerprint(j, in, i);
-            char *why = NULL;
-            bool ok = fp && page_done(rec, fp, &why);
-            json_decref(fp);
-            if (ok) {
-                if (!j->quiet) fprintf(stderr, "dotsocr: %s page %d/%d: already done (--resume)\n", in->path, i + 1, n);
-                j->n_ok++;
-                done[i] = true;
-                free(why);
-                if (lock >= 0) close(lock);
-                continue;
-            }
-            if (why && !j->quiet) fprintf(stderr, "dotsocr: %s page %d/%d: redoing it (%s changed)\n", in->path, i + 1, n, why);
-            free(why);
-        }
-        bool missing = false;
-        int page_rc = process_page(ctx, st, j, in, doc, i, stem, &pr, &missing);
-        if (lock >= 0) close(lock);
-        if (page_rc == 0) {
-            write_summary(ctx, j, false);
-            report_missing(in, miss_first, miss_n, n, false);
-            miss_n = 0;
-            j->n_ok++;
-            done[i] = true;
-            continue;
-        }
-        j->n_failed++;
-        failures++;
-        failed[i] = true;
-        write_summary(ctx, j, false);
-        if (missing) {
-            if (miss_n == 0) miss_first = i;
-            miss_n++;
-            if (miss_n == MISSING_RUN_ENDS_DOCUMENT) {
-                report_missing(in, miss_first, miss_n, n, true);
-                miss_n = 0;
-                for (int32_t k = i + 1; k < n; k++) failed[k] = in->todo[k]; /* the rest is not in the file */
-                break;
-            }
-        } else {
-            report_missing(in, miss_first, miss_n, n, false);
-            miss_n = 0;
-        }
-    }
-    report_missing(in, miss_first, miss_n, n, false);
+    bool *done = d->done, *failed = d->failed;
     /* pages of the document that other runs (shards, or a run that held a
      * page's lock) made: finished when their record matches these options.
      * The document files are written once every page is settled, finished
      * or failed here; else by the run that settles the last page. */
     bool complete = done != NULL;
     for (int32_t i = 0; done && i < n; i++) {
-        if (!sel[i] || done[i] || failed[i]) continue;
+        if (!in->sel[i] || done[i] || failed[i]) continue;
         char stem[PATH_MAX], rec[PATH_MAX * 2];
         stem_of(stem, sizeof stem, in->name, paged, i);
         snprintf(rec, sizeof rec, "%s/.%s.record.json", j->out_dir, stem);
@@ -920,49 +844,297 @@ static int process_document(dots_ctx *ctx, dots_state *st, job *j, const input *
     /* per document: the records of the finished pages in page order, and
      * for several pages the Markdown of all of them. Shards write them only
      * when every selected page is finished: the last one to finish does. */
-    if (!complete) {
-        free(done);
-        free(failed);
-        dots_document_close(doc);
-        return failures ? 1 : 0;
-    }
-    char *jsonl = NULL, *all_md = NULL;
-    size_t jl = 0, ml = 0;
-    FILE *jf = open_memstream(&jsonl, &jl), *mf = open_memstream(&all_md, &ml);
-    bool first_md = true;
-    for (int32_t i = 0; done && i < n && jf && mf; i++) {
-        if (!done[i]) continue;
-        char stem[PATH_MAX], path[PATH_MAX * 2];
-        stem_of(stem, sizeof stem, in->name, paged, i);
-        snprintf(path, sizeof path, "%s/.%s.record.json", j->out_dir, stem);
-        json_t *rec = json_load_file(path, 0, NULL);
-        char *line = rec ? json_dumps(json_object_get(rec, "record"), 0) : NULL;
-        if (line) fprintf(jf, "%s\n", line);
-        free(line);
-        json_decref(rec);
-        snprintf(path, sizeof path, "%s/%s.md", j->out_dir, stem);
-        char *md = read_text(path, NULL);
-        if (md) {
-            fprintf(mf, "%s%s", first_md ? "" : "\n\n", md);
-            first_md = false;
+    if (complete) {
+        char *jsonl = NULL, *all_md = NULL;
+        size_t jl = 0, ml = 0;
+        FILE *jf = open_memstream(&jsonl, &jl), *mf = open_memstream(&all_md, &ml);
+        bool first_md = true;
+        for (int32_t i = 0; i < n && jf && mf; i++) {
+            if (!done[i]) continue;
+            char stem[PATH_MAX], path[PATH_MAX * 2];
+            stem_of(stem, sizeof stem, in->name, paged, i);
+            snprintf(path, sizeof path, "%s/.%s.record.json", j->out_dir, stem);
+            json_t *rec = json_load_file(path, 0, NULL);
+            char *line = rec ? json_dumps(json_object_get(rec, "record"), 0) : NULL;
+            if (line) fprintf(jf, "%s\n", line);
+            free(line);
+            json_decref(rec);
+            snprintf(path, sizeof path, "%s/%s.md", j->out_dir, stem);
+            char *md = read_text(path, NULL);
+            if (md) {
+                fprintf(mf, "%s%s", first_md ? "" : "\n\n", md);
+                first_md = false;
+            }
+            free(md);
         }
-        free(md);
+        if (jf) fclose(jf);
+        if (mf) fclose(mf);
+        char path[PATH_MAX * 2];
+        snprintf(path, sizeof path, "%s/%s.jsonl", j->out_dir, in->name);
+        if (!jsonl || write_output(ctx, j, path, jsonl, jl) != 0) d->failures++;
+        if (paged && all_md && !first_md) {
+            snprintf(path, sizeof path, "%s/%s.md", j->out_dir, in->name);
+            if (write_output(ctx, j, path, all_md, ml) != 0) d->failures++;
+        }
+        free(jsonl);
+        free(all_md);
     }
-    if (jf) fclose(jf);
-    if (mf) fclose(mf);
-    char path[PATH_MAX * 2];
-    snprintf(path, sizeof path, "%s/%s.jsonl", j->out_dir, in->name);
-    if (!jsonl || write_output(ctx, j, path, jsonl, jl) != 0) failures++;
-    if (paged && all_md && !first_md) {
-        snprintf(path, sizeof path, "%s/%s.md", j->out_dir, in->name);
-        if (write_output(ctx, j, path, all_md, ml) != 0) failures++;
+    free(d->done);
+    free(d->failed);
+    d->done = d->failed = NULL;
+    dots_document_close(d->doc);
+    d->doc = NULL;
+}
+
+/* Opens a document for feeding; false when it has nothing to feed (it is
+ * then settled: its error reported, or another shard's). */
+static bool start_document(dots_ctx *ctx, job *j, doc_run *d) {
+    input *in = d->in;
+    d->fed_all = true;
+    d->finished = true;
+    if (in->n_pages <= 0 || in->bad_pages) {
+        if (!in->report) return false; /* another shard reports it */
+        if (!in->ok) fprintf(stderr, "dotsocr: error: %s: %s\n", in->path, strerror(in->err));
+        else if (in->bad_pages)
+            fprintf(stderr, "dotsocr: error: %s: --pages names a page past the end: the document has %d page(s)\n", in->path,
+                    in->n_pages);
+        j->n_failed++;
+        d->failures++;
+        if (in->n_pages <= 0 || !in->ok) {
+            dots_document *doc = NULL;
+            if (in->ok && dots_document_open(ctx, in->path, &doc) != DOTS_OK) fprintf(stderr, "dotsocr: error: %s\n", dots_errmsg(ctx));
+            dots_document_close(doc);
+            return false;
+        }
     }
-    free(jsonl);
-    free(all_md);
-    free(done);
-    free(failed);
-    dots_document_close(doc);
-    return failures ? 1 : 0;
+    bool any = false;
+    for (int32_t p = 0; p < in->n_pages; p++) any |= in->todo[p];
+    if (!any && j->shard_n > 1) return false;
+    if (dots_document_open(ctx, in->path, &d->doc) != DOTS_OK) {
+        fprintf(stderr, "dotsocr: error: %s\n", dots_errmsg(ctx));
+        j->n_failed++;
+        d->failures++;
+        return false;
+    }
+    d->done = calloc((size_t)in->n_pages, sizeof *d->done);
+    d->failed = calloc((size_t)in->n_pages, sizeof *d->failed);
+    d->miss_first = -1;
+    d->fed_all = false;
+    d->finished = false;
+    if (!d->done || !d->failed) {
+        free(d->done);
+        free(d->failed);
+        d->done = d->failed = NULL;
+        d->failures++;
+        d->fed_all = true; /* nothing fed: finish_document closes it */
+    }
+    return true;
+}
+
+/* A page that failed: counted, reported (missing pages in runs of them). */
+static void page_failed(dots_ctx *ctx, job *j, doc_run *d, int32_t i, dots_status s, bool at_add) {
+    const input *in = d->in;
+    const bool missing = at_add && dots_document_page_missing(d->doc, i);
+    j->n_failed++;
+    d->failures++;
+    d->failed[i] = true;
+    write_summary(ctx, j, false);
+    if (missing) {
+        if (d->miss_n == 0) d->miss_first = i;
+        if (++d->miss_n == MISSING_RUN_ENDS_DOCUMENT) {
+            report_missing(in, d->miss_first, d->miss_n, in->n_pages, true);
+            d->miss_n = 0;
+            for (int32_t k = i + 1; k < in->n_pages; k++) d->failed[k] = in->todo[k]; /* the rest is not in the file */
+            d->fed_all = true;
+        }
+        return;
+    }
+    report_missing(in, d->miss_first, d->miss_n, in->n_pages, false);
+    d->miss_n = 0;
+    if (s == DOTS_ERR_CANCELLED)
+        fprintf(stderr, "%sdotsocr: error: %s page %d: interrupted\n", j->tty ? "\n" : "", in->path, i + 1);
+    else
+        fprintf(stderr, "%sdotsocr: error: %s page %d: %s\n", j->tty ? "\n" : "", in->path, i + 1, dots_errmsg(ctx));
+}
+
+/* Feeds d's next page to do into the batch as flight f. Returns true when
+ * f now holds a page in the batch. */
+static bool feed_page(dots_ctx *ctx, job *j, dots_batch *b, doc_run *d, flight *f) {
+    input *in = d->in;
+    const int32_t n = in->n_pages;
+    while (!d->fed_all && !g_stop) {
+        const int32_t i = d->next++;
+        if (i >= n) {
+            d->fed_all = true;
+            break;
+        }
+        if (!in->todo[i]) continue;
+        memset(f, 0, sizeof *f);
+        stem_of(f->stem, sizeof f->stem, in->name, in->paged, i);
+        int lock = lock_page(j, f->stem);
+        if (lock == -1) {
+            if (!j->quiet) fprintf(stderr, "dotsocr: %s page %d/%d: being made by another run; skipped\n", in->path, i + 1, n);
+            j->n_skipped++;
+            continue;
+        }
+        if (j->resume) {
+            char rec[PATH_MAX * 2];
+            snprintf(rec, sizeof rec, "%s/.%s.record.json", j->out_dir, f->stem);
+            json_t *fp = page_fingerprint(j, in, i);
+            char *why = NULL;
+            bool ok = fp && page_done(rec, fp, &why);
+            json_decref(fp);
+            if (ok) {
+                if (!j->quiet) fprintf(stderr, "dotsocr: %s page %d/%d: already done (--resume)\n", in->path, i + 1, n);
+                j->n_ok++;
+                d->done[i] = true;
+                free(why);
+                if (lock >= 0) close(lock);
+                continue;
+            }
+            if (why && !j->quiet) fprintf(stderr, "dotsocr: %s page %d/%d: redoing it (%s changed)\n", in->path, i + 1, n, why);
+            free(why);
+        }
+        f->d = d;
+        f->page = i;
+        f->lock = lock;
+        f->pr = (progress){j, in->path, i + 1, n, 0, cli_now(), cli_now(), (dots_stage)-1};
+        dots_page_options po = j->po;
+        po.stem = f->stem;
+        po.on_token = on_token;
+        po.on_progress = on_progress;
+        po.user = &f->pr;
+        char *answer = NULL;
+        if (j->replay_dir) {
+            char path[PATH_MAX * 2];
+            snprintf(path, sizeof path, "%s/%s.txt", j->replay_dir, f->stem);
+            if (!(answer = read_text(path, NULL))) {
+                fprintf(stderr, "dotsocr: error: %s: no replay answer: %s\n", path, strerror(errno));
+                j->n_failed++;
+                d->failures++;
+                d->failed[i] = true;
+                if (lock >= 0) close(lock);
+                continue;
+            }
+            po.answer = answer;
+        }
+        dots_status s = dots_batch_add_page(ctx, b, d->doc, i, &po, &f->id);
+        free(answer);
+        if (s != DOTS_OK) {
+            page_failed(ctx, j, d, i, s, true);
+            if (lock >= 0) close(lock);
+            continue;
+        }
+        report_missing(in, d->miss_first, d->miss_n, n, false);
+        d->miss_n = 0;
+        d->in_flight++;
+        return true;
+    }
+    return false;
+}
+
+/* Takes finished page id out of the batch and writes its files. */
+static void land_page(dots_ctx *ctx, job *j, dots_batch *b, flight *f) {
+    doc_run *d = f->d;
+    dots_page_result r = {0};
+    dots_status s = dots_batch_take_page(ctx, b, f->id, &r);
+    if (s == DOTS_OK && write_page(ctx, j, d->in, f->page, f->stem, &f->pr, &r) == 0) {
+        j->n_ok++;
+        d->done[f->page] = true;
+        write_summary(ctx, j, false);
+    } else if (s != DOTS_OK) {
+        page_failed(ctx, j, d, f->page, s, false);
+    } else {
+        j->n_failed++;
+        d->failures++;
+        d->failed[f->page] = true;
+        write_summary(ctx, j, false);
+    }
+    dots_page_result_free(&r);
+    if (f->lock >= 0) close(f->lock);
+    f->d = NULL;
+    d->in_flight--;
+}
+
+/* --batch by default: decode is bound by streaming the weights, so more
+ * pages per step pay until the cores are busy (twice the threads, at least
+ * 4, at most 16), as far as memory allows each page a KV cache for a full
+ * page's prompt and its whole token budget. */
+static int64_t default_batch(const dots_model *m, int64_t threads, const dots_page_options *po, dots_precision prec) {
+    const dots_config *cfg = dots_model_config(m);
+    int64_t n = 2 * (threads > 0 ? threads : sysconf(_SC_NPROCESSORS_ONLN));
+    if (n < 4) n = 4;
+    if (n > 16) n = 16;
+    const int64_t tokens = (po->max_new_tokens ? po->max_new_tokens : 16384) + 5000; /* an A4 page at 200 dpi: ~4,900 image tokens */
+    const int64_t per_page = 2 * (int64_t)cfg->text.num_hidden_layers * cfg->text.num_key_value_heads * cfg->text.head_dim *
+                             (prec == DOTS_PRECISION_BF16 ? 2 : 4) * tokens;
+    const int64_t avail = (int64_t)sysconf(_SC_AVPHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
+    if (avail > 0 && per_page > 0 && n > avail / 2 / per_page) n = avail / 2 / per_page; /* half of what is free */
+    return n < 1 ? 1 : n;
+}
+
+/* Every input's pages through one batch of up to n_batch pages. Returns the
+ * number of documents with a failure. */
+static int process_inputs(dots_ctx *ctx, dots_state *st, job *j, int n_batch) {
+    doc_run *docs = calloc(j->n_inputs + 1, sizeof *docs);
+    flight *fl = calloc((size_t)n_batch, sizeof *fl);
+    dots_batch *b = NULL;
+    if (!docs || !fl || dots_batch_create(ctx, st, n_batch, &b) != DOTS_OK) {
+        free(docs);
+        free(fl);
+        cli_fail(docs && fl ? ctx : NULL);
+        return 1;
+    }
+    for (size_t i = 0; i < j->n_inputs; i++) docs[i].in = &j->inputs[i];
+    size_t cur = 0;     /* the document being fed */
+    bool cur_started = false;
+    int n_flight = 0;
+    for (;;) {
+        /* fill the batch in input and page order */
+        while (n_flight < n_batch && cur < j->n_inputs && !g_stop) {
+            doc_run *d = &docs[cur];
+            if (!cur_started) {
+                cur_started = true;
+                if (!start_document(ctx, j, d)) {
+                    cur++, cur_started = false;
+                    continue;
+                }
+            }
+            flight *f = NULL;
+            for (int k = 0; k < n_batch && !f; k++)
+                if (!fl[k].d) f = &fl[k];
+            if (feed_page(ctx, j, b, d, f)) {
+                n_flight++;
+                continue;
+            }
+            if (d->in_flight == 0 && !d->finished) finish_document(ctx, j, d);
+            cur++, cur_started = false;
+        }
+        if (n_flight == 0) break;
+        if (dots_batch_running(b) > 0 && dots_batch_step(ctx, b) != DOTS_OK) dots_ctx_clear_error(ctx); /* its runs end with it */
+        for (int64_t id; (id = dots_batch_finished_id(b)) >= 0;) {
+            flight *f = NULL;
+            for (int k = 0; k < n_batch && !f; k++)
+                if (fl[k].d && fl[k].id == id) f = &fl[k];
+            doc_run *d = f->d;
+            land_page(ctx, j, b, f);
+            n_flight--;
+            if (d->fed_all && d->in_flight == 0 && !d->finished) finish_document(ctx, j, d);
+        }
+    }
+    int failed_docs = 0;
+    for (size_t i = 0; i < j->n_inputs; i++) {
+        if (docs[i].doc) { /* interrupted before its pages were all fed */
+            free(docs[i].done);
+            free(docs[i].failed);
+            dots_document_close(docs[i].doc);
+        }
+        failed_docs += docs[i].failures > 0;
+    }
+    dots_batch_free(b);
+    free(fl);
+    free(docs);
+    return failed_docs;
 }
 
 int dots_cmd_parse(int argc, char **argv) {
@@ -975,6 +1147,7 @@ int dots_cmd_parse(int argc, char **argv) {
                                          {"shard", required_argument, NULL, 1004},
                                          {"inputs-from", required_argument, NULL, 1005},
                                          {"dry-run", no_argument, NULL, 1006},
+                                         {"batch", required_argument, NULL, 1007},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
@@ -984,6 +1157,7 @@ int dots_cmd_parse(int argc, char **argv) {
     cli_page_args_init(&a);
     const char *pages = NULL, *inputs_from = NULL;
     bool dry_run = false;
+    int64_t n_batch = 0;
     j.shard_n = 1;
     int c, rc;
     while ((c = getopt_long(argc, argv, "o:vqh", opts, NULL)) != -1) {
@@ -1001,6 +1175,7 @@ int dots_cmd_parse(int argc, char **argv) {
         case 1004: if (cli_shard("parse", optarg, &j.shard_k, &j.shard_n)) return DOTS_EXIT_USAGE; break;
         case 1005: inputs_from = optarg; break;
         case 1006: dry_run = true; break;
+        case 1007: if (cli_int("parse", "--batch", optarg, 1, 64, &n_batch)) return DOTS_EXIT_USAGE; break;
         case 'v': cli_more_verbose(); break;
         case 'h': fputs(help_parse, stdout); return 0;
         default: return cli_bad_option("parse", argc, argv, opts, "o:vqh");
@@ -1044,6 +1219,7 @@ int dots_cmd_parse(int argc, char **argv) {
         goto done;
     }
     j.precision = dots_state_precision(st);
+    if (!n_batch) n_batch = default_batch(model, a.threads, &j.po, j.precision);
     if (!(j.model_id = model_fingerprint(model, j.model_path, j.mmproj))) {
         rc = cli_fail(NULL);
         goto done;
@@ -1051,14 +1227,14 @@ int dots_cmd_parse(int argc, char **argv) {
     g_stop = 0;
     g_state = st;
     signal(SIGINT, on_sigint);
-    for (size_t i = 0; i < j.n_inputs && !g_stop; i++)
-        if (process_document(ctx, st, &j, &j.inputs[i]) != 0) rc = 1;
+    if (process_inputs(ctx, st, &j, (int)n_batch) != 0) rc = 1;
     signal(SIGINT, SIG_DFL);
     g_state = NULL;
     write_summary(ctx, &j, !g_stop);
     if (!j.quiet)
-        fprintf(stderr, "dotsocr: %d page(s) done, %d failed, %d skipped (made by another run), %zu document(s), %.1f s%s\n",
-                j.n_ok, j.n_failed, j.n_skipped, j.n_inputs, cli_now() - t0, g_stop ? " (interrupted)" : "");
+        fprintf(stderr, "dotsocr: %d page(s) done, %d failed, %d skipped (made by another run), %zu document(s), %.1f s, "
+                "up to %lld decoded at once%s\n",
+                j.n_ok, j.n_failed, j.n_skipped, j.n_inputs, cli_now() - t0, (long long)n_batch, g_stop ? " (interrupted)" : "");
     if (j.n_failed || g_stop) rc = 1;
 done:
     for (size_t i = 0; i < j.n_inputs; i++) {

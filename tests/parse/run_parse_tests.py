@@ -171,7 +171,7 @@ def test_resume(a):
     d = a.tmp
     pdf, _, _ = make_inputs(d)
     out = os.path.join(d, "out")
-    args = [a.dotsocr, "parse", "--model", a.model, pdf, "-o", out, "--mode", "ocr", "--threads", "1"]
+    args = [a.dotsocr, "parse", "--model", a.model, pdf, "-o", out, "--mode", "ocr", "--threads", "1", "--batch", "1"]
     args += ["--max-new-tokens", "400"]
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     rec = os.path.join(out, ".doc_page_0.record.json")
