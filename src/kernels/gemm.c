@@ -208,28 +208,32 @@ static void gemv_rows(const gemv_job *j, int M, const float *x, const dots_act_q
         dots_gemv_rows_generic(M, x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
 }
 
-/* A batch of sequences (M up to DOTS_DECODE_MAX_M rows): the task's weight
- * rows are taken in slices of about 32 kB, and each slice meets every group
- * of DOTS_GEMV_MAX_M rows of X while it is still in L1/L2, so the weights
- * come from memory once per step whatever the batch. Each output is the same
+/* A batch of sequences (M up to DOTS_DECODE_MAX_M rows): the kernels hold
+ * DOTS_GEMV_MAX_M rows of X (the bf16 one 8) in registers; for more, the
+ * task's weight rows are taken in slices of about 16 kB, and each slice
+ * meets every group of rows while it is still in L1/L2, so the weights come
+ * from memory once per step whatever the batch. Each output is the same
  * kernel's sum as for that row alone: a sequence's logits do not depend on
  * the batch it runs in. */
 static void gemv_task(void *arg, int64_t t, int worker) {
     (void)worker;
     gemv_job *j = arg;
     int64_t n0 = t * j->rows_per_task, n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
-    if (j->M <= DOTS_GEMV_MAX_M) {
+    /* the bf16 kernel takes 8 rows of X at once */
+    const int group = j->xbf && j->wt == DOTS_DTYPE_BF16 ? 8 : DOTS_GEMV_MAX_M;
+    if (j->M <= group) {
         gemv_rows(j, j->M, j->x, j->xq8, j->xbf, j->y, n0, n1);
         return;
     }
     const bool r16 = dots_dtype_is_r16(j->wt);
-    int64_t slice = (32 << 10) / (dots_dtype_bytes(j->wt, j->ldw) > 0 ? dots_dtype_bytes(j->wt, j->ldw) : 1);
+    int64_t slice = (16 << 10) / (dots_dtype_bytes(j->wt, j->ldw) > 0 ? dots_dtype_bytes(j->wt, j->ldw) : 1);
     if (slice < 1) slice = 1;
+    slice = (slice + 3) / 4 * 4; /* whole tiles of the bf16 kernel */
     if (r16) slice = (slice + 15) / 16 * 16; /* whole groups of 16 rows */
     for (int64_t s0 = n0; s0 < n1; s0 += slice) {
         const int64_t s1 = s0 + slice < n1 ? s0 + slice : n1;
-        for (int m0 = 0; m0 < j->M; m0 += DOTS_GEMV_MAX_M) {
-            const int mg = j->M - m0 < DOTS_GEMV_MAX_M ? j->M - m0 : DOTS_GEMV_MAX_M;
+        for (int m0 = 0; m0 < j->M; m0 += group) {
+            const int mg = j->M - m0 < group ? j->M - m0 : group;
             dots_act_q8 part, *xq8 = NULL;
             if (j->xq8) { /* rows m0.. of the int8 activations: each row's arrays are contiguous */
                 const int64_t nx = j->K / 32, np = j->K / 64;

@@ -200,7 +200,7 @@ void dots_gemv_rows_quant(dots_isa isa, int M, const float *x, int64_t ldx, cons
 void dots_gemv_rows_quant_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw,
                                  int64_t n0, int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
 /* Decode on bf16 weights at precision bf16 (needs AVX512_BF16): xb holds M
- * rows of X rounded to bf16 (ld ldxb elements, from dots_pack_x_bf16); the
+ * (<= 8, the only kernel past DOTS_GEMV_MAX_M) rows of X rounded to bf16 (ld ldxb elements, from dots_pack_x_bf16); the
  * products are vdpbf16ps, fp32 sums. */
 void dots_gemv_rows_bf16dp(int M, const uint16_t *xb, int64_t ldxb, const uint16_t *w, int64_t ldw, int64_t n0, int64_t n1,
                            int64_t K, float *y, int64_t ldy, const float *bias);

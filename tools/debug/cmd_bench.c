@@ -8,7 +8,7 @@
 
 #include "decode/guided.h"
 #include "kernels/kernels.h"
-#include "pipeline/run.h"
+#include "pipeline/page.h"
 #include "vision/vision.h"
 
 #include <getopt.h>
@@ -35,7 +35,58 @@ static const char help_bench[] =
     "  prints one object: vision_s vision_gflops vision_pct_peak prefill_tok_s\n"
     "  prefill_pct_peak decode_tok_s decode_gbps decode_pct_bw peak_rss_mb\n"
     "  peak_bf16_gflops dram_gbps threads weights (the LM matrices' type: bf16,\n"
-    "  q8_0, ...). --lock also mlock()s the weights.\n";
+    "  q8_0, ...). --lock also mlock()s the weights.\n"
+    "  --batch N[,N...] then decodes N copies of the page at once (dots_batch: each\n"
+    "  step reads the weights once for all N), for each N given, in this process:\n"
+    "  aggregate and per-sequence tok/s, the speedup over one sequence, the KV\n"
+    "  caches' size and the peak RSS so far; --json adds \"batch\" (a single N:\n"
+    "  decode_tok_s is then the aggregate, decode_tok_s_per_seq per sequence) or\n"
+    "  \"batches\" (a list: one object per N).\n";
+
+/* One batch of n copies of img decoding n_decode forced tokens each. */
+typedef struct batch_figures {
+    int n;
+    double tok_s, per_seq_tok_s, kv_mb, rss_mb, step_ms;
+} batch_figures;
+
+static int bench_batch(dots_ctx *ctx, dots_state *st, const dots_image *img, int n, const int32_t *forced, int64_t n_decode,
+                       batch_figures *out) {
+    dots_batch *b = NULL;
+    if (dots_batch_create(ctx, st, n, &b) != DOTS_OK) return cli_fail(ctx);
+    dots_run_params rp;
+    dots_run_params_init(&rp);
+    rp.mode = DOTS_MODE_OCR;
+    dots_run_hooks hooks = {0};
+    hooks.forced = forced;
+    hooks.n_forced = n_decode;
+    int rc = 0;
+    int64_t id;
+    for (int i = 0; i < n && rc == 0; i++)
+        if (dots_batch_add_ex(ctx, b, img, &rp, &hooks, &id) != DOTS_OK) rc = cli_fail(ctx);
+    const double t0 = cli_now();
+    int64_t steps = 0;
+    while (rc == 0 && dots_batch_running(b) > 0) {
+        if (dots_batch_step(ctx, b) != DOTS_OK) rc = cli_fail(ctx);
+        steps++;
+    }
+    const double secs = cli_now() - t0;
+    out->n = n;
+    out->kv_mb = dots_batch_kv_bytes(b) / 1e6;
+    int64_t tokens = 0;
+    for (int64_t fid; rc == 0 && (fid = dots_batch_finished_id(b)) >= 0;) {
+        dots_run_result r = {0};
+        if (dots_batch_take(ctx, b, fid, &r) != DOTS_OK) rc = cli_fail(ctx);
+        tokens += r.n_tokens;
+        dots_run_result_free(&r);
+    }
+    /* the first token of each sequence comes from its prefill: the steps made the others */
+    out->tok_s = secs > 0 ? (double)(tokens - n) / secs : 0;
+    out->per_seq_tok_s = out->tok_s / n;
+    out->step_ms = steps > 1 ? 1e3 * secs / (double)(steps - 1) : 0;
+    out->rss_mb = cli_peak_rss_mb();
+    dots_batch_free(b);
+    return rc;
+}
 
 static double prefill_flops(const dots_config *c, int64_t n) {
     const dots_text_config *t = &c->text;
@@ -138,17 +189,31 @@ int dots_cmd_bench(int argc, char **argv) {
         {"threads", required_argument, NULL, 't'}, {"decode", required_argument, NULL, 'd'},
         {"json", no_argument, NULL, 'j'}, {"lock", no_argument, NULL, 'l'}, {"precision", required_argument, NULL, 'p'},
         {"mmap", no_argument, NULL, 'M'}, {"mmproj", required_argument, NULL, 1002},
+        {"batch", required_argument, NULL, 1003},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *model_dir = NULL, *mmproj = NULL;
     int w = 448, h = 448;
     int64_t threads = 0, n_decode = 32;
     bool json = false, lock = false, keep_mmap = false;
+    int batches[16], n_batches = 0;
     dots_precision precision = DOTS_PRECISION_AUTO;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_dir = optarg; break;
         case 1002: mmproj = optarg; break;
+        case 1003: {
+            char *spec = optarg, *end;
+            n_batches = 0;
+            while (*spec && n_batches < 16) {
+                long v = strtol(spec, &end, 10);
+                if (end == spec || v < 1 || v > 64 || (*end && *end != ',')) break;
+                batches[n_batches++] = (int)v;
+                spec = *end ? end + 1 : end;
+            }
+            if (*spec || n_batches == 0) return cli_usage("bench", "bad --batch '%s': sizes 1..64, comma-separated", optarg);
+            break;
+        }
         case 'i': {
             int k = 0;
             if (sscanf(optarg, "%dx%d%n", &w, &h, &k) != 2 || optarg[k] || w < 28 || h < 28 || w > 8192 || h > 8192)
@@ -236,6 +301,16 @@ int dots_cmd_bench(int argc, char **argv) {
     if (cfg->text.tie_word_embeddings) lm_bytes += (double)info.bytes_lm_embed;
     double d_gbps = lm_bytes * d_tok_s / 1e9;
     double rss = cli_peak_rss_mb();
+    batch_figures bf[16];
+    for (int i = 0; i < n_batches; i++)
+        if (bench_batch(ctx, st, &img, batches[i], forced, n_decode, &bf[i]) != 0) {
+            rc = 1;
+            goto done;
+        }
+    /* the speedup against one sequence: the list's own B = 1 when it has one (same code path) */
+    double one = d_tok_s;
+    for (int i = 0; i < n_batches; i++)
+        if (bf[i].n == 1) one = bf[i].tok_s;
     double mask_build_s = 0, mask_ms = constraint_ms_per_token(ctx, model, &mask_build_s);
     double step_ms = d_tok_s > 0 ? 1e3 / d_tok_s : 0;
     char weights[16];
@@ -245,10 +320,25 @@ int dots_cmd_bench(int argc, char **argv) {
         printf("{\"vision_s\": %.4f, \"vision_gflops\": %.2f, \"vision_pct_peak\": %.2f, \"prefill_tok_s\": %.2f, "
                "\"prefill_pct_peak\": %.2f, \"decode_tok_s\": %.3f, \"decode_gbps\": %.2f, \"decode_pct_bw\": %.2f, "
                "\"peak_rss_mb\": %.1f, \"peak_bf16_gflops\": %.1f, \"dram_gbps\": %.2f, \"threads\": %d, \"weights\": \"%s\", "
-               "\"constraint_ms_per_token\": %.4f, \"constraint_pct_of_decode\": %.2f, \"constraint_build_s\": %.3f}\n",
-               res.vision_s, v_gflops, peak > 0 ? 100 * v_gflops / peak : 0, p_tok_s, peak > 0 ? 100 * p_gflops / peak : 0, d_tok_s,
-               d_gbps, dram > 0 ? 100 * d_gbps / dram : 0, rss, peak, dram, n_threads, weights, mask_ms,
+               "\"constraint_ms_per_token\": %.4f, \"constraint_pct_of_decode\": %.2f, \"constraint_build_s\": %.3f",
+               res.vision_s, v_gflops, peak > 0 ? 100 * v_gflops / peak : 0, p_tok_s, peak > 0 ? 100 * p_gflops / peak : 0,
+               n_batches == 1 ? bf[0].tok_s : d_tok_s, d_gbps, dram > 0 ? 100 * d_gbps / dram : 0,
+               n_batches ? bf[n_batches - 1].rss_mb : rss, peak, dram, n_threads, weights, mask_ms,
                step_ms > 0 ? 100 * mask_ms / step_ms : 0, mask_build_s);
+        if (n_batches == 1)
+            printf(", \"batch\": %d, \"decode_tok_s_per_seq\": %.3f, \"decode_tok_s_one\": %.3f, \"batch_speedup\": %.3f, "
+                   "\"kv_mb\": %.1f",
+                   bf[0].n, bf[0].per_seq_tok_s, d_tok_s, d_tok_s > 0 ? bf[0].tok_s / d_tok_s : 0, bf[0].kv_mb);
+        else if (n_batches > 1) {
+            printf(", \"batches\": [");
+            for (int i = 0; i < n_batches; i++)
+                printf("%s{\"batch\": %d, \"decode_tok_s\": %.3f, \"decode_tok_s_per_seq\": %.3f, \"speedup\": %.3f, "
+                       "\"step_ms\": %.2f, \"kv_mb\": %.1f, \"peak_rss_mb\": %.1f}",
+                       i ? ", " : "", bf[i].n, bf[i].tok_s, bf[i].per_seq_tok_s, one > 0 ? bf[i].tok_s / one : 0, bf[i].step_ms,
+                       bf[i].kv_mb, bf[i].rss_mb);
+            printf("]");
+        }
+        printf("}\n");
     } else {
         printf("machine: bf16 dot peak %.0f GFLOP/s, DRAM read %.1f GB/s (%d threads; the higher of two readings, before the run: "
                "%.0f GFLOP/s, %.1f GB/s, after: %.0f GFLOP/s, %.1f GB/s); %s products\n",
@@ -265,6 +355,11 @@ int dots_cmd_bench(int argc, char **argv) {
         printf("layout constraint: %.3f ms per token (%.2f%% of a decode step), its vocabulary trie built in %.2f s\n", mask_ms,
                step_ms > 0 ? 100 * mask_ms / step_ms : 0, mask_build_s);
         printf("peak RSS: %.0f MB\n", rss);
+        for (int i = 0; i < n_batches; i++)
+            printf("batch %2d: %.2f tok/s in all (%.2fx one sequence), %.2f tok/s per sequence, %.1f ms per step; "
+                   "KV caches %.0f MB, peak RSS %.0f MB\n",
+                   bf[i].n, bf[i].tok_s, one > 0 ? bf[i].tok_s / one : 0, bf[i].per_seq_tok_s, bf[i].step_ms, bf[i].kv_mb,
+                   bf[i].rss_mb);
     }
 done:
     free(forced);

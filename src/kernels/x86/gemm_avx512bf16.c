@@ -189,42 +189,115 @@ void dots_pack_x_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, uint
  * call and each 64 bytes of a weight row take one vdpbf16ps, where widening
  * the weights to fp32 takes two shifts and two FMAs on twice the X bytes (that
  * path is compute-bound near 30 GB/s per core here, below a core's share of
- * DRAM). Rows are streamed front to back with a prefetch ahead, as in
- * gemm_avx512.c's gemv_rows_seq. */
+ * DRAM). Tiles of R weight rows x M rows of X, one accumulator per pair: each
+ * weight vector is loaded once for the M rows and each X vector once for the
+ * R rows, so a batch (M up to 4 per call) is bound by the dot products, not
+ * by the loads. Every output is the same chain (k ascending in one
+ * accumulator, then one horizontal sum) whatever R and M: a row of X gets
+ * the same bits alone or in a batch. Rows are streamed front to back with a
+ * prefetch ahead, as in gemm_avx512.c's gemv_rows_seq. */
 #define GEMV_PF_BYTES 8192
-void dots_gemv_rows_bf16dp(int M, const uint16_t *xb, int64_t ldxb, const uint16_t *w, int64_t ldw, int64_t n0, int64_t n1,
-                           int64_t K, float *y, int64_t ldy, const float *bias) {
-    const int64_t K128 = K & ~(int64_t)127;
-    for (int64_t n = n0; n < n1; n++) {
-        const uint16_t *r = w + n * ldw;
-        __m512 a[DOTS_GEMV_MAX_M][4];
-        for (int m = 0; m < M; m++)
-            for (int c = 0; c < 4; c++) a[m][c] = _mm512_setzero_ps();
-        int64_t k = 0;
-        for (; k < K128; k += 128) {
-            for (int c = 0; c < 4; c++) _mm_prefetch((const char *)(r + k) + GEMV_PF_BYTES + 64 * c, _MM_HINT_T0);
-            const __m512i w0 = _mm512_loadu_si512((const void *)(r + k)), w1 = _mm512_loadu_si512((const void *)(r + k + 32));
-            const __m512i w2 = _mm512_loadu_si512((const void *)(r + k + 64)), w3 = _mm512_loadu_si512((const void *)(r + k + 96));
-            for (int m = 0; m < M; m++) {
-                const uint16_t *xm = xb + m * ldxb + k;
-                a[m][0] = _mm512_dpbf16_ps(a[m][0], (__m512bh)w0, (__m512bh)_mm512_loadu_si512((const void *)xm));
-                a[m][1] = _mm512_dpbf16_ps(a[m][1], (__m512bh)w1, (__m512bh)_mm512_loadu_si512((const void *)(xm + 32)));
-                a[m][2] = _mm512_dpbf16_ps(a[m][2], (__m512bh)w2, (__m512bh)_mm512_loadu_si512((const void *)(xm + 64)));
-                a[m][3] = _mm512_dpbf16_ps(a[m][3], (__m512bh)w3, (__m512bh)_mm512_loadu_si512((const void *)(xm + 96)));
-            }
+static inline __attribute__((always_inline)) void bf16dp_tile(const int R, const int M, const uint16_t *xb, int64_t ldxb,
+                                                              const uint16_t *w, int64_t ldw, int64_t n, int64_t K, float *y,
+                                                              int64_t ldy, const float *bias) {
+    __m512 a[4][4];
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) a[r][m] = _mm512_setzero_ps();
+    const uint16_t *row = w + n * ldw;
+    const int64_t K32 = K & ~(int64_t)31;
+    int64_t k = 0;
+    for (; k < K32; k += 32) {
+        __m512i wv[4];
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+            _mm_prefetch((const char *)(row + r * ldw + k) + GEMV_PF_BYTES, _MM_HINT_T0);
+            wv[r] = _mm512_loadu_si512((const void *)(row + r * ldw + k));
         }
-        for (; k < K; k += 32) { /* the tail, masked per 16-bit element: unread lanes are zero */
-            const __mmask32 mk = K - k >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (K - k)) - 1);
-            const __m512i wv = _mm512_maskz_loadu_epi16(mk, r + k);
-            for (int m = 0; m < M; m++)
-                a[m][0] = _mm512_dpbf16_ps(a[m][0], (__m512bh)wv, (__m512bh)_mm512_maskz_loadu_epi16(mk, xb + m * ldxb + k));
-        }
-        for (int m = 0; m < M; m++) {
-            __m512 t = _mm512_add_ps(_mm512_add_ps(a[m][0], a[m][1]), _mm512_add_ps(a[m][2], a[m][3]));
-            y[m * ldy + n] = _mm512_reduce_add_ps(t) + (bias ? bias[n] : 0.0f);
+        _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) {
+            const __m512i xv = _mm512_loadu_si512((const void *)(xb + m * ldxb + k));
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) a[r][m] = _mm512_dpbf16_ps(a[r][m], (__m512bh)wv[r], (__m512bh)xv);
         }
     }
+    if (k < K) { /* the tail, masked per 16-bit element: unread lanes are zero */
+        const __mmask32 mk = (__mmask32)((1u << (K - k)) - 1);
+        __m512i wv[4];
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) wv[r] = _mm512_maskz_loadu_epi16(mk, row + r * ldw + k);
+        _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) {
+            const __m512i xv = _mm512_maskz_loadu_epi16(mk, xb + m * ldxb + k);
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) a[r][m] = _mm512_dpbf16_ps(a[r][m], (__m512bh)wv[r], (__m512bh)xv);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) y[m * ldy + n + r] = _mm512_reduce_add_ps(a[r][m]) + (bias ? bias[n + r] : 0.0f);
 }
+
+/* The same for 5..8 rows of X and at most 2 weight rows: 16 accumulators. */
+static inline __attribute__((always_inline)) void bf16dp_tile_wide(const int R, const int M, const uint16_t *xb, int64_t ldxb,
+                                                              const uint16_t *w, int64_t ldw, int64_t n, int64_t K, float *y,
+                                                              int64_t ldy, const float *bias) {
+    __m512 a[2][8];
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) a[r][m] = _mm512_setzero_ps();
+    const uint16_t *row = w + n * ldw;
+    const int64_t K32 = K & ~(int64_t)31;
+    int64_t k = 0;
+    for (; k < K32; k += 32) {
+        __m512i wv[2];
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            _mm_prefetch((const char *)(row + r * ldw + k) + GEMV_PF_BYTES, _MM_HINT_T0);
+            wv[r] = _mm512_loadu_si512((const void *)(row + r * ldw + k));
+        }
+        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) {
+            const __m512i xv = _mm512_loadu_si512((const void *)(xb + m * ldxb + k));
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) a[r][m] = _mm512_dpbf16_ps(a[r][m], (__m512bh)wv[r], (__m512bh)xv);
+        }
+    }
+    if (k < K) { /* the tail, masked per 16-bit element: unread lanes are zero */
+        const __mmask32 mk = (__mmask32)((1u << (K - k)) - 1);
+        __m512i wv[2];
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) wv[r] = _mm512_maskz_loadu_epi16(mk, row + r * ldw + k);
+        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) {
+            const __m512i xv = _mm512_maskz_loadu_epi16(mk, xb + m * ldxb + k);
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) a[r][m] = _mm512_dpbf16_ps(a[r][m], (__m512bh)wv[r], (__m512bh)xv);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) y[m * ldy + n + r] = _mm512_reduce_add_ps(a[r][m]) + (bias ? bias[n + r] : 0.0f);
+}
+
+#define BF16DP_CALL(R, MM) bf16dp_tile(R, MM, xb, ldxb, w, ldw, n, K, y, ldy, bias)
+#define BF16DP_CALL_WIDE(R, MM) bf16dp_tile_wide(R, MM, xb, ldxb, w, ldw, n, K, y, ldy, bias)
+#define BF16DP_TILE(R)                                                                                                          \
+    switch (M) {                                                                                                                \
+    case 1: BF16DP_CALL(R, 1); break;                                                                                           \
+    case 2: BF16DP_CALL(R, 2); break;                                                                                           \
+    case 3: BF16DP_CALL(R, 3); break;                                                                                           \
+    default: BF16DP_CALL(R, 4); break;                                                                                          \
+    }
+#define BF16DP_TILE_WIDE(R)                                                                                                     \
+    switch (M) {                                                                                                                \
+    case 5: BF16DP_CALL_WIDE(R, 5); break;                                                                                           \
+    case 6: BF16DP_CALL_WIDE(R, 6); break;                                                                                           \
+    case 7: BF16DP_CALL_WIDE(R, 7); break;                                                                                           \
+    default: BF16DP_CALL_WIDE(R, 8); break;                                                                                          \
+    }
+
+/* Up to 4 rows of X: tiles of 4 weight rows; 5..8 rows: tiles of 2 (16
+ * accumulators either way), so that a batch of 8 streams the weights once. */
+void dots_gemv_rows_bf16dp(int M, const uint16_t *xb, int64_t ldxb, const uint16_t *w, int64_t ldw, int64_t n0, int64_t n1,
+                           int64_t K, float *y, int64_t ldy, const float *bias) {
+    int64_t n = n0;
+    if (M > 4) {
+        for (; n + 2 <= n1; n += 2) BF16DP_TILE_WIDE(2)
+        for (; n < n1; n++) BF16DP_TILE_WIDE(1)
+        return;
+    }
+    for (; n + 4 <= n1; n += 4) BF16DP_TILE(4)
+    for (; n < n1; n++) BF16DP_TILE(1)
+}
+#undef BF16DP_CALL
+#undef BF16DP_CALL_WIDE
+#undef BF16DP_TILE_WIDE
+#undef BF16DP_TILE
 #else
 void dots_gemm_micro_bf16_t(int m_rows, int n_cols, int64_t K2, const uint32_t *x, int64_t ldx2, const uint32_t *panel,
                             const uint32_t *x_next, float *y, int64_t ldy, const float *bias) {
