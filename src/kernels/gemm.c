@@ -219,8 +219,10 @@ static void gemv_task(void *arg, int64_t t, int worker) {
     (void)worker;
     gemv_job *j = arg;
     int64_t n0 = t * j->rows_per_task, n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
-    /* the bf16 kernel takes 8 rows of X at once */
-    const int group = j->xbf && j->wt == DOTS_DTYPE_BF16 ? 8 : DOTS_GEMV_MAX_M;
+    /* the bf16 kernel and the int8 kernels of the repacked formats take 8 rows of X at once */
+    const bool wide = (j->xbf && j->wt == DOTS_DTYPE_BF16) ||
+                      (j->xq8 && dots_dtype_is_r16(j->wt) && j->ldw == j->K && n0 % 16 == 0 && n1 % 16 == 0);
+    const int group = wide ? 8 : DOTS_GEMV_MAX_M;
     if (j->M <= group) {
         gemv_rows(j, j->M, j->x, j->xq8, j->xbf, j->y, n0, n1);
         return;

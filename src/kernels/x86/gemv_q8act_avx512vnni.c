@@ -303,6 +303,98 @@ static inline __attribute__((always_inline)) void r16_q4_k_m(const int M, const 
     }
 }
 
+/* Q8_0 and Q4_0 for 5..8 rows of X (a batch): one integer sum per row (the
+ * sum of r16_q8_q4_m's two, exact in any order), so 8 rows fit the
+ * registers; the same bits per row as a call of its own. */
+static inline __attribute__((always_inline)) void r16_q8_q4_wide(const int M, const dots_act_q8 *x, const uint8_t *w, bool q4,
+                                                                 int64_t g0, int64_t g1, float *y, int64_t ldy,
+                                                                 const float *bias) {
+    const int64_t nx = x->K / 32, bb = q4 ? 288 : 544;
+    const __m512i lo4 = _mm512_set1_epi8(0x0F);
+    for (int64_t g = g0; g < g1; g++) {
+        const uint8_t *grp = w + g * nx * bb;
+        __m512 acc[8];
+        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nx; b++) {
+            const uint8_t *blk = grp + b * bb;
+            prefetch_span(blk, bb);
+            __m512i ci[8];
+            _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) ci[m] = _mm512_set1_epi32((q4 ? -8 : -128) * x->sum[m * nx + b]);
+            if (q4) {
+                for (int c = 0; c < 4; c++) {
+                    const __m512i z = _mm512_loadu_si512((const void *)(blk + 32 + 64 * c));
+                    const __m512i lo = _mm512_and_si512(z, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), lo4);
+                    _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) {
+                        const int8_t *xq = x->q + m * x->K + 32 * b + 4 * c;
+                        ci[m] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(ci[m], lo, bcast4(xq)), hi, bcast4(xq + 16));
+                    }
+                }
+            } else {
+                for (int c = 0; c < 8; c++) {
+                    const __m512i z = _mm512_loadu_si512((const void *)(blk + 32 + 64 * c));
+                    _Pragma("GCC unroll 8") for (int m = 0; m < M; m++)
+                        ci[m] = _mm512_dpbusd_epi32(ci[m], z, bcast4(x->q + m * x->K + 32 * b + 4 * c));
+                }
+            }
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+            _Pragma("GCC unroll 8") for (int m = 0; m < M; m++)
+                acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ci[m]), _mm512_mul_ps(dw, _mm512_set1_ps(x->d[m * nx + b])), acc[m]);
+        }
+        const __m512 bv = bias ? _mm512_loadu_ps(bias + 16 * g) : _mm512_setzero_ps();
+        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) _mm512_storeu_ps(y + m * ldy + 16 * g, _mm512_add_ps(acc[m], bv));
+    }
+}
+
+/* The same for 5..8 rows of X (a batch): the low and the high nibbles of a
+ * 512-byte step go in two passes, so 8 rows' integer sums, sums and mins fit
+ * the 32 registers; the floating-point updates keep r16_q4_k_m's order (j
+ * ascending), and the integer sums are exact in any order, so each row gets
+ * the bits it gets in a call of its own. */
+static inline __attribute__((always_inline)) void r16_q4_k_wide(const int M, const dots_act_q8 *x, const uint8_t *w,
+                                                                int64_t g0, int64_t g1, float *y, int64_t ldy,
+                                                                const float *bias) {
+    const int64_t nx = x->K / 32, nsb = x->K / 256, sbb = 2368;
+    const __m512i lo4 = _mm512_set1_epi8(0x0F);
+    for (int64_t g = g0; g < g1; g++) {
+        const uint8_t *grp = w + g * nsb * sbb;
+        __m512 acc[8];
+        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+        for (int64_t sb = 0; sb < nsb; sb++) {
+            const uint8_t *blk = grp + sb * sbb;
+            prefetch_span(blk, sbb);
+            const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+            const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + 32)));
+            __m512 mins[8];
+            _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) mins[m] = _mm512_setzero_ps();
+            for (int p = 0; p < 4; p++)
+                for (int h = 0; h < 2; h++) {
+                    __m512i ci[8];
+                    _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) ci[m] = _mm512_setzero_si512();
+                    for (int c = 0; c < 8; c++) {
+                        const __m512i z = _mm512_loadu_si512((const void *)(blk + 320 + 512 * p + 64 * c));
+                        const __m512i v = h ? _mm512_and_si512(_mm512_srli_epi16(z, 4), lo4) : _mm512_and_si512(z, lo4);
+                        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) {
+                            const int8_t *xq = x->q + m * x->K + 256 * sb + 64 * p + 4 * c + 32 * h;
+                            ci[m] = _mm512_dpbusd_epi32(ci[m], v, bcast4(xq));
+                        }
+                    }
+                    const int j = 2 * p + h;
+                    const __m512 sc = _mm512_mul_ps(
+                        d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + 64 + 16 * j)))));
+                    const __m512 mn = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192 + 16 * j))));
+                    _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) {
+                        const int64_t o = m * nx + 8 * sb + j;
+                        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ci[m]), _mm512_mul_ps(sc, _mm512_set1_ps(x->d[o])), acc[m]);
+                        mins[m] = _mm512_fmadd_ps(mn, _mm512_set1_ps(x->d[o] * (float)x->sum[o]), mins[m]);
+                    }
+                }
+            _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) acc[m] = _mm512_fnmadd_ps(dmin, mins[m], acc[m]);
+        }
+        const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * g) : _mm512_setzero_ps();
+        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) _mm512_storeu_ps(y + m * ldy + 16 * g, _mm512_add_ps(acc[m], b));
+    }
+}
+
 static void rows_r16(const dots_act_q8 *x, const uint8_t *w, dots_dtype wt, int64_t g0, int64_t g1, float *y, int64_t ldy,
                      const float *bias) {
 #define R16_CASE(MM)                                                                                                   \
@@ -310,13 +402,23 @@ static void rows_r16(const dots_act_q8 *x, const uint8_t *w, dots_dtype wt, int6
         if (wt == DOTS_DTYPE_Q4_K_R16) r16_q4_k_m(MM, x, w, g0, g1, y, ldy, bias);                                     \
         else r16_q8_q4_m(MM, x, w, wt == DOTS_DTYPE_Q4_0_R16, g0, g1, y, ldy, bias);                                   \
         break;
+#define R16_WIDE(MM)                                                                                                   \
+    case MM:                                                                                                           \
+        if (wt == DOTS_DTYPE_Q4_K_R16) r16_q4_k_wide(MM, x, w, g0, g1, y, ldy, bias);                                  \
+        else r16_q8_q4_wide(MM, x, w, wt == DOTS_DTYPE_Q4_0_R16, g0, g1, y, ldy, bias);                                \
+        break;
     switch (x->M) {
     R16_CASE(1)
     R16_CASE(2)
     R16_CASE(3)
+    R16_WIDE(5)
+    R16_WIDE(6)
+    R16_WIDE(7)
+    R16_WIDE(8)
     default: R16_CASE(4)
     }
 #undef R16_CASE
+#undef R16_WIDE
 }
 
 void dots_gemv_rows_q8act_avx512vnni(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
