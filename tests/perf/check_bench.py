@@ -24,4 +24,18 @@ if missing or bad or d["threads"] != 2 or d["weights"] not in ("bf16", "f32"):
 r = subprocess.run([dotsocr, "bench", "--model", model, "--image", "12x9"], capture_output=True)
 if r.returncode != 2:
     sys.exit("a too-small --image must be a usage error")
+# --batch: one size gives batch / per-sequence keys, a list one object per size
+r = subprocess.run([dotsocr, "bench", "--model", model, "--image", "56x56", "--decode", "3", "--threads", "2", "--json",
+                    "--batch", "3"], capture_output=True, timeout=600)
+b = json.loads(r.stdout) if r.returncode == 0 else {}
+if b.get("batch") != 3 or not all(b.get(k, 0) > 0 for k in ("decode_tok_s", "decode_tok_s_per_seq", "batch_speedup", "kv_mb")):
+    sys.exit("bench --batch 3: %s %s" % (b, r.stderr.decode()[-300:]))
+r = subprocess.run([dotsocr, "bench", "--model", model, "--image", "56x56", "--decode", "3", "--json", "--batch", "1,2"],
+                   capture_output=True, timeout=600)
+b = json.loads(r.stdout) if r.returncode == 0 else {}
+if [x.get("batch") for x in b.get("batches", [])] != [1, 2] or not all(x["speedup"] > 0 for x in b["batches"]):
+    sys.exit("bench --batch 1,2: %s" % b)
+for bad_batch in ("0", "65", "2,,3", "x"):
+    if subprocess.run([dotsocr, "bench", "--model", model, "--batch", bad_batch], capture_output=True).returncode != 2:
+        sys.exit("--batch %s must be a usage error" % bad_batch)
 print("bench: %s" % d)

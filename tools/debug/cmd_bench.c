@@ -327,13 +327,13 @@ int dots_cmd_bench(int argc, char **argv) {
                step_ms > 0 ? 100 * mask_ms / step_ms : 0, mask_build_s);
         if (n_batches == 1)
             printf(", \"batch\": %d, \"decode_tok_s_per_seq\": %.3f, \"decode_tok_s_one\": %.3f, \"batch_speedup\": %.3f, "
-                   "\"kv_mb\": %.1f",
+                   "\"kv_mb\": %.3f",
                    bf[0].n, bf[0].per_seq_tok_s, d_tok_s, d_tok_s > 0 ? bf[0].tok_s / d_tok_s : 0, bf[0].kv_mb);
         else if (n_batches > 1) {
             printf(", \"batches\": [");
             for (int i = 0; i < n_batches; i++)
                 printf("%s{\"batch\": %d, \"decode_tok_s\": %.3f, \"decode_tok_s_per_seq\": %.3f, \"speedup\": %.3f, "
-                       "\"step_ms\": %.2f, \"kv_mb\": %.1f, \"peak_rss_mb\": %.1f}",
+                       "\"step_ms\": %.2f, \"kv_mb\": %.3f, \"peak_rss_mb\": %.1f}",
                        i ? ", " : "", bf[i].n, bf[i].tok_s, bf[i].per_seq_tok_s, one > 0 ? bf[i].tok_s / one : 0, bf[i].step_ms,
                        bf[i].kv_mb, bf[i].rss_mb);
             printf("]");
