@@ -240,7 +240,10 @@ static void test_batch_cancel_one(void **state) {
         dots_run_result_free(&r);
     }
     dots_batch_free(b);
-    for (int i = 0; i < 3; i++) dots_run_result_free(&want[i].r);
+    for (int i = 0; i < 3; i++) {
+        dots_run_result_free(&want[i].r);
+        free(want[i].logits.v);
+    }
 }
 
 /* Pages through the batch: the same bytes as dots_page_parse, replayed
