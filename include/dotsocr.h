@@ -417,18 +417,29 @@ void dots_free(void *p);
 
 /* ------------------------------------------------------------------- run */
 
-/* The four official prompt modes (docs/model.md §10.1). */
+/* The official prompt modes: dots.ocr's four (docs/model.md §10.1) and the
+ * four dots.mocr added (docs/mocr.md). Every mode works with either model. */
 typedef enum dots_prompt_mode {
     DOTS_MODE_LAYOUT_ALL = 0, /* prompt_layout_all_en: boxes, categories and text as JSON */
     DOTS_MODE_LAYOUT_ONLY,    /* prompt_layout_only_en: boxes and categories */
     DOTS_MODE_OCR,            /* prompt_ocr: the text */
     DOTS_MODE_GROUNDING,      /* prompt_grounding_ocr: the text inside a bbox */
+    DOTS_MODE_WEB_PARSING,    /* prompt_web_parsing: a web page's layout as JSON */
+    DOTS_MODE_SCENE_SPOTTING, /* prompt_scene_spotting: text lines as quadrilaterals + text */
+    DOTS_MODE_IMAGE_TO_SVG,   /* prompt_image_to_svg: the image as SVG code */
+    DOTS_MODE_GENERAL,        /* prompt_general: a free question (the prompt), with a system message */
     DOTS_MODE_COUNT
 } dots_prompt_mode;
 
-const char *dots_prompt_mode_name(dots_prompt_mode mode); /* "layout-all", ... */
-/* The verbatim prompt of a mode (without the grounding bbox). */
+const char *dots_prompt_mode_name(dots_prompt_mode mode); /* "layout-all", ..., "image-to-svg", "general" */
+/* The verbatim prompt of a mode as the official prompts.py holds it (image-to-svg
+ * with its {width} {height} placeholders, general a single space). */
 const char *dots_prompt_text(dots_prompt_mode mode);
+/* A mode's generation defaults, used where the parameters say "default"
+ * (temperature or top_p < 0, max_new_tokens 0): image-to-svg samples at
+ * temperature 0.9, top_p 1 (greedy and low temperatures loop) with 32768
+ * tokens; every other mode is greedy with 16384. */
+void dots_prompt_mode_defaults(dots_prompt_mode mode, float *temperature, float *top_p, int32_t *max_new_tokens);
 
 /* Called for every generated token with the text it completes (whole UTF-8
  * characters, special tokens skipped; may be empty). Return false to stop. */
@@ -453,9 +464,14 @@ typedef void (*dots_progress_fn)(void *user, dots_stage stage, int64_t done, int
 typedef struct dots_run_params {
     dots_prompt_mode mode;
     int32_t bbox[4];           /* grounding: x1, y1, x2, y2 in resized-image pixels */
-    int32_t max_new_tokens;    /* 0: 16384, the official parser's limit */
-    float temperature;         /* 0: greedy (the default) */
-    float top_p;               /* with temperature > 0; 0 or 1: off */
+    const char *prompt;        /* NULL: the mode's prompt; else this text instead (general: the question) */
+    const char *system;        /* NULL: the mode's system message (general: "You are a helpful
+                                * assistant.", others none); "": none; else this text */
+    int32_t source_width_px, source_height_px; /* the original image, for image-to-svg's viewBox;
+                                * 0: the image given */
+    int32_t max_new_tokens;    /* 0: the mode's default (dots_prompt_mode_defaults) */
+    float temperature;         /* < 0: the mode's default; 0: greedy */
+    float top_p;               /* < 0: the mode's default; 0 or 1: off */
     uint64_t seed;             /* sampling seed */
     int64_t min_pixels, max_pixels; /* 0: the preprocessor config's */
     dots_token_fn on_token;    /* may be NULL */
@@ -465,7 +481,7 @@ typedef struct dots_run_params {
     bool no_loop_guard;        /* do not watch for repetition loops */
 } dots_run_params;
 
-void dots_run_params_init(dots_run_params *p); /* layout-all, greedy, defaults */
+void dots_run_params_init(dots_run_params *p); /* layout-all, the mode's defaults */
 
 typedef enum dots_stop_reason {
     DOTS_STOP_EOS = 0,     /* an EOS token of generation_config */
@@ -538,6 +554,8 @@ typedef struct dots_cell {
     bool has_bbox;
     char *category;  /* "Text", "Title", "Table", ...; NULL if the model gave none */
     char *text;      /* NULL if absent (Picture cells have none) */
+    double quad[8];  /* scene-spotting: x1, y1, ..., x4, y4 in source pixels (bbox: their bounds) */
+    bool has_quad;
 } dots_cell;
 
 typedef struct dots_page_options {
@@ -549,9 +567,11 @@ typedef struct dots_page_options {
     bool fitz_preprocess;         /* images go through MuPDF first, as the official parser's
                                    * default (true by default); boxes stay in the image's pixels */
     int64_t min_pixels, max_pixels; /* 0: the preprocessor config's */
-    int32_t max_new_tokens;       /* 0: 16384 */
-    float temperature;            /* 0: greedy */
-    float top_p;                  /* with temperature > 0 */
+    const char *prompt;           /* see dots_run_params */
+    const char *system;
+    int32_t max_new_tokens;       /* 0: the mode's default */
+    float temperature;            /* < 0 (the default): the mode's; 0: greedy */
+    float top_p;                  /* < 0 (the default): the mode's */
     uint64_t seed;
     const char *images_dir;       /* Picture crops written there as <stem>_<i>.png and linked
                                    * as images_ref/<file>; NULL: embedded as base64 */
@@ -587,6 +607,11 @@ typedef struct dots_page_result {
     uint8_t *layout_jpeg;                 /* the layout drawn on the source (layout modes) */
     size_t layout_jpeg_len;
     char *answer;                         /* the model's raw answer */
+    char *svg;                            /* image-to-svg: the SVG taken from the answer (repaired
+                                           * if cut short); NULL if the answer holds none */
+    uint8_t *rendered_png;                /* image-to-svg: svg rendered at the source size, PNG */
+    size_t rendered_png_len;
+    char *render_error;                   /* image-to-svg: why svg did not render, or NULL */
     int64_t n_tokens, n_prompt_tokens, n_image_tokens;
     dots_stop_reason stop;
     bool constrained;                     /* see dots_run_result */

@@ -204,6 +204,8 @@ int cli_page_option(const char *cmd, int c, const char *arg, cli_page_args *a) {
     case 's': rc = cli_u64(cmd, "--seed", arg, &a->po.seed); break;
     case 1010: a->po.no_json_constraint = true; break;
     case 1011: a->po.no_loop_guard = true; break;
+    case 1012: a->po.prompt = arg; break;
+    case 1013: a->po.system = arg; break;
     default: return -1;
     }
     return rc ? DOTS_EXIT_USAGE : 0;

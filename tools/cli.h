@@ -82,7 +82,8 @@ typedef struct cli_page_args {
         {"min-pixels", required_argument, NULL, 'n'}, {"max-pixels", required_argument, NULL, 'x'},                   \
         {"max-new-tokens", required_argument, NULL, 'N'}, {"temperature", required_argument, NULL, 'T'},              \
         {"top-p", required_argument, NULL, 'P'}, {"seed", required_argument, NULL, 's'},                              \
-        {"no-json-constraint", no_argument, NULL, 1010}, {"no-loop-guard", no_argument, NULL, 1011}
+        {"no-json-constraint", no_argument, NULL, 1010}, {"no-loop-guard", no_argument, NULL, 1011},                 \
+        {"prompt", required_argument, NULL, 1012}, {"system", required_argument, NULL, 1013}
 
 void cli_page_args_init(cli_page_args *a);
 /* Handles getopt's c if it is one of CLI_PAGE_OPTIONS: returns 0 when

@@ -38,14 +38,16 @@
 #define MISSING_RUN_ENDS_DOCUMENT 3 /* consecutive missing PDF pages */
 
 static const char help_parse[] =
-    "usage: dotsocr parse --model MODEL INPUT... -o OUT_DIR [--mode layout-all|layout-only|ocr|grounding]\n"
+    "usage: dotsocr parse --model MODEL INPUT... -o OUT_DIR [--mode MODE] [--prompt TEXT] [--system TEXT]\n"
     "                     [--bbox x1,y1,x2,y2] [--pages 1-5,9] [--dpi N] [--min-pixels N] [--max-pixels N]\n"
     "                     [--max-new-tokens N] [--temperature T] [--top-p P] [--seed N] [--threads N]\n"
     "                     [--images-dir DIR] [--resume] [--quiet] [--precision auto|fp32|bf16]\n"
     "                     [--no-fitz-preprocess] [--no-json-constraint] [--no-loop-guard] [--replay-dir DIR]\n"
     "                     [--no-mmap|--mmap] [--mmproj FILE] [--shard K/N|auto|auto/N] [--inputs-from FILE]\n"
     "                     [--dry-run] [--batch N]\n"
-    "  Parses images, PDFs, multi-page TIFFs and directories of them. Per page:\n"
+    "  Parses images, PDFs, multi-page TIFFs and directories of them. Modes, their\n"
+    "  defaults, --prompt and --system: see 'dotsocr help run'. Per page in the\n"
+    "  layout modes (layout-all, layout-only, web-parsing):\n"
     "  <stem>.json, <stem>.md, <stem>_nohf.md and <stem>.jpg (the layout drawn),\n"
     "  stem = <name> or <name>_page_<i> (i from 0); per document <name>.jsonl and, for\n"
     "  several pages, <name>.md. <name> is the input's file name without extension;\n"
@@ -461,7 +463,8 @@ static bool exists(const char *p) {
 static json_t *page_fingerprint(const job *j, const input *in, int32_t page) {
     const dots_page_options *o = &j->po;
     char real[PATH_MAX];
-    return json_pack("{s:O, s:{s:o, s:I, s:I, s:i}, s:{s:s, s:[i,i,i,i], s:i, s:b, s:I, s:I, s:i, s:f, s:f, s:I, s:s, s:o, s:s, s:b, s:b}}",
+    return json_pack("{s:O, s:{s:o, s:I, s:I, s:i}, s:{s:s, s:[i,i,i,i], s:i, s:b, s:I, s:I, s:i, s:f, s:f, s:I, s:s, s:o, s:s, s:b, s:b, "
+                     "s:o, s:o}}",
                      "model", j->model_id, "input", "path", json_bytes(realpath(in->path, real) ? real : in->path), "size",
                      (json_int_t)in->size, "mtime_ns", (json_int_t)in->mtime_ns, "page", page, "options", "mode",
                      dots_prompt_mode_name(o->mode), "bbox", o->bbox[0], o->bbox[1], o->bbox[2], o->bbox[3], "dpi", o->dpi,
@@ -470,7 +473,8 @@ static json_t *page_fingerprint(const job *j, const input *in, int32_t page) {
                      "top_p", (double)o->top_p, "seed", (json_int_t)o->seed, "precision",
                      j->precision == DOTS_PRECISION_BF16 ? "bf16" : "fp32", "images_dir",
                      j->images_dir ? json_bytes(j->images_dir) : json_null(), "replay", j->replay_dir ? "yes" : "no",
-                     "json_constraint", !o->no_json_constraint, "loop_guard", !o->no_loop_guard);
+                     "json_constraint", !o->no_json_constraint, "loop_guard", !o->no_loop_guard, "prompt",
+                     o->prompt ? json_bytes(o->prompt) : json_null(), "system", o->system ? json_bytes(o->system) : json_null());
 }
 
 /* The model's identity: its path and the size and mtime of every file. */
@@ -569,7 +573,8 @@ static bool page_done(const char *rec_path, const json_t *fp, char **why) {
         }
     }
     const json_t *r = json_object_get(rec, "record");
-    static const char *const keys[] = {"layout_info_path", "layout_image_path", "md_content_path", "md_content_nohf_path"};
+    static const char *const keys[] = {"layout_info_path", "layout_image_path", "md_content_path", "md_content_nohf_path",
+                                       "svg_path", "rendered_image_path"};
     for (size_t k = 0; ok && k < sizeof keys / sizeof *keys; k++) {
         const json_t *p = json_object_get(r, keys[k]);
         if (p && (!json_is_string(p) || !exists(json_string_value(p)))) {
@@ -605,8 +610,8 @@ static int write_page(dots_ctx *ctx, job *j, const input *in, int32_t page, cons
     const struct {
         const char *suffix;
         bool made;
-    } outs[] = {{".json", r.json != NULL}, {".jpg", r.layout_jpeg != NULL}, {".md", r.markdown != NULL},
-                {"_nohf.md", r.markdown_nohf != NULL}};
+    } outs[] = {{".json", r.json != NULL},           {".jpg", r.layout_jpeg != NULL}, {".md", r.markdown != NULL},
+                {"_nohf.md", r.markdown_nohf != NULL}, {".svg", r.svg != NULL},         {"_rendered.png", r.rendered_png != NULL}};
     for (size_t k = 0; k < sizeof outs / sizeof *outs; k++) {
         snprintf(path, sizeof path, "%s/%s%s", j->out_dir, stem, outs[k].suffix);
         if (!outs[k].made && !clobbered_input(j, path) && unlink(path) != 0 && errno != ENOENT) {
@@ -629,11 +634,30 @@ static int write_page(dots_ctx *ctx, job *j, const input *in, int32_t page, cons
         snprintf(path, sizeof path, "%s/%s.md", j->out_dir, stem);
         if (write_output(ctx, j, path, r.markdown, strlen(r.markdown))) goto out;
         json_object_set_new(rec, "md_content_path", json_bytes(path));
+    }
+    if (r.markdown_nohf) {
         snprintf(path, sizeof path, "%s/%s_nohf.md", j->out_dir, stem);
         if (write_output(ctx, j, path, r.markdown_nohf, strlen(r.markdown_nohf))) goto out;
         json_object_set_new(rec, "md_content_nohf_path", json_bytes(path));
     }
+    if (r.svg) { /* image-to-svg: the SVG itself, and its render at the source size */
+        snprintf(path, sizeof path, "%s/%s.svg", j->out_dir, stem);
+        if (write_output(ctx, j, path, r.svg, strlen(r.svg))) goto out;
+        json_object_set_new(rec, "svg_path", json_bytes(path));
+    }
+    if (r.rendered_png) {
+        snprintf(path, sizeof path, "%s/%s_rendered.png", j->out_dir, stem);
+        if (write_output(ctx, j, path, r.rendered_png, r.rendered_png_len)) goto out;
+        json_object_set_new(rec, "rendered_image_path", json_bytes(path));
+    }
+    if (r.render_error) {
+        fprintf(stderr, "%sdotsocr: %s page %d: the SVG was not rendered: %s\n", j->tty ? "\r\033[K" : "", in->path, page + 1,
+                r.render_error);
+        json_object_set_new(rec, "render_error", json_bytes(r.render_error));
+    }
     if (r.filtered) json_object_set_new(rec, "filtered", json_true());
+    if (j->po.mode == DOTS_MODE_SCENE_SPOTTING && !r.filtered)
+        json_object_set_new(rec, "text_instances", json_integer((json_int_t)r.n_cells));
     /* whether the layout constraint or the loop guard changed the answer */
     json_object_set_new(rec, "constrained", json_boolean(r.constrained));
     json_object_set_new(rec, "loop_guard", json_pack("{s:i, s:I}", "fired", r.loop_guard_fired, "first_at",

@@ -11,16 +11,23 @@
 #include <string.h>
 
 static const char help_run[] =
-    "usage: dotsocr run --model MODEL INPUT [--mode layout-all|layout-only|ocr|grounding] [--bbox x1,y1,x2,y2]\n"
+    "usage: dotsocr run --model MODEL INPUT [--mode MODE] [--bbox x1,y1,x2,y2] [--prompt TEXT] [--system TEXT]\n"
     "                   [--page K] [--dpi N] [--min-pixels N] [--max-pixels N] [--max-new-tokens N]\n"
     "                   [--temperature T] [--top-p P] [--seed N] [--threads N] [--precision auto|fp32|bf16]\n"
     "                   [--no-fitz-preprocess] [--no-json-constraint] [--no-loop-guard] [--no-mmap|--mmap]\n"
     "                   [--mmproj FILE]\n"
     "  Runs the model on one page (--page, 1-based) and prints its raw answer as it is\n"
-    "  generated (stdout), then statistics (stderr). Greedy unless --temperature > 0.\n"
-    "  Stops at an EOS token, at --max-new-tokens (default 16384) or on Ctrl-C (exit\n"
-    "  130; what was printed is what was produced). --bbox (grounding) is in source\n"
-    "  pixels, as for parse. Weights and --precision: see 'dotsocr help parse'.\n";
+    "  generated (stdout), then statistics (stderr). MODE: layout-all (default),\n"
+    "  layout-only, ocr, grounding, and dots.mocr's web-parsing, scene-spotting,\n"
+    "  image-to-svg, general. Defaults per mode: image-to-svg samples at temperature\n"
+    "  0.9 with 32768 tokens, every other mode is greedy with 16384; --temperature,\n"
+    "  --top-p and --max-new-tokens override them, --seed makes sampling repeatable.\n"
+    "  --prompt replaces the mode's prompt (general: the question; default 'Please\n"
+    "  describe the content of this image.'); --system sets the system message\n"
+    "  (general sends 'You are a helpful assistant.', the others none; '' for none).\n"
+    "  Stops at an EOS token, at the budget or on Ctrl-C (exit 130; what was printed\n"
+    "  is what was produced). --bbox (grounding) is in source pixels, as for parse.\n"
+    "  Weights and --precision: see 'dotsocr help parse'.\n";
 
 static dots_state *volatile g_state; /* what SIGINT cancels */
 

@@ -16,6 +16,8 @@
 #include "io/image_write.h"
 #include "post/layout.h"
 #include "post/markdown.h"
+#include "post/scene.h"
+#include "post/svg.h"
 
 #include <errno.h>
 #include <math.h>
@@ -26,6 +28,8 @@ void dots_page_options_init(dots_page_options *o) {
     if (!o) return;
     memset(o, 0, sizeof *o);
     o->mode = DOTS_MODE_LAYOUT_ALL;
+    o->temperature = -1; /* the mode's */
+    o->top_p = -1;
     o->fitz_preprocess = true;
     o->layout_image = true;
 }
@@ -42,6 +46,9 @@ void dots_page_result_free(dots_page_result *r) {
     free(r->markdown_nohf);
     free(r->layout_jpeg);
     free(r->answer);
+    free(r->svg);
+    free(r->rendered_png);
+    free(r->render_error);
     memset(r, 0, sizeof *r);
 }
 
@@ -55,8 +62,9 @@ static dots_status check_options(dots_ctx *ctx, const dots_page_options *o) {
                              "page: min_pixels %lld / max_pixels %lld: need %d <= min <= max <= %d", (long long)o->min_pixels,
                              (long long)o->max_pixels, DOTS_MIN_PIXELS, DOTS_MAX_PIXELS);
     }
-    if (o->max_new_tokens < 0 || !(o->temperature >= 0 && o->temperature <= 100) || !(o->top_p >= 0 && o->top_p <= 1))
-        return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "page: max_new_tokens >= 0, temperature in 0..100, top_p in 0..1");
+    if (o->max_new_tokens < 0 || isnan(o->temperature) || o->temperature > 100 || isnan(o->top_p) || o->top_p > 1)
+        return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT,
+                         "page: max_new_tokens >= 0, temperature in 0..100, top_p in 0..1 (negative: the mode's default)");
     if (o->jpeg_quality < 0 || o->jpeg_quality > 100)
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "page: jpeg_quality %d is outside 1..100", o->jpeg_quality);
     return DOTS_OK;
@@ -86,6 +94,8 @@ void dots_page_job_free(dots_page_job *j) {
     free(j->images_dir);
     free(j->images_ref);
     free(j->answer);
+    free(j->prompt);
+    free(j->system);
     memset(j, 0, sizeof *j);
 }
 
@@ -111,7 +121,8 @@ dots_status dots_page_job_begin(dots_ctx *ctx, dots_state *st, dots_document *do
     /* the job outlives the caller's option strings when a batch holds it */
     j->o = *opts;
     if (!dup_opt(opts->stem, &j->stem, &j->o.stem) || !dup_opt(opts->images_dir, &j->images_dir, &j->o.images_dir) ||
-        !dup_opt(opts->images_ref, &j->images_ref, &j->o.images_ref) || !dup_opt(opts->answer, &j->answer, &j->o.answer)) {
+        !dup_opt(opts->images_ref, &j->images_ref, &j->o.images_ref) || !dup_opt(opts->answer, &j->answer, &j->o.answer) ||
+        !dup_opt(opts->prompt, &j->prompt, &j->o.prompt) || !dup_opt(opts->system, &j->system, &j->o.system)) {
         dots_page_job_free(j);
         return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     }
@@ -155,6 +166,10 @@ dots_status dots_page_job_begin(dots_ctx *ctx, dots_state *st, dots_document *do
                                                          i % 2 ? j->rh : j->rw);
     }
     j->replay = o->answer != NULL;
+    rp->prompt = o->prompt;
+    rp->system = o->system;
+    rp->source_width_px = j->img.width_px;
+    rp->source_height_px = j->img.height_px;
     rp->max_new_tokens = o->max_new_tokens;
     rp->temperature = o->temperature;
     rp->top_p = o->top_p;
@@ -168,6 +183,74 @@ dots_status dots_page_job_begin(dots_ctx *ctx, dots_state *st, dots_document *do
     rp->no_loop_guard = o->no_loop_guard;
 done:
     if (s != DOTS_OK) dots_page_job_free(j);
+    return s;
+}
+
+/* Scene text: the quadrilaterals as cells (bbox = their bounds), the
+ * official .json and Markdown, the quads drawn; none found: filtered, the
+ * raw answer kept as {"raw": ...} and as the Markdown. */
+static dots_status finish_scene(dots_ctx *ctx, const dots_page_options *o, dots_page_result *r, const dots_image *img,
+                                int32_t rw, int32_t rh, dots_image *drawn) {
+    dots_scene sc = {0};
+    dots_status s = dots_scene_parse(ctx, r->answer, strlen(r->answer), &sc);
+    if (s != DOTS_OK) return s;
+    if (sc.n == 0) {
+        r->filtered = true;
+        r->json = dots_scene_raw_json(r->answer);
+        r->markdown = strdup(r->answer);
+    } else {
+        /* mapped with the size of the image the model saw (the official parser uses the original's) */
+        dots_scene_rescale(&sc, rw, rh, img->width_px, img->height_px);
+        r->json = dots_scene_to_json(&sc);
+        r->markdown = dots_scene_markdown(&sc);
+        if (o->layout_image) s = dots_scene_draw(ctx, &sc, img, drawn); /* before the texts move to the cells */
+        r->cells = calloc((size_t)sc.n, sizeof *r->cells);
+        if (r->cells) {
+            for (int64_t i = 0; i < sc.n; i++) {
+                dots_cell *c = &r->cells[i];
+                const double *p = sc.items[i].points;
+                memcpy(c->quad, p, sizeof c->quad);
+                c->has_quad = c->has_bbox = true;
+                c->bbox[0] = c->bbox[2] = p[0], c->bbox[1] = c->bbox[3] = p[1];
+                for (int k = 1; k < 4; k++) {
+                    c->bbox[0] = fmin(c->bbox[0], p[2 * k]), c->bbox[2] = fmax(c->bbox[2], p[2 * k]);
+                    c->bbox[1] = fmin(c->bbox[1], p[2 * k + 1]), c->bbox[3] = fmax(c->bbox[3], p[2 * k + 1]);
+                }
+                c->text = sc.items[i].text;
+                sc.items[i].text = NULL;
+            }
+            r->n_cells = sc.n;
+        }
+    }
+    if (s == DOTS_OK && (!r->json || !r->markdown || (sc.n && !r->cells)))
+        s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    dots_scene_free(&sc);
+    return s;
+}
+
+/* Image to SVG: the SVG taken from the answer, rendered at the source's
+ * size, the comparison picture; an SVG that does not render is reported in
+ * render_error and the other outputs stay. */
+static dots_status finish_svg(dots_ctx *ctx, const dots_page_options *o, dots_page_result *r, const dots_image *img,
+                              dots_image *drawn) {
+    dots_status s = dots_svg_extract(ctx, r->answer, &r->svg);
+    if (s != DOTS_OK) return s;
+    r->markdown = dots_svg_markdown(r->answer);
+    if (!r->markdown) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!r->svg) {
+        r->render_error = strdup("the answer holds no <svg> element");
+        return r->render_error ? DOTS_OK : DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    dots_image render = {0};
+    char why[256];
+    s = dots_svg_render(ctx, r->svg, img->width_px, img->height_px, &render, why, sizeof why);
+    if (s == DOTS_OK && !render.rgb) {
+        r->render_error = strdup(why[0] ? why : "the SVG did not render");
+        if (!r->render_error) s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    if (s == DOTS_OK && render.rgb) s = dots_png_encode(ctx, &render, &r->rendered_png, &r->rendered_png_len);
+    if (s == DOTS_OK && render.rgb && o->layout_image) s = dots_svg_comparison(ctx, img, &render, drawn);
+    dots_image_free(&render);
     return s;
 }
 
@@ -208,10 +291,14 @@ dots_status dots_page_job_finish(dots_ctx *ctx, dots_page_job *j, dots_run_resul
     report(o, DOTS_STAGE_POSTPROCESS);
     const char *stem = o->stem ? o->stem : "page";
     const char *ref = o->images_ref ? o->images_ref : o->images_dir;
-    if (o->mode == DOTS_MODE_OCR) {
+    if (o->mode == DOTS_MODE_OCR || o->mode == DOTS_MODE_GENERAL) {
         r->markdown = strdup(r->answer);
         r->markdown_nohf = strdup(r->answer);
         if (!r->markdown || !r->markdown_nohf) s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
+    } else if (o->mode == DOTS_MODE_SCENE_SPOTTING) {
+        s = finish_scene(ctx, o, r, img, rw, rh, &drawn);
+    } else if (o->mode == DOTS_MODE_IMAGE_TO_SVG) {
+        s = finish_svg(ctx, o, r, img, &drawn);
     } else {
         s = dots_layout_parse(ctx, r->answer, strlen(r->answer), &lay);
         if (s != DOTS_OK) goto done;
@@ -235,9 +322,6 @@ dots_status dots_page_job_finish(dots_ctx *ctx, dots_page_job *j, dots_run_resul
             if (!r->json || (want_md && (!r->markdown || !r->markdown_nohf)))
                 s = DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
         }
-        if (s == DOTS_OK && o->layout_image)
-            s = dots_jpeg_encode(ctx, drawn.rgb ? &drawn : img, o->jpeg_quality ? o->jpeg_quality : 95, &r->layout_jpeg,
-                                 &r->layout_jpeg_len);
         if (s == DOTS_OK && !lay.filtered) { /* hand the cells over */
             r->cells = lay.cells;
             r->n_cells = lay.n_cells;
@@ -245,6 +329,10 @@ dots_status dots_page_job_finish(dots_ctx *ctx, dots_page_job *j, dots_run_resul
             lay.n_cells = 0;
         }
     }
+    /* the picture: the layout, quads or comparison drawn, or the source itself */
+    if (s == DOTS_OK && o->layout_image && o->mode != DOTS_MODE_OCR && o->mode != DOTS_MODE_GENERAL)
+        s = dots_jpeg_encode(ctx, drawn.rgb ? &drawn : img, o->jpeg_quality ? o->jpeg_quality : 95, &r->layout_jpeg,
+                             &r->layout_jpeg_len);
     r->postprocess_s = dots_monotonic_s() - t;
     if (s == DOTS_OK) {
         *out = *r;

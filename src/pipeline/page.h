@@ -12,7 +12,7 @@
  * alongside others. */
 typedef struct dots_page_job {
     dots_page_options o;     /* the caller's, with the strings below copied */
-    char *stem, *images_dir, *images_ref, *answer;
+    char *stem, *images_dir, *images_ref, *answer, *prompt, *system;
     dots_image img;          /* the source pixels: boxes, crops and the drawing refer to them */
     dots_image fitz;         /* images: the fitz_preprocess render the model sees */
     const dots_image *model_img;

@@ -21,12 +21,12 @@
 #include "prompt/prompt.h"
 #include "vision/vision.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define DOTS_DEFAULT_MAX_NEW_TOKENS 16384 /* the official parser's max_completion_tokens */
 
 struct dots_state {
     const dots_model *model;
@@ -69,6 +69,8 @@ void dots_run_params_init(dots_run_params *p) {
     if (!p) return;
     memset(p, 0, sizeof *p);
     p->mode = DOTS_MODE_LAYOUT_ALL;
+    p->temperature = -1; /* the mode's */
+    p->top_p = -1;
 }
 
 void dots_run_result_free(dots_run_result *r) {
@@ -155,9 +157,19 @@ dots_status dots_seq_begin(dots_ctx *ctx, dots_state *st, const dots_image *img,
                            const dots_run_hooks *hooks, dots_lm_scratch *sc, dots_seq *q) {
     memset(q, 0, sizeof *q);
     if (!st || !img || !p || !sc) return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_run_image: NULL argument");
-    if ((unsigned)p->mode >= DOTS_MODE_COUNT || p->max_new_tokens < 0 || !(p->temperature >= 0) || !(p->top_p >= 0))
+    if ((unsigned)p->mode >= DOTS_MODE_COUNT || p->max_new_tokens < 0 || isnan(p->temperature) || isnan(p->top_p) ||
+        p->temperature > 100 || p->top_p > 1 || p->source_width_px < 0 || p->source_height_px < 0)
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_run_image: bad parameters");
     q->p = *p;
+    { /* the mode's defaults where the caller left them */
+        float t, tp;
+        int32_t mn;
+        dots_prompt_mode_defaults(p->mode, &t, &tp, &mn);
+        if (q->p.temperature < 0) q->p.temperature = t;
+        if (q->p.top_p < 0) q->p.top_p = tp;
+        if (q->p.max_new_tokens == 0) q->p.max_new_tokens = mn;
+        p = &q->p;
+    }
     if (hooks) q->hooks = *hooks;
     const dots_config *cfg = dots_model_config(st->model);
     const dots_weights *w = dots_model_weights(st->model);
@@ -192,12 +204,15 @@ dots_status dots_seq_begin(dots_ctx *ctx, dots_state *st, const dots_image *img,
     r->vision_s = t2 - t1;
     dots_pixel_rows_free(&rows);
 
-    s = dots_prompt_build(ctx, st->tok, p->mode, p->bbox, n_image, &ids, &n_ids);
+    dots_prompt_spec spec = {p->mode, {p->bbox[0], p->bbox[1], p->bbox[2], p->bbox[3]}, p->prompt, p->system,
+                             p->source_width_px ? p->source_width_px : img->width_px,
+                             p->source_height_px ? p->source_height_px : img->height_px};
+    s = dots_prompt_build(ctx, st->tok, &spec, n_image, &ids, &n_ids);
     if (s != DOTS_OK) goto done;
     if (q->hooks.on_prompt) q->hooks.on_prompt(q->hooks.user, ids, n_ids);
     if (p->on_progress) p->on_progress(p->user, DOTS_STAGE_PREFILL, 0, n_ids);
     const bool forcing = q->hooks.forced != NULL;
-    q->max_new = forcing ? q->hooks.n_forced : p->max_new_tokens ? p->max_new_tokens : DOTS_DEFAULT_MAX_NEW_TOKENS;
+    q->max_new = forcing ? q->hooks.n_forced : p->max_new_tokens;
     int64_t cap_tokens = n_ids + q->max_new;
     if (cap_tokens > cfg->text.max_position_embeddings) cap_tokens = cfg->text.max_position_embeddings;
     if (n_ids >= cap_tokens) {
@@ -213,7 +228,7 @@ dots_status dots_seq_begin(dots_ctx *ctx, dots_state *st, const dots_image *img,
         goto done;
     }
     dots_lm_embed(cfg, w, ids, n_ids, embeds);
-    s = dots_prompt_splice(ctx, ids, n_ids, embeds, H, image_rows, n_image);
+    s = dots_prompt_splice(ctx, ids, n_ids, dots_tokenizer_token_id(st->tok, "<|imgpad|>"), embeds, H, image_rows, n_image);
     if (s == DOTS_OK) s = dots_lm_state_init(ctx, cfg, cap_tokens, st->k.bf16 && st->k.isa >= DOTS_ISA_AVX512BF16, &q->lm);
     if (s == DOTS_OK) s = dots_lm_forward(ctx, cfg, w, &st->k, sc, &q->lm, embeds, n_ids, q->logits);
     if (s != DOTS_OK) goto done;

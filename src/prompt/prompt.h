@@ -1,21 +1,41 @@
 /*
- * prompt.h - the prompt of docs/model.md §6.2 (the vLLM form used for the published
- * results) as token ids, and the splice of vision rows at <|imgpad|>.
+ * prompt.h - the prompt of docs/model.md §6.2 (the vLLM form used for the
+ * published results) as token ids, with dots.mocr's system turn
+ * (docs/mocr.md), and the splice of vision rows at <|imgpad|>.
  */
 #ifndef DOTS_PROMPT_H
 #define DOTS_PROMPT_H
 
 #include "core/internal.h"
 
-/* ids = <|user|><|img|> <|imgpad|> x n_image <|endofimg|> BPE(prompt) <|endofuser|><|assistant|>
- * (*ids malloc'd). The prompt text is the mode's, with the bbox appended
- * as Python prints a list for grounding. */
-dots_status dots_prompt_build(dots_ctx *ctx, dots_tokenizer *tok, dots_prompt_mode mode, const int32_t bbox[4],
-                              int64_t n_image, int32_t **ids, int64_t *n_ids);
+/* What a prompt is made of. */
+typedef struct dots_prompt_spec {
+    dots_prompt_mode mode;
+    int32_t bbox[4];          /* grounding, in the model's resized pixels */
+    const char *custom;       /* NULL: the mode's text */
+    const char *system;       /* NULL: the mode's default; "": none */
+    int32_t width, height;    /* the original image: image-to-svg's {width} {height} */
+} dots_prompt_spec;
+
+/* The user turn's text (malloc'd): the custom text, or the mode's with its
+ * placeholders filled as the official parser fills them (the grounding bbox
+ * as Python prints a list, the SVG viewBox size, general's default
+ * question). NULL on OOM. */
+char *dots_prompt_user_text(const dots_prompt_spec *s);
+/* The system message s sends, or NULL for none. */
+const char *dots_prompt_system_text(const dots_prompt_spec *s);
+
+/* ids = [BPE(<|system|>SYS<|endofsystem|>\n)] <|user|><|img|> <|imgpad|> x n_image
+ *       <|endofimg|> BPE(user text) <|endofuser|><|assistant|>
+ * (*ids malloc'd). The markers' ids come from tok (the checkpoint's own
+ * tokenizer); the system markers are encoded as text, so they are single
+ * tokens only where the tokenizer has them as added tokens. */
+dots_status dots_prompt_build(dots_ctx *ctx, dots_tokenizer *tok, const dots_prompt_spec *spec, int64_t n_image,
+                              int32_t **ids, int64_t *n_ids);
 
 /* Overwrites, in order, the rows of embeds [n_ids, hidden] whose id is
- * <|imgpad|> with the rows of image [n_image, hidden]; the counts must match. */
-dots_status dots_prompt_splice(dots_ctx *ctx, const int32_t *ids, int64_t n_ids, float *embeds, int64_t hidden,
-                               const float *image, int64_t n_image);
+ * imgpad with the rows of image [n_image, hidden]; the counts must match. */
+dots_status dots_prompt_splice(dots_ctx *ctx, const int32_t *ids, int64_t n_ids, int32_t imgpad, float *embeds,
+                               int64_t hidden, const float *image, int64_t n_image);
 
 #endif
