@@ -21,6 +21,7 @@
 #include "model/weights.h"
 #include "kernels/kernels.h"
 #include "pipeline/run.h"
+#include "prompt/prompt.h"
 #include "vision/vision.h"
 
 #include <errno.h>
@@ -762,6 +763,72 @@ static int cmd_tokenize_lines(int argc, char **argv) {
 int dots_cmd_bench(int argc, char **argv);
 
 /* Added to the public commands; `run` replaces the public one here. */
+static const char help_prompt[] =
+    "usage: dotsocr-debug prompt --model MODEL < specs.jsonl\n"
+    "  Each input line is a JSON object {\"mode\", \"n_image\", \"bbox\", \"prompt\",\n"
+    "  \"system\", \"width\", \"height\"} (all but mode optional); prints one JSON\n"
+    "  object a line: the mode's raw prompt (\"raw\"), the user text and system message\n"
+    "  the prompt is built from, and the prompt ids (\"ids\"), as a run builds them.\n";
+
+static int cmd_prompt(int argc, char **argv) {
+    static const struct option opts[] = {{"model", required_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *model_dir = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'h': fputs(help_prompt, stdout); return 0;
+        default: return cli_bad_option("prompt", argc, argv, opts, "h");
+        }
+    }
+    if (!model_dir) return cli_usage("prompt", "%s", "--model is required");
+    dots_ctx *ctx = cli_make_ctx();
+    dots_tokenizer *tok = NULL;
+    if (!ctx || dots_tokenizer_open(ctx, model_dir, &tok) != DOTS_OK) return cli_fail(ctx);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = 0;
+    while (rc == 0 && (len = getline(&line, &cap, stdin)) > 0) {
+        json_error_t err;
+        json_t *o = json_loadb(line, (size_t)len, 0, &err), *bb = json_object_get(o, "bbox");
+        dots_prompt_spec sp = {0};
+        if (!o || cli_mode("prompt", json_string_value(json_object_get(o, "mode")) ? json_string_value(json_object_get(o, "mode")) : "",
+                           &sp.mode)) {
+            json_decref(o);
+            rc = 2;
+            break;
+        }
+        for (int i = 0; i < 4; i++) sp.bbox[i] = (int32_t)json_integer_value(json_array_get(bb, (size_t)i));
+        sp.custom = json_string_value(json_object_get(o, "prompt"));
+        sp.system = json_string_value(json_object_get(o, "system"));
+        sp.width = (int32_t)json_integer_value(json_object_get(o, "width"));
+        sp.height = (int32_t)json_integer_value(json_object_get(o, "height"));
+        int32_t *ids = NULL;
+        int64_t n = 0;
+        char *user = dots_prompt_user_text(&sp);
+        const char *sys = dots_prompt_system_text(&sp);
+        if (dots_prompt_build(ctx, tok, &sp, json_integer_value(json_object_get(o, "n_image")), &ids, &n) != DOTS_OK) {
+            rc = cli_fail(ctx);
+        } else {
+            json_t *a = json_array();
+            for (int64_t i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+            json_t *res = json_pack("{s:s, s:s?, s:s?, s:o}", "raw", dots_prompt_text(sp.mode), "user", user, "system", sys, "ids", a);
+            char *text = res ? json_dumps(res, JSON_COMPACT) : NULL;
+            if (text) puts(text);
+            free(text);
+            json_decref(res);
+        }
+        free(user);
+        free(ids);
+        json_decref(o);
+    }
+    free(line);
+    dots_tokenizer_free(tok);
+    dots_ctx_free(ctx);
+    return rc;
+}
+
 static const dots_cli_command commands[] = {
     {"run", cmd_run, "image/PDF page -> raw answer, as the reference sees it (--dump, --teacher-force)"},
     {"preprocess", cmd_preprocess, "image/PDF page -> resized image and vision pixel rows (--dump)"},
@@ -770,6 +837,7 @@ static const dots_cli_command commands[] = {
     {"lm-logits", cmd_lm_logits, "the language model alone on token ids: the last position's logits"},
     {"tokenize-lines", cmd_tokenize_lines, "JSON strings, one a line, to token ids"},
     {"grammar-check", cmd_grammar_check, "an answer on stdin through the layout constraint and the loop guard"},
+    {"prompt", cmd_prompt, "prompt specs (JSON lines) to the mode's text, the user and system text, and the ids"},
 };
 
 int main(int argc, char **argv) {
