@@ -311,6 +311,9 @@ int32_t dots_document_n_pages(const dots_document *doc);
 /* Whether the last failed render of page on doc failed because the page is
  * not in the file (as opposed to a page that is there but broken). */
 bool dots_document_page_missing(const dots_document *doc, int32_t page);
+/* Whether page failed to render because it has no area (an empty page, which
+ * the official dots.mocr parser skips). */
+bool dots_document_page_empty(const dots_document *doc, int32_t page);
 bool dots_document_is_pdf(const dots_document *doc);
 
 /* The page as RGB (page is 0-based). PDF pages are rendered at dpi

@@ -958,6 +958,12 @@ static bool start_document(dots_ctx *ctx, job *j, doc_run *d) {
 /* A page that failed: counted, reported (missing pages in runs of them). */
 static void page_failed(dots_ctx *ctx, job *j, doc_run *d, int32_t i, dots_status s, bool at_add) {
     const input *in = d->in;
+    if (at_add && dots_document_page_empty(d->doc, i)) { /* as dots.mocr's parser: skipped, not a failure */
+        fprintf(stderr, "dotsocr: %s page %d: empty (no area); skipped\n", in->path, i + 1);
+        j->n_skipped++;
+        d->failed[i] = true; /* settled: the document's files list the others */
+        return;
+    }
     const bool missing = at_add && dots_document_page_missing(d->doc, i);
     j->n_failed++;
     d->failures++;

@@ -105,6 +105,8 @@ bool dots_document_page_missing(const dots_document *d, int32_t page) {
     return d && d->pdf && dots_pdf_page_missing(d->pdf, page);
 }
 
+bool dots_document_page_empty(const dots_document *d, int32_t page) { return d && d->pdf && dots_pdf_page_empty(d->pdf, page); }
+
 int32_t dots_document_n_pages(const dots_document *d) {
     if (!d) return 0;
     return d->pdf ? dots_pdf_n_pages(d->pdf) : d->n_image_pages;

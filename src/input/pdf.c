@@ -2,7 +2,11 @@
  * pdf.c - rendering PDF pages with MuPDF as the official parser does
  * (dots_ocr/utils/doc_utils.py fitz_doc_to_image): matrix dpi/72, RGB, no
  * alpha (a white page), and if a side exceeds 4,500 px, the page again at
- * 72 dpi. The page size is computed before rendering, so an absurd page
+ * 72 dpi. As dots.mocr's parser (docs/mocr.md), a page whose area exceeds
+ * 11,289,600 pt^2 is scaled down to that many pixels, a page of no area is
+ * empty (the caller skips it), and a page embedding an image of more than
+ * 30,000,000 pixels is refused (the official parser crashes on the whole
+ * document). The page size is computed before rendering, so an absurd page
  * is refused instead of allocated.
  *
  * Each document has its own fz_context, whose error and warning callbacks
@@ -15,10 +19,13 @@
 
 #include <mupdf/fitz.h>
 #include <mupdf/pdf.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DOTS_PDF_FALLBACK_SIDE_PX 4500 /* the official parser's limit */
+#define DOTS_PDF_MAX_PAGE_AREA 11289600.0 /* pt^2: dots.mocr's cap (its max_pixels) */
+#define DOTS_PDF_MAX_IMAGE_PX 30000000    /* dots.mocr refuses embedded images larger than this */
 
 struct dots_pdf {
     fz_context *fz;
@@ -26,6 +33,7 @@ struct dots_pdf {
     fz_document *doc;
     int32_t n_pages;
     int32_t missing_page; /* the last page fz_load_page could not find; -1 none */
+    int32_t empty_page;   /* the last page of no area; -1 none */
     char label[256];
     dots_ctx *log_ctx; /* for MuPDF's callbacks during a call */
 };
@@ -56,6 +64,7 @@ dots_status dots_mupdf_open(dots_ctx *ctx, const char *label, const uint8_t *dat
     snprintf(p->label, sizeof p->label, "%s", label);
     p->log_ctx = ctx;
     p->missing_page = -1;
+    p->empty_page = -1;
     p->fz = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
     if (!p->fz) {
         free(p);
@@ -101,6 +110,24 @@ int32_t dots_pdf_n_pages(const dots_pdf *p) { return p ? p->n_pages : 0; }
 
 bool dots_pdf_page_missing(const dots_pdf *p, int32_t page) { return p && page >= 0 && p->missing_page == page; }
 
+bool dots_pdf_page_empty(const dots_pdf *p, int32_t page) { return p && page >= 0 && p->empty_page == page; }
+
+/* The largest image XObject the page's resources name, in pixels (0: none,
+ * or not a PDF). */
+static int64_t largest_image_px(fz_context *fz, fz_page *pg, int *w_out, int *h_out) {
+    pdf_page *pp = pdf_page_from_fz_page(fz, pg);
+    if (!pp) return 0;
+    pdf_obj *xobjs = pdf_dict_get(fz, pdf_page_resources(fz, pp), PDF_NAME(XObject));
+    int64_t best = 0;
+    for (int i = 0, n = pdf_dict_len(fz, xobjs); i < n; i++) {
+        pdf_obj *x = pdf_dict_get_val(fz, xobjs, i);
+        if (!pdf_name_eq(fz, pdf_dict_get(fz, x, PDF_NAME(Subtype)), PDF_NAME(Image))) continue;
+        const int64_t w = pdf_dict_get_int(fz, x, PDF_NAME(Width)), h = pdf_dict_get_int(fz, x, PDF_NAME(Height));
+        if (w > 0 && h > 0 && w * h > best) best = w * h, *w_out = (int)w, *h_out = (int)h;
+    }
+    return best;
+}
+
 dots_status dots_pdf_render(dots_ctx *ctx, dots_pdf *p, int32_t page, int32_t dpi, dots_image *out, int32_t *dpi_used) {
     if (page < 0 || page >= p->n_pages)
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "%s: page %d does not exist (the PDF has %d)", p->label, page + 1,
@@ -120,8 +147,19 @@ dots_status dots_pdf_render(dots_ctx *ctx, dots_pdf *p, int32_t page, int32_t dp
         pg = fz_load_page(p->fz, p->doc, page);
         loaded = true;
         fz_rect bounds = fz_bound_page(p->fz, pg);
-        int32_t used = dpi;
-        fz_matrix ctm = fz_scale(dpi / 72.0f, dpi / 72.0f);
+        int iw = 0, ih = 0;
+        const int64_t img_px = largest_image_px(p->fz, pg, &iw, &ih);
+        if (img_px > DOTS_PDF_MAX_IMAGE_PX)
+            fz_throw(p->fz, FZ_ERROR_GENERIC, "it embeds a %d x %d image (over %d pixels): refused", iw, ih, DOTS_PDF_MAX_IMAGE_PX);
+        const double area = ((double)bounds.x1 - bounds.x0) * ((double)bounds.y1 - bounds.y0);
+        if (!(area > 0)) {
+            p->empty_page = page;
+            fz_throw(p->fz, FZ_ERROR_GENERIC, "the page is empty (no area)");
+        }
+        float zoom = dpi / 72.0f;
+        if (area > DOTS_PDF_MAX_PAGE_AREA) zoom = (float)sqrt(DOTS_PDF_MAX_PAGE_AREA / area);
+        int32_t used = (int32_t)lrintf(zoom * 72.0f);
+        fz_matrix ctm = fz_scale(zoom, zoom);
         fz_irect box = fz_round_rect(fz_transform_rect(bounds, ctm));
         if (box.x1 - box.x0 > DOTS_PDF_FALLBACK_SIDE_PX || box.y1 - box.y0 > DOTS_PDF_FALLBACK_SIDE_PX) {
             used = 72;

@@ -252,6 +252,37 @@ def test_files(a):
     r = subprocess.run([a.dotsocr, "run", "-q", "--model", a.model, os.path.join(src, "page.png"), "--mode", "general",
                         "--prompt", "What colour is the page?", "--system", "", "--max-new-tokens", "4"], capture_output=True, timeout=300)
     check(r.returncode == 0, "run --mode general --prompt ... --system '': exit 0")
+    # dots.mocr's PDF render rules: a page over 11,289,600 pt^2 scaled down to that area; a page embedding an
+    # image over 30,000,000 px refused with a message (the official parser crashes on the whole document)
+    import fitz
+    import math
+    doc = fitz.open()
+    doc.new_page(width=4000, height=3000).insert_text((100, 100), "big page", fontsize=40)
+    doc.new_page(width=300, height=200).insert_text((20, 40), "small page", fontsize=12)
+    pdf = os.path.join(src, "big.pdf")
+    doc.save(pdf)
+    img_doc = fitz.open()
+    pg = img_doc.new_page(width=200, height=200)
+    import io
+    b = io.BytesIO()
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(b, "PNG")
+    pg.insert_image(fitz.Rect(10, 10, 100, 100), stream=b.getvalue())
+    for x in range(1, img_doc.xref_length()):  # the image now claims 6000 x 6000
+        if img_doc.xref_get_key(x, "Subtype")[1] == "/Image":
+            img_doc.xref_set_key(x, "Width", "6000")
+            img_doc.xref_set_key(x, "Height", "6000")
+    huge = os.path.join(src, "huge_image.pdf")
+    img_doc.save(huge)
+    out = os.path.join(d, "pdf")
+    r = parse(a, out, "ocr", [pdf, huge], None, ["--max-new-tokens", "4", "--max-pixels", "200704"])
+    recs = [json.loads(l) for l in open(os.path.join(out, "big.jsonl"))] if os.path.exists(os.path.join(out, "big.jsonl")) else []
+    zoom = math.sqrt(11289600 / (4000 * 3000))
+    check(len(recs) == 2 and abs(recs[0]["input_width"] - 4000 * zoom) <= 1 and abs(recs[0]["input_height"] - 3000 * zoom) <= 1 and
+          abs(recs[1]["input_width"] - 300 * 200 / 72) <= 1, "PDF: a 4000 x 3000 pt page rendered at the 11,289,600 px cap (%s), "
+          "the small page at 200 dpi" % [(x["input_width"], x["input_height"]) for x in recs])
+    err = r.stderr.decode()
+    check(r.returncode == 1 and "6000 x 6000 image" in err and "refused" in err,
+          "PDF: an embedded 6000 x 6000 image is refused with a message, exit 1")
     r = subprocess.run([a.dotsocr, "run", "--model", a.model, os.path.join(src, "page.png"), "--mode", "svg"], capture_output=True)
     check(r.returncode == 2 and b"mode" in r.stderr, "an unknown mode is a usage error")
 
