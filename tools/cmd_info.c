@@ -3,6 +3,8 @@
  */
 #include "cli.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -36,12 +38,46 @@ static const char help_info[] =
     "  is the one *mmproj*.gguf next to it, or --mmproj FILE (run, parse, vision,\n"
     "  preprocess and bench take --mmproj too).\n";
 
+/* Which release the files say they are: dots.ocr and dots.mocr (first
+ * published as dots.ocr-1.5) share the architecture and tensor names, so
+ * only names can tell: config.json's _name_or_path, tokenizer_config.json's
+ * name_or_path, or the directory's own name (DotsMOCR, as the official
+ * download script names it). *why gets the evidence. */
+static const char *model_family(const char *dir, char *why, size_t cap) {
+    static const char *const files[][2] = {{"config.json", "_name_or_path"}, {"tokenizer_config.json", "name_or_path"}};
+    snprintf(why, cap, "the files name neither");
+    for (int i = 0; i < 2; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+        json_t *o = json_load_file(path, 0, NULL);
+        const char *v = json_string_value(json_object_get(o, files[i][1]));
+        const char *fam = NULL;
+        if (v && (strcasestr(v, "mocr") || strcasestr(v, "ocr-1.5") || strcasestr(v, "ocr_1.5") || strcasestr(v, "ocr1.5")))
+            fam = "dots.mocr";
+        else if (v && strcasestr(v, "dots.ocr"))
+            fam = "dots.ocr";
+        if (fam) snprintf(why, cap, "%s %s \"%s\"", files[i][0], files[i][1], v);
+        json_decref(o);
+        if (fam) return fam;
+    }
+    const char *base = strrchr(dir, '/');
+    base = base && base[1] ? base + 1 : dir;
+    if (strcasestr(base, "mocr")) {
+        snprintf(why, cap, "the directory's name");
+        return "dots.mocr";
+    }
+    return "not stated";
+}
+
 static void print_info_text(const dots_model *m, const dots_model_info *info, double load_ms, double rss_mb) {
     const dots_config *c = dots_model_config(m);
     const dots_text_config *t = &c->text;
     const dots_vision_config *v = &c->vision;
     char a[40], b[40], d[40];
     printf("model: %s\n", dots_model_dir(m));
+    char why[512];
+    const char *family = model_family(dots_model_dir(m), why, sizeof why);
+    printf("family: %s (%s); every mode works with either\n", family, why);
     struct stat sb;
     if (info->config_from_metadata)
         printf("files (configs rebuilt from the metadata of llama.cpp's GGUF pair):\n  config.json\n");
@@ -94,7 +130,9 @@ static void print_info_json(const dots_model *m, const dots_model_info *info, do
         if (*s == '"' || *s == '\\') putchar('\\');
         if ((unsigned char)*s >= 0x20) putchar(*s);
     }
-    printf("\", \"n_tensors\": %" PRId64 ", \"n_tensors_vision\": %" PRId64 ", \"n_tensors_lm\": %" PRId64
+    char why[512];
+    printf("\", \"family\": \"%s\", ", model_family(dots_model_dir(m), why, sizeof why));
+    printf("\"n_tensors\": %" PRId64 ", \"n_tensors_vision\": %" PRId64 ", \"n_tensors_lm\": %" PRId64
            ", \"n_tensors_unused\": %" PRId64 ", \"n_params\": %" PRId64 ", \"n_params_vision\": %" PRId64
            ", \"n_params_lm\": %" PRId64 ", \"bytes_by_dtype\": {",
            info->n_tensors, info->n_tensors_vision, info->n_tensors_lm, info->n_tensors_unused, info->n_params,

@@ -283,6 +283,20 @@ def test_files(a):
     err = r.stderr.decode()
     check(r.returncode == 1 and "6000 x 6000 image" in err and "refused" in err,
           "PDF: an embedded 6000 x 6000 image is refused with a message, exit 1")
+    # info: the family where the files tell (config.json's _name_or_path, or the directory's name)
+    for name, name_or_path, want in (("DotsMOCR", None, "dots.mocr"), ("m1", "rednote-hilab/dots.ocr", "dots.ocr"),
+                                      ("m2", "./weights/dots.ocr-1.5", "dots.mocr"), ("m3", None, "not stated")):
+        md = os.path.join(d, name)
+        os.makedirs(md)
+        for f in os.listdir(a.model):
+            if f != "config.json":
+                os.symlink(os.path.join(os.path.abspath(a.model), f), os.path.join(md, f))
+        cfg = json.load(open(os.path.join(a.model, "config.json")))
+        if name_or_path:
+            cfg["_name_or_path"] = name_or_path
+        json.dump(cfg, open(os.path.join(md, "config.json"), "w"))
+        r = subprocess.run([a.dotsocr, "info", "--json", md], capture_output=True, timeout=120)
+        check(r.returncode == 0 and json.loads(r.stdout).get("family") == want, "info: %s (%s) is %s" % (name, name_or_path, want))
     r = subprocess.run([a.dotsocr, "run", "--model", a.model, os.path.join(src, "page.png"), "--mode", "svg"], capture_output=True)
     check(r.returncode == 2 and b"mode" in r.stderr, "an unknown mode is a usage error")
 
