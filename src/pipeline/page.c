@@ -329,8 +329,9 @@ dots_status dots_page_job_finish(dots_ctx *ctx, dots_page_job *j, dots_run_resul
             lay.n_cells = 0;
         }
     }
-    /* the picture: the layout, quads or comparison drawn, or the source itself */
-    if (s == DOTS_OK && o->layout_image && o->mode != DOTS_MODE_OCR && o->mode != DOTS_MODE_GENERAL)
+    /* the picture: the layout, quads or comparison drawn, or the source itself
+     * (the plain-text modes: the official parser keeps a copy of the page) */
+    if (s == DOTS_OK && o->layout_image)
         s = dots_jpeg_encode(ctx, drawn.rgb ? &drawn : img, o->jpeg_quality ? o->jpeg_quality : 95, &r->layout_jpeg,
                              &r->layout_jpeg_len);
     r->postprocess_s = dots_monotonic_s() - t;

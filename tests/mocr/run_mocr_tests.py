@@ -203,9 +203,9 @@ def test_post(a):
 
 
 FILES = {
-    "layout-all": {".json", ".jpg", ".md", "_nohf.md"}, "layout-only": {".json", ".jpg"}, "ocr": {".md", "_nohf.md"},
+    "layout-all": {".json", ".jpg", ".md", "_nohf.md"}, "layout-only": {".json", ".jpg"}, "ocr": {".md", "_nohf.md", ".jpg"},
     "web-parsing": {".json", ".jpg", ".md", "_nohf.md"}, "scene-spotting": {".json", ".jpg", ".md"},
-    "image-to-svg": {".svg", "_rendered.png", ".jpg", ".md"}, "general": {".md", "_nohf.md"},
+    "image-to-svg": {".svg", "_rendered.png", ".jpg", ".md"}, "general": {".md", "_nohf.md", ".jpg"},
 }
 ANSWERS = {
     "layout-all": json.dumps([{"bbox": [1, 2, 100, 50], "category": "Text", "text": "Hello"}]),

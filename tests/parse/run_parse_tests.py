@@ -183,7 +183,8 @@ def test_resume(a):
     p.wait()
     files = sorted(os.listdir(out))
     check(os.path.exists(rec), "the first page finished before the kill")
-    check(all(f in (".doc_page_0.record.json", "doc_page_0.md", "doc_page_0_nohf.md") or f.endswith(".lock") for f in files),
+    check(all(f in (".doc_page_0.record.json", "doc_page_0.md", "doc_page_0_nohf.md", "doc_page_0.jpg") or f.endswith(".lock")
+              for f in files),
           "after SIGKILL only complete files of finished pages exist: %s" % files)
     r = subprocess.run(args + ["--resume"], capture_output=True, timeout=600)
     err = r.stderr.decode()
