@@ -1086,6 +1086,19 @@ static void land_page(dots_ctx *ctx, job *j, dots_batch *b, flight *f) {
     d->in_flight--;
 }
 
+/* Bytes of memory available without swapping: MemAvailable counts the page
+ * cache the kernel can drop (a mapped model fills it); MemFree does not. */
+static int64_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    long long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    if (kb >= 0) return (int64_t)kb * 1024;
+    return (int64_t)sysconf(_SC_AVPHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
+}
+
 /* --batch by default: decode is bound by streaming the weights, so more
  * pages per step pay until the cores are busy (twice the threads, at least
  * 4, at most 16), as far as memory allows each page a KV cache for a full
@@ -1098,7 +1111,7 @@ static int64_t default_batch(const dots_model *m, int64_t threads, const dots_pa
     const int64_t tokens = (po->max_new_tokens ? po->max_new_tokens : 16384) + 5000; /* an A4 page at 200 dpi: ~4,900 image tokens */
     const int64_t per_page = 2 * (int64_t)cfg->text.num_hidden_layers * cfg->text.num_key_value_heads * cfg->text.head_dim *
                              (prec == DOTS_PRECISION_BF16 ? 2 : 4) * tokens;
-    const int64_t avail = (int64_t)sysconf(_SC_AVPHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
+    int64_t avail = mem_available();
     if (avail > 0 && per_page > 0 && n > avail / 2 / per_page) n = avail / 2 / per_page; /* half of what is free */
     return n < 1 ? 1 : n;
 }
