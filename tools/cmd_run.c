@@ -115,7 +115,7 @@ int dots_cmd_run(int argc, char **argv) {
                 res.vision_s, res.prefill_s, res.n_prompt_tokens / (res.prefill_s > 0 ? res.prefill_s : 1e-9), res.decode_s,
                 n > 1 ? (n - 1) / (res.decode_s > 0 ? res.decode_s : 1e-9) : 0.0,
                 dots_state_precision(st) == DOTS_PRECISION_BF16 ? "bf16" : "fp32", cli_peak_rss_mb(),
-                po.mode == DOTS_MODE_OCR || po.mode == DOTS_MODE_GROUNDING || po.no_json_constraint ? "off"
+                (po.mode != DOTS_MODE_LAYOUT_ALL && po.mode != DOTS_MODE_LAYOUT_ONLY) || po.no_json_constraint ? "off"
                 : res.constrained                                                                 ? "changed the answer"
                                                                                                   : "changed nothing",
                 res.loop_guard_fired, (long long)res.loop_guard_first_at);
