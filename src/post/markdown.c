@@ -8,6 +8,7 @@
 
 #include "core/strbuf.h"
 #include "io/image_write.h"
+#include "post/draw.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
@@ -223,63 +224,31 @@ dots_status dots_layout_markdown(dots_ctx *ctx, const dots_layout *l, const dots
     return DOTS_OK;
 }
 
+static void draw_cells(fz_context *fz, fz_device *dev, fz_font *font, void *user) {
+    const dots_layout *l = user;
+    for (int64_t i = 0; i < l->n_cells; i++) {
+        const dots_cell *c = &l->cells[i];
+        if (!c->has_bbox) continue;
+        uint8_t col[3];
+        dots_category_color(c->category, col);
+        float color[3] = {col[0] / 255.0f, col[1] / 255.0f, col[2] / 255.0f};
+        fz_path *path = fz_new_path(fz);
+        fz_rectto(fz, path, (float)c->bbox[0], (float)c->bbox[1], (float)c->bbox[2], (float)c->bbox[3]);
+        fz_fill_path(fz, dev, path, 0, fz_identity, fz_device_rgb(fz), color, 0.3f, fz_default_color_params);
+        fz_drop_path(fz, path);
+        char label[256];
+        snprintf(label, sizeof label, "%lld_%s", (long long)i, c->category ? c->category : "None");
+        fz_text *text = fz_new_text(fz);
+        fz_matrix trm = fz_make_matrix(20, 0, 0, -20, (float)c->bbox[2], (float)c->bbox[1] + 20);
+        fz_show_string(fz, text, font, trm, label, 0, 0, FZ_BIDI_LTR, FZ_LANG_UNSET);
+        fz_fill_text(fz, dev, text, fz_identity, fz_device_rgb(fz), color, 1.0f, fz_default_color_params);
+        fz_drop_text(fz, text);
+    }
+}
+
 dots_status dots_layout_draw(dots_ctx *ctx, const dots_layout *l, const dots_image *src, dots_image *out) {
-    size_t bytes = (size_t)src->width_px * (size_t)src->height_px * 3;
-    uint8_t *rgb = malloc(bytes);
-    if (!rgb) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(rgb, src->rgb, bytes);
-    fz_context *fz = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
-    if (!fz) {
-        free(rgb);
-        return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot create a MuPDF context");
-    }
-    dots_status st = DOTS_OK;
-    fz_pixmap *pix = NULL;
-    fz_device *dev = NULL;
-    fz_font *font = NULL;
-    fz_var(pix);
-    fz_var(dev);
-    fz_var(font);
-    fz_var(st);
-    fz_try(fz) {
-        pix = fz_new_pixmap_with_data(fz, fz_device_rgb(fz), src->width_px, src->height_px, NULL, 0, src->width_px * 3, rgb);
-        dev = fz_new_draw_device(fz, fz_identity, pix);
-        font = fz_new_base14_font(fz, "Helvetica");
-        for (int64_t i = 0; i < l->n_cells; i++) {
-            const dots_cell *c = &l->cells[i];
-            if (!c->has_bbox) continue;
-            uint8_t col[3];
-            dots_category_color(c->category, col);
-            float color[3] = {col[0] / 255.0f, col[1] / 255.0f, col[2] / 255.0f};
-            fz_path *path = fz_new_path(fz);
-            fz_rectto(fz, path, (float)c->bbox[0], (float)c->bbox[1], (float)c->bbox[2], (float)c->bbox[3]);
-            fz_fill_path(fz, dev, path, 0, fz_identity, fz_device_rgb(fz), color, 0.3f, fz_default_color_params);
-            fz_drop_path(fz, path);
-            char label[256];
-            snprintf(label, sizeof label, "%lld_%s", (long long)i, c->category ? c->category : "None");
-            fz_text *text = fz_new_text(fz);
-            fz_matrix trm = fz_make_matrix(20, 0, 0, -20, (float)c->bbox[2], (float)c->bbox[1] + 20);
-            fz_show_string(fz, text, font, trm, label, 0, 0, FZ_BIDI_LTR, FZ_LANG_UNSET);
-            fz_fill_text(fz, dev, text, fz_identity, fz_device_rgb(fz), color, 1.0f, fz_default_color_params);
-            fz_drop_text(fz, text);
-        }
-        fz_close_device(fz, dev);
-    }
-    fz_always(fz) {
-        fz_drop_device(fz, dev);
-        fz_drop_font(fz, font);
-        fz_drop_pixmap(fz, pix);
-    }
-    fz_catch(fz) {
-        st = DOTS_FAIL(ctx, DOTS_ERR_INTERNAL, "drawing the layout: %s", fz_caught_message(fz));
-    }
-    fz_drop_context(fz);
-    if (st != DOTS_OK) {
-        free(rgb);
-        return st;
-    }
-    out->width_px = src->width_px;
-    out->height_px = src->height_px;
-    out->rgb = rgb;
-    return DOTS_OK;
+    dots_status st = dots_image_copy(ctx, src, out);
+    if (st == DOTS_OK) st = dots_draw_on(ctx, out, "Helvetica", draw_cells, (void *)l, "the layout");
+    if (st != DOTS_OK) dots_image_free(out);
+    return st;
 }

@@ -182,30 +182,14 @@ char *dots_scene_markdown(const dots_scene *s) {
     return sb_take(&b);
 }
 
-#include <mupdf/fitz.h>
+#include "post/draw.h"
 
-dots_status dots_scene_draw(dots_ctx *ctx, const dots_scene *s, const dots_image *src, dots_image *out) {
-    size_t bytes = (size_t)src->width_px * (size_t)src->height_px * 3;
-    uint8_t *rgb = malloc(bytes);
-    if (!rgb) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(rgb, src->rgb, bytes);
-    fz_context *fz = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
-    if (!fz) {
-        free(rgb);
-        return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot create a MuPDF context");
-    }
-    dots_status st = DOTS_OK;
-    fz_pixmap *pix = NULL;
-    fz_device *dev = NULL;
-    fz_font *font = NULL;
-    fz_var(pix), fz_var(dev), fz_var(font), fz_var(st);
+static void draw_quads(fz_context *fz, fz_device *dev, fz_font *font, void *user) {
+    const dots_scene *s = user;
+    const float green[3] = {0, 1, 0}, black[3] = {0, 0, 0}, white[3] = {1, 1, 1};
+    fz_stroke_state *stroke = fz_new_stroke_state(fz);
+    stroke->linewidth = 2;
     fz_try(fz) {
-        pix = fz_new_pixmap_with_data(fz, fz_device_rgb(fz), src->width_px, src->height_px, NULL, 0, src->width_px * 3, rgb);
-        dev = fz_new_draw_device(fz, fz_identity, pix);
-        font = fz_new_base14_font(fz, "Helvetica");
-        const float green[3] = {0, 1, 0}, black[3] = {0, 0, 0}, white[3] = {1, 1, 1};
-        fz_stroke_state *stroke = fz_new_stroke_state(fz);
-        stroke->linewidth = 2;
         for (int64_t i = 0; i < s->n; i++) {
             const double *p = s->items[i].points;
             fz_path *path = fz_new_path(fz);
@@ -233,24 +217,14 @@ dots_status dots_scene_draw(dots_ctx *ctx, const dots_scene *s, const dots_image
             fz_fill_text(fz, dev, text, fz_identity, fz_device_rgb(fz), white, 1.0f, fz_default_color_params);
             fz_drop_text(fz, text);
         }
-        fz_drop_stroke_state(fz, stroke);
-        fz_close_device(fz, dev);
     }
-    fz_always(fz) {
-        fz_drop_device(fz, dev);
-        fz_drop_font(fz, font);
-        fz_drop_pixmap(fz, pix);
-    }
-    fz_catch(fz) {
-        st = DOTS_FAIL(ctx, DOTS_ERR_INTERNAL, "drawing the scene text: %s", fz_caught_message(fz));
-    }
-    fz_drop_context(fz);
-    if (st != DOTS_OK) {
-        free(rgb);
-        return st;
-    }
-    out->width_px = src->width_px;
-    out->height_px = src->height_px;
-    out->rgb = rgb;
-    return DOTS_OK;
+    fz_always(fz) fz_drop_stroke_state(fz, stroke);
+    fz_catch(fz) fz_rethrow(fz);
+}
+
+dots_status dots_scene_draw(dots_ctx *ctx, const dots_scene *s, const dots_image *src, dots_image *out) {
+    dots_status st = dots_image_copy(ctx, src, out);
+    if (st == DOTS_OK) st = dots_draw_on(ctx, out, "Helvetica", draw_quads, (void *)s, "the scene text");
+    if (st != DOTS_OK) dots_image_free(out);
+    return st;
 }

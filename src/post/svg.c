@@ -10,6 +10,8 @@
  */
 #include "post/svg.h"
 
+#include "post/draw.h"
+
 #include <ctype.h>
 #include <mupdf/fitz.h>
 #include <stdlib.h>
@@ -219,6 +221,12 @@ static void label(fz_context *fz, fz_device *dev, fz_font *font, const char *s, 
     fz_drop_text(fz, text);
 }
 
+static void draw_labels(fz_context *fz, fz_device *dev, fz_font *font, void *user) {
+    const int32_t *at = user; /* width, the render's top */
+    label(fz, dev, font, "Origin", (float)at[0] - 10, 10);
+    label(fz, dev, font, "Generated", (float)at[0] - 10, (float)(at[1] + 10));
+}
+
 dots_status dots_svg_comparison(dots_ctx *ctx, const dots_image *orig, const dots_image *render, dots_image *out) {
     memset(out, 0, sizeof *out);
     if (orig->width_px != render->width_px)
@@ -230,39 +238,9 @@ dots_status dots_svg_comparison(dots_ctx *ctx, const dots_image *orig, const dot
     memcpy(rgb, orig->rgb, row * (size_t)orig->height_px);
     memset(rgb + row * (size_t)orig->height_px, 255, row * (size_t)gap);
     memcpy(rgb + row * (size_t)(orig->height_px + gap), render->rgb, row * (size_t)render->height_px);
-    fz_context *fz = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
-    if (!fz) {
-        free(rgb);
-        return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot create a MuPDF context");
-    }
-    dots_status st = DOTS_OK;
-    fz_pixmap *pix = NULL;
-    fz_device *dev = NULL;
-    fz_font *font = NULL;
-    fz_var(pix), fz_var(dev), fz_var(font), fz_var(st);
-    fz_try(fz) {
-        pix = fz_new_pixmap_with_data(fz, fz_device_rgb(fz), w, h, NULL, 0, w * 3, rgb);
-        dev = fz_new_draw_device(fz, fz_identity, pix);
-        font = fz_new_base14_font(fz, "Helvetica-Bold");
-        label(fz, dev, font, "Origin", (float)w - 10, 10);
-        label(fz, dev, font, "Generated", (float)w - 10, (float)(orig->height_px + gap + 10));
-        fz_close_device(fz, dev);
-    }
-    fz_always(fz) {
-        fz_drop_device(fz, dev);
-        fz_drop_font(fz, font);
-        fz_drop_pixmap(fz, pix);
-    }
-    fz_catch(fz) {
-        st = DOTS_FAIL(ctx, DOTS_ERR_INTERNAL, "drawing the comparison: %s", fz_caught_message(fz));
-    }
-    fz_drop_context(fz);
-    if (st != DOTS_OK) {
-        free(rgb);
-        return st;
-    }
-    out->width_px = w;
-    out->height_px = h;
-    out->rgb = rgb;
-    return DOTS_OK;
+    *out = (dots_image){.width_px = w, .height_px = h, .rgb = rgb};
+    int32_t at[2] = {w, orig->height_px + gap};
+    dots_status st = dots_draw_on(ctx, out, "Helvetica-Bold", draw_labels, at, "the comparison");
+    if (st != DOTS_OK) dots_image_free(out);
+    return st;
 }
