@@ -468,6 +468,8 @@ typedef struct dots_run_params {
     dots_prompt_mode mode;
     int32_t bbox[4];           /* grounding: x1, y1, x2, y2 in resized-image pixels */
     const char *prompt;        /* NULL: the mode's prompt; else this text instead (general: the question) */
+    const char *prompt_before_image; /* NULL or "": none (every official prompt puts the image
+                                * first); else user text placed before the image */
     const char *system;        /* NULL: the mode's system message (general: "You are a helpful
                                 * assistant.", others none); "": none; else this text */
     int32_t source_width_px, source_height_px; /* the original image, for image-to-svg's viewBox;

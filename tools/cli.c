@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static int g_verbosity; /* the CLI's own state: -v / -q */
 
@@ -311,6 +312,7 @@ double cli_now(void) {
 static const dots_cli_command public_commands[] = {
     {"parse", dots_cmd_parse, "documents -> layout JSON, Markdown and layout pictures per page"},
     {"run", dots_cmd_run, "one page -> the model's raw answer, streamed"},
+    {"serve", dots_cmd_serve, "an OpenAI-compatible HTTP server (the official parser's backend)"},
     {"shards", dots_cmd_shards, "totals of the progress files that parse --shard leaves"},
     {"info", dots_cmd_info, "validate a model and print its config and sizes"},
     {"convert", dots_cmd_convert, "model -> one GGUF file, or llama.cpp's LM + mmproj pair"},
@@ -370,4 +372,34 @@ int dots_cli_main(const char *prog, int argc, char **argv, const dots_cli_comman
     if (c) return c->run(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s' (see '%s help')\n", prog, name, prog);
     return DOTS_EXIT_USAGE;
+}
+
+/* Bytes of memory available without swapping: MemAvailable counts the page
+ * cache the kernel can drop (a mapped model fills it); MemFree does not. */
+static int64_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    long long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    if (kb >= 0) return (int64_t)kb * 1024;
+    return (int64_t)sysconf(_SC_AVPHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* --batch by default: decode is bound by streaming the weights, so more
+ * pages per step pay until the cores are busy (twice the threads, at least
+ * 4, at most 16), as far as memory allows each page a KV cache for a full
+ * page's prompt and its whole token budget. */
+int64_t cli_default_batch(const dots_model *m, int64_t threads, const dots_page_options *po, dots_precision prec) {
+    const dots_config *cfg = dots_model_config(m);
+    int64_t n = 2 * (threads > 0 ? threads : sysconf(_SC_NPROCESSORS_ONLN));
+    if (n < 4) n = 4;
+    if (n > 16) n = 16;
+    const int64_t tokens = (po->max_new_tokens ? po->max_new_tokens : 16384) + 5000; /* an A4 page at 200 dpi: ~4,900 image tokens */
+    const int64_t per_page = 2 * (int64_t)cfg->text.num_hidden_layers * cfg->text.num_key_value_heads * cfg->text.head_dim *
+                             (prec == DOTS_PRECISION_BF16 ? 2 : 4) * tokens;
+    int64_t avail = mem_available();
+    if (avail > 0 && per_page > 0 && n > avail / 2 / per_page) n = avail / 2 / per_page; /* half of what is free */
+    return n < 1 ? 1 : n;
 }

@@ -33,6 +33,7 @@ int dots_cmd_detokenize(int argc, char **argv);
 int dots_cmd_run(int argc, char **argv);
 int dots_cmd_parse(int argc, char **argv);
 int dots_cmd_shards(int argc, char **argv);
+int dots_cmd_serve(int argc, char **argv);
 
 /* -v / -q: the log level of the contexts made after them. */
 void cli_more_verbose(void);
@@ -104,6 +105,9 @@ int cli_ensure_dir(const char *dir);
 dots_status cli_open_model(dots_ctx *ctx, const char *path, const char *mmproj, dots_placement placement, dots_model **out);
 /* Peak resident set size of this process in MB. */
 double cli_peak_rss_mb(void);
+/* The decode batch by default: twice the threads (4..16), as far as half
+ * the free memory holds a full page's KV cache for each run. */
+int64_t cli_default_batch(const dots_model *m, int64_t threads, const dots_page_options *po, dots_precision prec);
 /* Seconds on the monotonic clock. */
 double cli_now(void);
 

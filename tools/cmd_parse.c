@@ -1086,36 +1086,6 @@ static void land_page(dots_ctx *ctx, job *j, dots_batch *b, flight *f) {
     d->in_flight--;
 }
 
-/* Bytes of memory available without swapping: MemAvailable counts the page
- * cache the kernel can drop (a mapped model fills it); MemFree does not. */
-static int64_t mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    long long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
-    if (f) fclose(f);
-    if (kb >= 0) return (int64_t)kb * 1024;
-    return (int64_t)sysconf(_SC_AVPHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
-}
-
-/* --batch by default: decode is bound by streaming the weights, so more
- * pages per step pay until the cores are busy (twice the threads, at least
- * 4, at most 16), as far as memory allows each page a KV cache for a full
- * page's prompt and its whole token budget. */
-static int64_t default_batch(const dots_model *m, int64_t threads, const dots_page_options *po, dots_precision prec) {
-    const dots_config *cfg = dots_model_config(m);
-    int64_t n = 2 * (threads > 0 ? threads : sysconf(_SC_NPROCESSORS_ONLN));
-    if (n < 4) n = 4;
-    if (n > 16) n = 16;
-    const int64_t tokens = (po->max_new_tokens ? po->max_new_tokens : 16384) + 5000; /* an A4 page at 200 dpi: ~4,900 image tokens */
-    const int64_t per_page = 2 * (int64_t)cfg->text.num_hidden_layers * cfg->text.num_key_value_heads * cfg->text.head_dim *
-                             (prec == DOTS_PRECISION_BF16 ? 2 : 4) * tokens;
-    int64_t avail = mem_available();
-    if (avail > 0 && per_page > 0 && n > avail / 2 / per_page) n = avail / 2 / per_page; /* half of what is free */
-    return n < 1 ? 1 : n;
-}
-
 /* Every input's pages through one batch of up to n_batch pages. Returns the
  * number of documents with a failure. */
 static int process_inputs(dots_ctx *ctx, dots_state *st, job *j, int n_batch) {
@@ -1262,7 +1232,7 @@ int dots_cmd_parse(int argc, char **argv) {
         goto done;
     }
     j.precision = dots_state_precision(st);
-    if (!n_batch) n_batch = default_batch(model, a.threads, &j.po, j.precision);
+    if (!n_batch) n_batch = cli_default_batch(model, a.threads, &j.po, j.precision);
     if (!(j.model_id = model_fingerprint(model, j.model_path, j.mmproj))) {
         rc = cli_fail(NULL);
         goto done;

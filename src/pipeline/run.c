@@ -204,9 +204,13 @@ dots_status dots_seq_begin(dots_ctx *ctx, dots_state *st, const dots_image *img,
     r->vision_s = t2 - t1;
     dots_pixel_rows_free(&rows);
 
-    dots_prompt_spec spec = {p->mode, {p->bbox[0], p->bbox[1], p->bbox[2], p->bbox[3]}, p->prompt, p->system,
-                             p->source_width_px ? p->source_width_px : img->width_px,
-                             p->source_height_px ? p->source_height_px : img->height_px};
+    dots_prompt_spec spec = {.mode = p->mode,
+                             .bbox = {p->bbox[0], p->bbox[1], p->bbox[2], p->bbox[3]},
+                             .custom = p->prompt,
+                             .before_image = p->prompt_before_image,
+                             .system = p->system,
+                             .width = p->source_width_px ? p->source_width_px : img->width_px,
+                             .height = p->source_height_px ? p->source_height_px : img->height_px};
     s = dots_prompt_build(ctx, st->tok, &spec, n_image, &ids, &n_ids);
     if (s != DOTS_OK) goto done;
     if (q->hooks.on_prompt) q->hooks.on_prompt(q->hooks.user, ids, n_ids);

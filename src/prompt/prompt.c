@@ -137,27 +137,33 @@ dots_status dots_prompt_build(dots_ctx *ctx, dots_tokenizer *tok, const dots_pro
         free(text);
         return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    int32_t *body = NULL, *head = NULL;
-    size_t n_body = 0, n_head = 0;
+    int32_t *body = NULL, *head = NULL, *pre = NULL;
+    size_t n_body = 0, n_head = 0, n_pre = 0;
     /* the public encode clears ctx's error first; nothing is recorded yet */
     st = dots_tok_encode(ctx, tok, text, strlen(text), &body, &n_body);
     if (st == DOTS_OK && sys_text) st = dots_tok_encode(ctx, tok, sys_text, strlen(sys_text), &head, &n_head);
+    if (st == DOTS_OK && spec->before_image && *spec->before_image)
+        st = dots_tok_encode(ctx, tok, spec->before_image, strlen(spec->before_image), &pre, &n_pre);
     free(text);
     free(sys_text);
     if (st != DOTS_OK) {
         dots_free(body);
+        dots_free(head);
+        dots_free(pre);
         return st;
     }
-    int64_t n = (int64_t)n_head + 2 + n_image + 1 + (int64_t)n_body + 2;
+    int64_t n = (int64_t)n_head + 1 + (int64_t)n_pre + 1 + n_image + 1 + (int64_t)n_body + 2;
     int32_t *out = malloc(sizeof(int32_t) * (size_t)n);
     if (!out) {
         dots_free(body);
         dots_free(head);
+        dots_free(pre);
         return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     }
     int64_t k = 0;
     for (size_t i = 0; i < n_head; i++) out[k++] = head[i];
     out[k++] = mk.user;
+    for (size_t i = 0; i < n_pre; i++) out[k++] = pre[i];
     out[k++] = mk.img;
     for (int64_t i = 0; i < n_image; i++) out[k++] = mk.imgpad;
     out[k++] = mk.endofimg;
@@ -166,6 +172,7 @@ dots_status dots_prompt_build(dots_ctx *ctx, dots_tokenizer *tok, const dots_pro
     out[k++] = mk.assistant;
     dots_free(body);
     dots_free(head);
+    dots_free(pre);
     *ids = out;
     *n_ids = n;
     return DOTS_OK;

@@ -13,6 +13,7 @@ typedef struct dots_prompt_spec {
     dots_prompt_mode mode;
     int32_t bbox[4];          /* grounding, in the model's resized pixels */
     const char *custom;       /* NULL: the mode's text */
+    const char *before_image; /* user text placed before the image (NULL or "": none) */
     const char *system;       /* NULL: the mode's default; "": none */
     int32_t width, height;    /* the original image: image-to-svg's {width} {height} */
 } dots_prompt_spec;
@@ -25,7 +26,7 @@ char *dots_prompt_user_text(const dots_prompt_spec *s);
 /* The system message s sends, or NULL for none. */
 const char *dots_prompt_system_text(const dots_prompt_spec *s);
 
-/* ids = [BPE(<|system|>SYS<|endofsystem|>\n)] <|user|><|img|> <|imgpad|> x n_image
+/* ids = [BPE(<|system|>SYS<|endofsystem|>\n)] <|user|> [BPE(before_image)] <|img|> <|imgpad|> x n_image
  *       <|endofimg|> BPE(user text) <|endofuser|><|assistant|>
  * (*ids malloc'd). The markers' ids come from tok (the checkpoint's own
  * tokenizer); the system markers are encoded as text, so they are single
