@@ -180,7 +180,7 @@ static bool read_number(json_t *root, const char *key, double lo, double hi, boo
 static bool read_params(json_t *root, serve_chat_request *out, serve_error *err) {
     /* max_completion_tokens wins over the older max_tokens, as in vLLM */
     const char *keys[2] = {"max_completion_tokens", "max_tokens"};
-    for (int i = 0; i < 2 && !out->max_tokens; i++) {
+    for (int i = 0; i < 2; i++) {
         json_t *x = json_object_get(root, keys[i]);
         if (!x || json_is_null(x)) continue;
         if (!json_is_integer(x) || json_integer_value(x) < 1) {
@@ -188,7 +188,7 @@ static bool read_params(json_t *root, serve_chat_request *out, serve_error *err)
             return false;
         }
         const json_int_t v = json_integer_value(x);
-        out->max_tokens = v > INT32_MAX ? INT32_MAX : (int64_t)v; /* the context bounds it anyway */
+        if (!out->max_tokens) out->max_tokens = v > INT32_MAX ? INT32_MAX : (int64_t)v; /* the context bounds it anyway */
     }
     double d = 0;
     if (!read_number(root, "temperature", 0, 2, false, &out->has_temperature, &d, err)) return false;

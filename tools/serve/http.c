@@ -374,7 +374,7 @@ static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char 
             f->file = p;
             f->file_cap = cap;
         }
-        memcpy(f->file + f->file_len, data, size);
+        if (size) memcpy(f->file + f->file_len, data, size);
         f->file_len += size;
         return MHD_YES;
     }
@@ -389,7 +389,7 @@ static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char 
     char *p = realloc(f->field, f->field_len + size + 1);
     if (!p) goto oom;
     f->field = p;
-    memcpy(f->field + f->field_len, data, size);
+    if (size) memcpy(f->field + f->field_len, data, size);
     f->field_len += size;
     f->field[f->field_len] = '\0';
     return MHD_YES;
@@ -547,8 +547,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             serve_error_set(&e, 401, NULL, "a valid API key is needed (Authorization: Bearer KEY)");
             return send_error(rq, c, &e);
         }
+        /* A body announced too big is refused before it is sent only when the
+         * client waits for "100 Continue" to send it; others are read and
+         * dropped, so that a client that writes its whole body before reading
+         * sees the 413 rather than a broken pipe. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body) {
+        const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+        if (cl && expect && strcasecmp(expect, "100-continue") == 0 && strtoull(cl, NULL, 10) > srv->cfg.max_body) {
             serve_error_set(&e, 413, NULL, "the body (%.20s bytes) is over the server's limit of %zu bytes", cl,
                             srv->cfg.max_body);
             return send_error(rq, c, &e);
