@@ -70,7 +70,7 @@ def chat_text(mode, user, spec, n_image):
     """The v1 chat template with a string system turn (spec §3.3)."""
     sys_msg = spec.get("system", SYSTEM if mode == "general" else None)
     head = "<|system|>%s<|endofsystem|>\n" % sys_msg if sys_msg else ""
-    return head + "<|user|><|img|>" + "<|imgpad|>" * n_image + "<|endofimg|>" + user + "<|endofuser|><|assistant|>"
+    return head + "<|user|>" + spec.get("before_image", "") + "<|img|>" + "<|imgpad|>" * n_image + "<|endofimg|>" + user + "<|endofuser|><|assistant|>"
 
 
 def test_prompts(a):
@@ -79,7 +79,8 @@ def test_prompts(a):
         base = {"mode": mode, "n_image": 5, "bbox": [163, 241, 1536, 705], "width": 583, "height": 550}
         specs += [dict(base), dict(base, system=""), dict(base, system="Answer briefly, in English."),
                   dict(base, prompt="What is the title of this page?"),
-                  dict(base, prompt="Wie heißt die Überschrift?", system="Du bist ein Assistent.")]
+                  dict(base, prompt="Wie heißt die Überschrift?", system="Du bist ein Assistent."),
+                  dict(base, prompt="\nand this one?", before_image="Compare the first page 😀 ")]
     r = subprocess.run([a.debug, "prompt", "--model", a.model], input="\n".join(json.dumps(s) for s in specs).encode(),
                        capture_output=True, timeout=300)
     if not check(r.returncode == 0, "dotsocr-debug prompt: %s" % r.stderr.decode()[-300:]):

@@ -766,7 +766,7 @@ int dots_cmd_bench(int argc, char **argv);
 static const char help_prompt[] =
     "usage: dotsocr-debug prompt --model MODEL < specs.jsonl\n"
     "  Each input line is a JSON object {\"mode\", \"n_image\", \"bbox\", \"prompt\",\n"
-    "  \"system\", \"width\", \"height\"} (all but mode optional); prints one JSON\n"
+    "  \"system\", \"before_image\", \"width\", \"height\"} (all but mode optional); prints one JSON\n"
     "  object a line: the mode's raw prompt (\"raw\"), the user text and system message\n"
     "  the prompt is built from, and the prompt ids (\"ids\"), as a run builds them.\n";
 
@@ -801,6 +801,7 @@ static int cmd_prompt(int argc, char **argv) {
         }
         for (int i = 0; i < 4; i++) sp.bbox[i] = (int32_t)json_integer_value(json_array_get(bb, (size_t)i));
         sp.custom = json_string_value(json_object_get(o, "prompt"));
+        sp.before_image = json_string_value(json_object_get(o, "before_image"));
         sp.system = json_string_value(json_object_get(o, "system"));
         sp.width = (int32_t)json_integer_value(json_object_get(o, "width"));
         sp.height = (int32_t)json_integer_value(json_object_get(o, "height"));

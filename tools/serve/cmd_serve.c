@@ -38,7 +38,7 @@ static const char help_serve[] =
     "  name is accepted; /v1/models lists --served-model-name (default: the model's folder).\n"
     "  Bodies over --max-body-mb (default 64) get 413. Listens on 127.0.0.1 unless --host says\n"
     "  otherwise; --port 0 picks a free port. The line 'listening on http://HOST:PORT' on\n"
-    "  stderr says when it is ready.\n"
+    "  stderr says when it is ready; -v adds a line per request (status, tokens, times).\n"
     "  Chat requests that leave temperature, top_p or the token budget out get the mode's\n"
     "  defaults (greedy, except image-to-svg), or --temperature/--top-p/--max-new-tokens; the\n"
     "  mode is recognised from the prompt (an official prompt, else general). --min-pixels and\n"
@@ -93,6 +93,7 @@ int dots_cmd_serve(int argc, char **argv) {
     srv.cfg.port = (int32_t)port;
     srv.cfg.max_body = (size_t)max_body_mb << 20;
     srv.cfg.po = a.po;
+    srv.cfg.log_requests = cli_verbosity() >= 1;
     srv.t_start = (double)time(NULL);
 
     dots_ctx *ctx = cli_make_ctx();

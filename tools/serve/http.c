@@ -103,6 +103,17 @@ static bool wait_job(serve_server *srv, struct MHD_Connection *c, serve_job *j, 
     return ok;
 }
 
+/* -v: one line per answered chat request */
+static void log_chat(const serve_job *j, bool streamed) {
+    const dots_run_result *r = &j->res;
+    fprintf(stderr,
+            "dotsocr serve: chat %s%s: %lld prompt + %lld generated tokens (%s); queued %.2f s, preprocess %.2f s, "
+            "vision %.2f s, prefill %.2f s, decode %.2f s\n",
+            dots_prompt_mode_name(j->req.mode), streamed ? " (streamed)" : "", (long long)r->n_prompt_tokens,
+            (long long)r->n_tokens, dots_stop_reason_name(r->stop), j->t_begin - j->t_submit, r->preprocess_s,
+            r->vision_s, r->prefill_s, r->decode_s);
+}
+
 /* ------------------------------------------------------------ streaming */
 
 typedef struct stream {
@@ -212,6 +223,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 
 static void stream_free(void *cls) {
     stream *s = cls;
+    if (s->srv->cfg.log_requests && s->job->done && s->job->status == DOTS_OK) log_chat(s->job, true);
     serve_sched_lock(s->srv->sched);
     serve_job_cancel(s->srv->sched, s->job); /* nothing if it is done */
     serve_sched_unlock(s->srv->sched);
@@ -301,6 +313,7 @@ static enum MHD_Result chat(request *rq, struct MHD_Connection *c) {
         return send_error(rq, c, &e);
     }
     if (!q->stream) {
+        if (srv->cfg.log_requests) log_chat(j, false);
         char *json = serve_reply_completion(id, model, &j->res);
         serve_job_release(srv->sched, j);
         return send_json(rq, c, 200, json);

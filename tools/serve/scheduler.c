@@ -64,6 +64,12 @@ serve_job *serve_job_new(serve_job_kind kind) {
     return j;
 }
 
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 void serve_sched_lock(serve_sched *s) { pthread_mutex_lock(&s->mu); }
 void serve_sched_unlock(serve_sched *s) { pthread_mutex_unlock(&s->mu); }
 
@@ -148,7 +154,7 @@ bool serve_sched_submit(serve_sched *s, serve_job *j, serve_error *err) {
     } else {
         j->refs++;
         j->sched = s;
-        j->t_submit = (double)time(NULL);
+        j->t_submit = now_s();
         s->n_active++;
         queue_push(s, j);
         pthread_cond_signal(&s->wake);
@@ -207,6 +213,7 @@ static void add_one(serve_sched *s, serve_job *j, slot *sl) {
         if (j->next_page < j->n_pages) queue_push(s, j); /* to the back: the others get a turn */
     }
     sl->id = -2; /* taken while the lock is down */
+    if (!j->t_begin) j->t_begin = now_s();
     s->n_running++;
     pthread_mutex_unlock(&s->mu);
     int64_t id = -1;

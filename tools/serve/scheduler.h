@@ -31,7 +31,8 @@ typedef struct serve_job {
     char *opt_prompt, *opt_system;
     int32_t *pages;
     int32_t n_pages;
-    double t_submit;
+    double t_submit;              /* monotonic seconds: queued */
+    double t_begin;               /* its (first) run handed to the batch */
 
     /* under the scheduler's lock; cond is signalled on every change */
     pthread_cond_t cond;

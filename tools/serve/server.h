@@ -17,6 +17,7 @@ typedef struct serve_config {
     const char *api_key;         /* NULL: any Authorization (or none) is accepted */
     const char *model_name;      /* the id /v1/models lists */
     size_t max_body;             /* bytes; 413 past it */
+    bool log_requests;           /* -v: a line per request on stderr */
     dots_page_options po;        /* /v1/parse's defaults; the generation ones apply to chat too */
 } serve_config;
 
