@@ -172,7 +172,11 @@ def mode_jobs(a, images):
 
 
 def openai_modules(a):
+    import fcntl
     dest = os.path.join(a.cache, "openai-" + OPENAI_VERSION)
+    os.makedirs(a.cache, exist_ok=True)
+    lock = open(os.path.join(a.cache, "openai.lock"), "w")  # tests run in parallel: one install at a time
+    fcntl.flock(lock, fcntl.LOCK_EX)
     if not os.path.exists(os.path.join(dest, ".complete")):
         shutil.rmtree(dest + ".tmp", ignore_errors=True)
         os.makedirs(dest + ".tmp")
@@ -559,6 +563,8 @@ def case_sigterm(a):
             break
         time.sleep(0.02)
     srv.proc.send_signal(signal.SIGTERM)
+    check(h["queue"]["running"] == 2 and h["queue"]["waiting"] == 4,
+          "SIGTERM came with 2 requests decoding and 4 queued: " + json.dumps(h["queue"]))
     time.sleep(0.3)
     try:
         socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
