@@ -128,6 +128,8 @@ static void compute_task(void *arg, int64_t t, int worker) {
             float *y = j->y + m * j->ldy + n0;
             if (j->isa >= DOTS_ISA_AVX512)
                 dots_gemm_micro_avx512(rows, n_cols, j->K, x, j->ldx, panel, y, j->ldy, bias);
+            else if (dots_isa_arm(j->isa, DOTS_ISA_NEON))
+                dots_gemm_micro_neon(rows, n_cols, j->K, x, j->ldx, panel, y, j->ldy, bias);
             else if (j->isa >= DOTS_ISA_AVX2)
                 dots_gemm_micro_avx2(rows, n_cols, j->K, x, j->ldx, panel, y, j->ldy, bias);
             else
@@ -185,6 +187,8 @@ static void gemv_rows(const gemv_job *j, int M, const float *x, const dots_act_q
                       int64_t n0, int64_t n1) {
     if (xbf && j->wt == DOTS_DTYPE_BF16)
         dots_gemv_rows_bf16dp(M, xbf, j->K, j->w, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
+    else if (xq8 && is_block_format(j->wt) && dots_isa_arm(j->isa, DOTS_ISA_ARM_DOTPROD))
+        dots_gemv_rows_q8act_dotprod(xq8, j->w, j->wt, j->ldw, n0, n1, y, j->ldy, j->bias);
     else if (xq8 && is_block_format(j->wt))
         dots_gemv_rows_q8act_avx512vnni(xq8, j->w, j->wt, j->ldw, n0, n1, y, j->ldy, j->bias);
     else if (dots_dtype_is_r16(j->wt) && j->isa >= DOTS_ISA_AVX512 && j->ldw == j->K && n0 % 16 == 0 && n1 % 16 == 0 &&
@@ -202,6 +206,8 @@ static void gemv_rows(const gemv_job *j, int M, const float *x, const dots_act_q
         dots_gemv_rows_quant(j->isa, M, x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
     else if (j->isa >= DOTS_ISA_AVX512)
         dots_gemv_rows_avx512(M, x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
+    else if (dots_isa_arm(j->isa, DOTS_ISA_NEON))
+        dots_gemv_rows_neon(M, x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
     else if (j->isa >= DOTS_ISA_AVX2)
         dots_gemv_rows_avx2(M, x, j->ldx, j->w, j->wt, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
     else
@@ -477,7 +483,8 @@ static void act_prepare(const dots_kernels *k, const float *x, int64_t ldx, int6
                         act_prep *a) {
     a->xq8 = NULL, a->xbf = NULL, a->own = NULL;
     if (!k || !k->bf16 || M > DOTS_DECODE_MAX_M) return;
-    bool q8 = all_quant && k->isa >= DOTS_ISA_AVX512VNNI && K % 32 == 0;
+    const bool arm_dot = dots_isa_arm(k->isa, DOTS_ISA_ARM_DOTPROD);
+    bool q8 = all_quant && (k->isa >= DOTS_ISA_AVX512VNNI || arm_dot) && K % 32 == 0;
     bool bf = all_bf16 && k->isa >= DOTS_ISA_AVX512BF16 && K % 2 == 0;
     if (!q8 && !bf) return;
     size_t bytes = q8 ? dots_act_q8_bytes((int)M, K) : (size_t)(M * K) * sizeof(uint16_t) + 64;
@@ -488,7 +495,8 @@ static void act_prepare(const dots_kernels *k, const float *x, int64_t ldx, int6
         a->xbf = buf;
         return;
     }
-    dots_act_q8_init_avx512(&a->q8, buf, x, ldx, (int)M, K);
+    if (arm_dot) dots_act_q8_init(&a->q8, buf, x, ldx, (int)M, K);
+    else dots_act_q8_init_avx512(&a->q8, buf, x, ldx, (int)M, K);
     a->xq8 = &a->q8;
 }
 

@@ -1,6 +1,7 @@
 /*
  * kernels.h - the numeric operations the model stages compose. Model files
- * call only these; no intrinsics appear outside src/kernels/x86/.
+ * call only these; no intrinsics appear outside src/kernels/x86/ and
+ * src/kernels/arm/.
  *
  * Every operation has a plain C reference (_ref, in ref/) that states its
  * accumulation order, and the fast paths are tested against it. Numerics:
@@ -171,6 +172,9 @@ void dots_pack_w_bf16(const uint16_t *w, int64_t ldw, int64_t nc, int64_t K, int
 void dots_pack_xt_bf16(const float *x, int64_t ldx, int64_t rows, int64_t K, int64_t K2, uint32_t *dst);
 void dots_gemm_micro_avx2(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel, float *y,
                           int64_t ldy, const float *bias);
+/* AArch64 AdvSIMD (FMLA); the generic one elsewhere. */
+void dots_gemm_micro_neon(int m_rows, int n_cols, int64_t K, const float *x, int64_t ldx, const float *panel, float *y,
+                          int64_t ldy, const float *bias);
 
 /* ---- this machine's limits (for benchmarks) ---- */
 /* bf16 dot-product peak in GFLOP/s over the pool's threads; 0 without AVX512_BF16. */
@@ -191,6 +195,9 @@ void dots_gemv_rows_generic(int M, const float *x, int64_t ldx, const void *w, d
 void dots_gemv_rows_avx512(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                            int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
 void dots_gemv_rows_avx2(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
+                         int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
+/* f32, bf16 and f16 weights on AArch64 AdvSIMD; the generic one elsewhere. */
+void dots_gemv_rows_neon(int M, const float *x, int64_t ldx, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                          int64_t n1, int64_t K, float *y, int64_t ldy, const float *bias);
 
 /* The block formats (Q8_0, Q4_0, Q4_K) at the given level: AVX-512, AVX2 +
@@ -237,6 +244,10 @@ void dots_gemv_rows_q8act_ref(const dots_act_q8 *x, const void *w, dots_dtype wt
                               float *y, int64_t ldy, const float *bias);
 void dots_gemv_rows_q8act_avx512vnni(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0,
                                      int64_t n1, float *y, int64_t ldy, const float *bias);
+/* The same on ARM's DotProd (SDOT), equal to the reference bit for bit; the
+ * reference itself where the compiler lacks it. */
+void dots_gemv_rows_q8act_dotprod(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,
+                                  float *y, int64_t ldy, const float *bias);
 
 /* ---- the block formats with 16 rows interleaved (repack.c; the layout
  * is described there, the dtypes in core/internal.h) ----

@@ -48,6 +48,7 @@ static int n_levels(dots_isa *levels) {
     levels[n++] = DOTS_ISA_GENERIC;
     if (best >= DOTS_ISA_AVX2) levels[n++] = DOTS_ISA_AVX2;
     if (best >= DOTS_ISA_AVX512) levels[n++] = DOTS_ISA_AVX512;
+    if (dots_isa_arm(best, DOTS_ISA_NEON)) levels[n++] = DOTS_ISA_NEON;
     return n;
 }
 
@@ -56,6 +57,7 @@ static int n_levels_quant(dots_isa *levels) {
     int n = n_levels(levels);
     if (dots_cpu_isa() >= DOTS_ISA_AVX512VNNI) levels[n++] = DOTS_ISA_AVX512VNNI;
     if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16) levels[n++] = DOTS_ISA_AVX512BF16;
+    if (dots_isa_arm(dots_cpu_isa(), DOTS_ISA_ARM_DOTPROD)) levels[n++] = DOTS_ISA_ARM_DOTPROD;
     return n;
 }
 
@@ -373,6 +375,16 @@ static void test_gemv_q8act(void **state) {
             dots_gemv_rows_q8act_ref(&a, w, dt, K, 0, N, r, ldy, bias);
             dots_gemv_rows_q8act_avx512vnni(&a, w, dt, K, 1, N, y, ldy, bias); /* from row 1: row 0 keeps its guard */
             dots_gemm_ref(e, ldy, x, ldx, w, dt, K, bias, M, N, K);
+            { /* ARM's SDOT kernel: the reference's bits (on other CPUs it is the reference) */
+                float *yd = malloc(sizeof(float) * (size_t)(M * ldy));
+                for (int64_t i = 0; i < M * ldy; i++) yd[i] = GUARD;
+                dots_gemv_rows_q8act_dotprod(&a, w, dt, K, 1, N, yd, ldy, bias);
+                for (int m = 0; m < M; m++) {
+                    assert_true(yd[m * ldy] == GUARD && yd[m * ldy + N] == GUARD);
+                    assert_memory_equal(yd + m * ldy + 1, r + m * ldy + 1, sizeof(float) * (size_t)(N - 1));
+                }
+                free(yd);
+            }
             for (int m = 0; m < M; m++) {
                 assert_true(y[m * ldy] == GUARD && y[m * ldy + N] == GUARD);
                 for (int64_t n = 1; n < N; n++) {
@@ -425,7 +437,8 @@ static void test_gemm_quant(void **state) {
                     dots_kernels k = {levels[l], (mi & 1) ? pool : NULL, NULL, bf == 1, (ti + (size_t)l) & 1 ? ws : NULL, NULL};
                     dots_gemm(&k, y, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
                     /* decode at precision bf16 with VNNI quantizes X to int8 blocks: its reference does too */
-                    bool int8_act = bf && M <= DOTS_DECODE_MAX_M && levels[l] >= DOTS_ISA_AVX512VNNI;
+                    bool int8_act = bf && M <= DOTS_DECODE_MAX_M &&
+                                          (levels[l] >= DOTS_ISA_AVX512VNNI || dots_isa_arm(levels[l], DOTS_ISA_ARM_DOTPROD));
                     if (int8_act)
                         q8act_ref(r, ldy, x, ldx, w, dt, (mi & 2) ? b : NULL, M, N, K);
                     else
@@ -555,7 +568,8 @@ static void test_repacked(void **state) {
                     const float *bias = (mi & 2) ? b : NULL;
                     dots_gemm(&k, y, ldy, x, ldx, wr, rt, K, bias, M, N, K);
                     dots_gemm(&k, r, ldy, x, ldx, w, dt, K, bias, M, N, K);
-                    const bool int8_act = bf && M <= DOTS_DECODE_MAX_M && levels[l] >= DOTS_ISA_AVX512VNNI;
+                    const bool int8_act = bf && M <= DOTS_DECODE_MAX_M &&
+                                          (levels[l] >= DOTS_ISA_AVX512VNNI || dots_isa_arm(levels[l], DOTS_ISA_ARM_DOTPROD));
                     if (int8_act) {
                         /* the reference of the int8 kernel reads both layouts to the same bits */
                         void *mem = aligned_alloc(64, (dots_act_q8_bytes((int)M, K) + 63) / 64 * 64);
