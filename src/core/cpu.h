@@ -30,6 +30,12 @@ typedef enum dots_isa {
 /* Whether isa is an ARM level at least as high as level (an ARM level). */
 static inline bool dots_isa_arm(dots_isa isa, dots_isa level) { return isa < DOTS_ISA_GENERIC && isa <= level; }
 
+/* Whether isa has native bf16 dot products (AVX512_BF16 or ARM's BF16):
+ * the bf16 GEMM and decode kernels of precision "bf16". */
+static inline bool dots_isa_bf16(dots_isa isa) {
+    return isa >= DOTS_ISA_AVX512BF16 || dots_isa_arm(isa, DOTS_ISA_ARM_BF16);
+}
+
 /* The best level both CPU and OS support, capped by $DOTS_ISA. */
 dots_isa dots_cpu_isa(void);
 const char *dots_isa_name(dots_isa isa);

@@ -485,7 +485,7 @@ static void act_prepare(const dots_kernels *k, const float *x, int64_t ldx, int6
     if (!k || !k->bf16 || M > DOTS_DECODE_MAX_M) return;
     const bool arm_dot = dots_isa_arm(k->isa, DOTS_ISA_ARM_DOTPROD);
     bool q8 = all_quant && (k->isa >= DOTS_ISA_AVX512VNNI || arm_dot) && K % 32 == 0;
-    bool bf = all_bf16 && k->isa >= DOTS_ISA_AVX512BF16 && K % 2 == 0;
+    bool bf = all_bf16 && dots_isa_bf16(k->isa) && K % 2 == 0;
     if (!q8 && !bf) return;
     size_t bytes = q8 ? dots_act_q8_bytes((int)M, K) : (size_t)(M * K) * sizeof(uint16_t) + 64;
     void *buf = k->scratch ? dots_scratch_get(k->scratch, bytes) : (a->own = aligned_alloc(64, (bytes + 63) / 64 * 64));
@@ -539,7 +539,7 @@ void dots_gemm_multi(const dots_kernels *k, const float *x, int64_t ldx, int64_t
 void dots_gemm(const dots_kernels *k, float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
                dots_dtype wt, int64_t ldw, const float *bias, int64_t M, int64_t N, int64_t K) {
     if (M <= 0 || N <= 0) return;
-    if (k && k->bf16 && k->isa >= DOTS_ISA_AVX512BF16 && M > DOTS_DECODE_MAX_M) {
+    if (k && k->bf16 && dots_isa_bf16(k->isa) && M > DOTS_DECODE_MAX_M) {
         /* pack whichever operand is smaller: X for a prompt (M < N), W for the vision encoder */
         bool xt_ok = wt == DOTS_DTYPE_BF16 ? K % 2 == 0 && ldw % 2 == 0 : is_block_format(wt) && k->worker_scratch && ldw == K;
         if (M < N && xt_ok && gemm_bf16_xt(k, y, ldy, x, ldx, w, wt, ldw, bias, M, N, K)) return;

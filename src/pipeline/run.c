@@ -104,7 +104,7 @@ dots_status dots_state_create(dots_ctx *ctx, const dots_model *model, int32_t n_
     st->n_workers = st->pool ? dots_pool_size(st->pool) : 0;
     st->worker_scratch = calloc((size_t)st->n_workers + 1, sizeof *st->worker_scratch);
     st->k.worker_scratch = st->worker_scratch;
-    st->k.bf16 = st->k.isa >= DOTS_ISA_AVX512BF16; /* DOTS_PRECISION_AUTO */
+    st->k.bf16 = dots_isa_bf16(st->k.isa); /* DOTS_PRECISION_AUTO */
     st->poll.cancel = &st->cancel;
     dots_status s = st->pool && st->worker_scratch ? DOTS_OK : DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot start threads");
     if (s == DOTS_OK) {
@@ -128,12 +128,12 @@ dots_status dots_state_set_precision(dots_ctx *ctx, dots_state *st, dots_precisi
     dots_ctx_begin_call(ctx);
     if (!st || (precision != DOTS_PRECISION_FP32 && precision != DOTS_PRECISION_BF16 && precision != DOTS_PRECISION_AUTO))
         return DOTS_FAIL(ctx, DOTS_ERR_INVALID_ARGUMENT, "dots_state_set_precision: bad argument");
-    st->k.bf16 = precision == DOTS_PRECISION_BF16 || (precision == DOTS_PRECISION_AUTO && st->k.isa >= DOTS_ISA_AVX512BF16);
+    st->k.bf16 = precision == DOTS_PRECISION_BF16 || (precision == DOTS_PRECISION_AUTO && dots_isa_bf16(st->k.isa));
     return DOTS_OK;
 }
 
 dots_precision dots_state_precision(const dots_state *st) {
-    return st && st->k.bf16 && st->k.isa >= DOTS_ISA_AVX512BF16 ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32;
+    return st && st->k.bf16 && dots_isa_bf16(st->k.isa) ? DOTS_PRECISION_BF16 : DOTS_PRECISION_FP32;
 }
 
 static bool is_eos(const dots_config *cfg, int32_t t) {

@@ -58,7 +58,13 @@ static int n_levels_quant(dots_isa *levels) {
     if (dots_cpu_isa() >= DOTS_ISA_AVX512VNNI) levels[n++] = DOTS_ISA_AVX512VNNI;
     if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16) levels[n++] = DOTS_ISA_AVX512BF16;
     if (dots_isa_arm(dots_cpu_isa(), DOTS_ISA_ARM_DOTPROD)) levels[n++] = DOTS_ISA_ARM_DOTPROD;
+    if (dots_isa_arm(dots_cpu_isa(), DOTS_ISA_ARM_BF16)) levels[n++] = DOTS_ISA_ARM_BF16;
     return n;
+}
+
+/* This CPU's level with bf16 dot products (x86 or ARM). */
+static dots_isa bf16_level(void) {
+    return dots_cpu_isa() >= DOTS_ISA_AVX512BF16 ? DOTS_ISA_AVX512BF16 : DOTS_ISA_ARM_BF16;
 }
 
 static void check_gemm(dots_isa isa, dots_pool *pool, int64_t M, int64_t N, int64_t K, dots_dtype dt, bool bias) {
@@ -122,7 +128,7 @@ static void test_gemm_shapes(void **state) {
  * two bf16 values are exact in fp32). */
 static void test_gemm_bf16(void **state) {
     (void)state;
-    if (dots_cpu_isa() < DOTS_ISA_AVX512BF16) skip();
+    if (!dots_isa_bf16(dots_cpu_isa())) skip();
     dots_pool *pool = dots_pool_create(2);
     dots_scratch sc = {0};
     /* M <= 4: decode's vdpbf16ps GEMV, with K tails of every length class */
@@ -136,7 +142,7 @@ static void test_gemm_bf16(void **state) {
         float *b = malloc(sizeof(float) * (size_t)N), *y = malloc(sizeof(float) * (size_t)(M * ldy)), *r = malloc(sizeof(float) * (size_t)(M * ldy));
         for (int64_t i = 0; i < N; i++) b[i] = frand();
         for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
-        dots_kernels k = {DOTS_ISA_AVX512BF16, pool, (s & 1) ? &sc : NULL, true, NULL, NULL};
+        dots_kernels k = {bf16_level(), pool, (s & 1) ? &sc : NULL, true, NULL, NULL};
         dots_gemm(&k, y, ldy, x, ldx, w, DOTS_DTYPE_BF16, ldw, b, M, N, K);
         dots_gemm_ref(r, ldy, x, ldx, w, DOTS_DTYPE_BF16, ldw, b, M, N, K);
         double tol = 8.0 * sqrt((double)K + 1) * (double)(K + 1) * 5.96e-8 + 1e-6;
@@ -445,7 +451,7 @@ static void test_gemm_quant(void **state) {
                         dots_gemm_ref(r, ldy, x, ldx, w, dt, K, (mi & 2) ? b : NULL, M, N, K);
                     for (int i = 0; i < 4; i++) dots_scratch_free(&ws[i]);
                     /* |w| <= 8: 8 times the fp32 bound; the bf16 path (M > 4) rounds X and W to bf16 */
-                    double tol = bf && M > DOTS_DECODE_MAX_M && levels[l] >= DOTS_ISA_AVX512BF16
+                    double tol = bf && M > DOTS_DECODE_MAX_M && dots_isa_bf16(levels[l])
                                      ? 0.03 * sqrt((double)K) * 8
                                      : 64.0 * sqrt((double)K + 1) * (double)(K + 1) * 5.96e-8 + 1e-5;
                     for (int64_t m = 0; m < M; m++)
@@ -467,7 +473,7 @@ static void test_gemm_quant(void **state) {
     }
     /* a prompt (4 < M < N) in bf16 with per-worker scratch: each task decodes its
      * weight rows to bf16 once and reads them for every panel of X */
-    if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16)
+    if (dots_isa_bf16(dots_cpu_isa()))
         for (size_t ti = 0; ti < 3; ti++) {
             dots_dtype dt = types[ti];
             const int64_t M = 37, N = 133, K = 2 * dots_dtype_block(dt), ldx = K + 1, ldy = N + 3;
@@ -481,7 +487,7 @@ static void test_gemm_quant(void **state) {
             }
             dots_scratch ws[4] = {{0}};
             for (int64_t i = 0; i < M * ldy; i++) y[i] = r[i] = GUARD;
-            dots_kernels k = {DOTS_ISA_AVX512BF16, pool, NULL, true, ws, NULL};
+            dots_kernels k = {bf16_level(), pool, NULL, true, ws, NULL};
             dots_gemm(&k, y, ldy, x, ldx, w, dt, K, NULL, M, N, K);
             dots_gemm_ref(r, ldy, x, ldx, w, dt, K, NULL, M, N, K);
             assert_non_null(ws[0].buf); /* the decoding path ran */

@@ -298,7 +298,7 @@ void dots_gemv_rows_bf16dp(int M, const uint16_t *xb, int64_t ldxb, const uint16
 #undef BF16DP_CALL_WIDE
 #undef BF16DP_TILE_WIDE
 #undef BF16DP_TILE
-#else
+#elif !defined(__aarch64__) /* AArch64: kernels/arm/gemm_bf16_neon.c */
 void dots_gemm_micro_bf16_t(int m_rows, int n_cols, int64_t K2, const uint32_t *x, int64_t ldx2, const uint32_t *panel,
                             const uint32_t *x_next, float *y, int64_t ldy, const float *bias) {
     (void)x_next, (void)m_rows, (void)n_cols, (void)K2, (void)x, (void)ldx2, (void)panel, (void)y, (void)ldy, (void)bias;
