@@ -147,6 +147,20 @@ char *dots_svg_markdown(const char *response) {
     return out;
 }
 
+/* The SVG as MuPDF gets it: every '+' that would start a number becomes a
+ * space. MuPDF 1.19's number lexer takes '+' as the start of a number but
+ * does not step over it, so path data, point lists or transforms with
+ * "+1" loop forever while the path grows without bound (found by
+ * fuzz_answer). A space before an unsigned number reads the same, and a '+'
+ * after an exponent's 'e' is kept. NULL on OOM. */
+static char *svg_for_mupdf(const char *svg) {
+    char *copy = strdup(svg);
+    if (!copy) return NULL;
+    for (char *p = copy; *p; p++)
+        if (*p == '+' && (p == copy || (p[-1] != 'e' && p[-1] != 'E'))) *p = ' ';
+    return copy;
+}
+
 dots_status dots_svg_render(dots_ctx *ctx, const char *svg, int32_t width, int32_t height, dots_image *out, char *why,
                             size_t why_cap) {
     memset(out, 0, sizeof *out);
@@ -156,8 +170,10 @@ dots_status dots_svg_render(dots_ctx *ctx, const char *svg, int32_t width, int32
     uint8_t *rgb = malloc((size_t)width * (size_t)height * 3);
     if (!rgb) return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "out of memory");
     memset(rgb, 255, (size_t)width * (size_t)height * 3); /* a white background */
-    fz_context *fz = fz_new_context(NULL, NULL, 64 << 20);
+    char *safe = svg_for_mupdf(svg);
+    fz_context *fz = safe ? fz_new_context(NULL, NULL, 64 << 20) : NULL;
     if (!fz) {
+        free(safe);
         free(rgb);
         return DOTS_FAIL(ctx, DOTS_ERR_OUT_OF_MEMORY, "cannot create a MuPDF context");
     }
@@ -171,7 +187,7 @@ dots_status dots_svg_render(dots_ctx *ctx, const char *svg, int32_t width, int32
     fz_var(buf), fz_var(stm), fz_var(doc), fz_var(page), fz_var(pix), fz_var(dev), fz_var(rendered);
     fz_try(fz) {
         fz_register_document_handlers(fz);
-        buf = fz_new_buffer_from_copied_data(fz, (const unsigned char *)svg, strlen(svg));
+        buf = fz_new_buffer_from_copied_data(fz, (const unsigned char *)safe, strlen(safe));
         stm = fz_open_buffer(fz, buf);
         doc = fz_open_document_with_stream(fz, "image/svg+xml", stm);
         page = fz_load_page(fz, doc, 0);
@@ -196,6 +212,7 @@ dots_status dots_svg_render(dots_ctx *ctx, const char *svg, int32_t width, int32
         snprintf(why, why_cap, "%s", fz_caught_message(fz));
     }
     fz_drop_context(fz);
+    free(safe);
     if (!rendered) {
         free(rgb);
         return DOTS_OK; /* why says what went wrong */
