@@ -298,7 +298,11 @@ dots_status cli_open_model(dots_ctx *ctx, const char *path, const char *mmproj, 
 
 double cli_peak_rss_mb(void) {
     struct rusage ru;
+#ifdef __APPLE__ /* bytes there, kilobytes on Linux */
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / (1024.0 * 1024.0) : -1;
+#else
     return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1;
+#endif
 }
 
 double cli_now(void) {
@@ -384,7 +388,11 @@ static int64_t mem_available(void) {
         if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
     if (f) fclose(f);
     if (kb >= 0) return (int64_t)kb * 1024;
+#ifdef _SC_AVPHYS_PAGES
     return (int64_t)sysconf(_SC_AVPHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
+#else
+    return -1; /* macOS: unknown, the batch is not cut down for memory */
+#endif
 }
 
 /* --batch by default: decode is bound by streaming the weights, so more

@@ -36,7 +36,9 @@ void *dots_buffer_alloc(size_t bytes) {
     /* the whole 2 MB tail too: a huge page needs all of its 2 MB in the advised
      * range, and a 1.6 MB buffer advised as 1.6 MB would get none.
      * Advisory: 4 kB pages if the kernel says no. */
+#ifdef MADV_HUGEPAGE /* Linux's transparent huge pages; elsewhere the kernel decides */
     madvise(p, (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
+#endif
     buffer_header *h = (buffer_header *)(void *)(p - HEADER);
     h->base = raw;
     h->length = length;

@@ -175,11 +175,13 @@ void dots_pool_run(dots_pool *p, int64_t n_tasks, dots_task_fn fn, void *arg) {
 }
 
 int dots_default_threads(void) {
+#ifdef __linux__ /* the CPUs this process may run on (taskset, cgroups), not all the machine's */
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) {
         int n = CPU_COUNT(&set);
         if (n > 0) return n;
     }
+#endif
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }

@@ -14,11 +14,11 @@ bool dots_sampler_init(dots_sampler *s, float temperature, float top_p, uint64_t
     if (!s->rng) s->rng = 1;
     s->n_valid = n_valid;
     s->probs = NULL;
-    s->order = NULL;
+    s->ranked = NULL;
     if (temperature > 0) {
         s->probs = malloc(sizeof(float) * (size_t)n_valid);
-        s->order = malloc(sizeof(int32_t) * (size_t)n_valid);
-        if (!s->probs || !s->order) {
+        s->ranked = malloc(sizeof *s->ranked * (size_t)n_valid);
+        if (!s->probs || !s->ranked) {
             dots_sampler_free(s);
             return false;
         }
@@ -28,9 +28,9 @@ bool dots_sampler_init(dots_sampler *s, float temperature, float top_p, uint64_t
 
 void dots_sampler_free(dots_sampler *s) {
     free(s->probs);
-    free(s->order);
+    free(s->ranked);
     s->probs = NULL;
-    s->order = NULL;
+    s->ranked = NULL;
 }
 
 static double uniform01(dots_sampler *s) { /* xorshift64* */
@@ -41,10 +41,12 @@ static double uniform01(dots_sampler *s) { /* xorshift64* */
 }
 
 
-static int by_prob_desc(const void *a, const void *b, void *p) {
-    const float *probs = p;
-    float x = probs[*(const int32_t *)a], y = probs[*(const int32_t *)b];
-    return x < y ? 1 : x > y ? -1 : (*(const int32_t *)a > *(const int32_t *)b) - (*(const int32_t *)a < *(const int32_t *)b);
+/* Most likely first, ties by id: a total order, so the sort's result does
+ * not depend on the qsort (plain qsort: qsort_r differs between glibc and
+ * the BSDs / macOS). */
+static int by_prob_desc(const void *a, const void *b) {
+    const struct dots_ranked *x = a, *y = b;
+    return x->p < y->p ? 1 : x->p > y->p ? -1 : (x->id > y->id) - (x->id < y->id);
 }
 
 int32_t dots_sampler_pick(dots_sampler *s, const float *logits) {
@@ -57,15 +59,15 @@ int32_t dots_sampler_pick(dots_sampler *s, const float *logits) {
     int32_t n = 0;
     /* candidates: enough to reach top_p; tiny probabilities never matter */
     for (int32_t i = 0; i < s->n_valid; i++)
-        if (s->probs[i] / sum > 1e-9) s->order[n++] = i;
-    qsort_r(s->order, (size_t)n, sizeof *s->order, by_prob_desc, s->probs);
+        if (s->probs[i] / sum > 1e-9) s->ranked[n++] = (struct dots_ranked){s->probs[i], i};
+    qsort(s->ranked, (size_t)n, sizeof *s->ranked, by_prob_desc);
     double mass = 0, limit = (s->top_p > 0 && s->top_p < 1) ? s->top_p * sum : sum;
     int32_t keep = 0;
-    while (keep < n && mass < limit) mass += s->probs[s->order[keep++]];
+    while (keep < n && mass < limit) mass += s->ranked[keep++].p;
     double r = uniform01(s) * mass, acc = 0;
     for (int32_t i = 0; i < keep; i++) {
-        acc += s->probs[s->order[i]];
-        if (r < acc) return s->order[i];
+        acc += s->ranked[i].p;
+        if (r < acc) return s->ranked[i].id;
     }
-    return s->order[keep > 0 ? keep - 1 : 0];
+    return s->ranked[keep > 0 ? keep - 1 : 0].id;
 }

@@ -16,7 +16,7 @@ typedef struct dots_sampler {
     uint64_t rng;
     int32_t n_valid;
     float *probs;      /* [n_valid] scratch */
-    int32_t *order;    /* [n_valid] scratch */
+    struct dots_ranked { float p; int32_t id; } *ranked; /* [n_valid] scratch: candidates, most likely first */
 } dots_sampler;
 
 /* false on OOM. */

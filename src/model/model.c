@@ -607,7 +607,9 @@ dots_status dots_model_load_to_ram(dots_ctx *ctx, dots_model *m) {
     if (base > raw) munmap(raw, (size_t)(base - raw));
     size_t tail = (size_t)(raw + bytes + huge - (base + bytes));
     if (tail) munmap(base + bytes, tail);
+#ifdef MADV_HUGEPAGE
     madvise(base, bytes, MADV_HUGEPAGE); /* advisory: fine if the kernel says no */
+#endif
     size_t off = 0;
     int64_t n_repacked = 0, k = 0;
     for (int64_t i = 0; i < m->n_bound; i++) {

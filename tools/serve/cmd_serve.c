@@ -158,10 +158,17 @@ int dots_cmd_serve(int argc, char **argv) {
             if (idle_since < 0) idle_since = cli_now();
             else if (cli_now() - idle_since > 30) break;
         }
-        if (sigtimedwait(&sigs, NULL, &tick) > 0 && !aborted) {
-            fprintf(stderr, "dotsocr serve: cancelling the runs in progress\n");
-            serve_sched_abort(srv.sched);
-            aborted = true;
+        /* sigpending + sigwait rather than sigtimedwait, which macOS lacks */
+        sigset_t pending;
+        if (sigpending(&pending) == 0 && (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) {
+            sigwait(&sigs, &sig);
+            if (!aborted) {
+                fprintf(stderr, "dotsocr serve: cancelling the runs in progress\n");
+                serve_sched_abort(srv.sched);
+                aborted = true;
+            }
+        } else {
+            nanosleep(&tick, NULL);
         }
     }
     rc = aborted ? 130 : 0;

@@ -78,9 +78,15 @@ static int conn_fd(struct MHD_Connection *c) {
  * read (a pipelined request) is not a hang-up. */
 static bool client_gone(int fd) {
     if (fd < 0) return false;
+#ifdef POLLRDHUP /* Linux: the peer's FIN, even with data left to read */
     struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
     if (poll(&p, 1, 0) <= 0) return false;
     if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
+#else
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return true;
+#endif
     char b;
     return (p.revents & POLLIN) && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
