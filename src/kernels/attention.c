@@ -43,6 +43,8 @@ static bool attention_few(const dots_kernels *k, float *o, int64_t ldo, const fl
         float sum = 0;
         if (single.isa >= DOTS_ISA_AVX512) {
             sum = dots_exp_shift_sum_avx512(s, vis, mx);
+        } else if (dots_isa_arm(single.isa, DOTS_ISA_NEON)) {
+            sum = dots_exp_shift_sum_neon(s, vis, mx);
         } else {
             for (int64_t j = 0; j < vis; j++) sum += (s[j] = expf(s[j] - mx));
         }

@@ -110,6 +110,9 @@ void dots_par_silu_mul(const dots_kernels *k, float *g, const float *u, int64_t 
 void dots_silu_mul_avx512(float *g, const float *u, int64_t n);
 /* s[i] = e^(s[i] - shift) for i < n; returns their sum. */
 float dots_exp_shift_sum_avx512(float *s, int64_t n, float shift);
+/* The same two on AArch64 AdvSIMD (a vector e^x within a few ulps of expf). */
+void dots_silu_mul_neon(float *g, const float *u, int64_t n);
+float dots_exp_shift_sum_neon(float *s, int64_t n, float shift);
 
 /* Rotary embedding of one head vector x[d] by angles a[d/2]: pairs
  * (i, i + d/2) rotated by a[i] (NeoX "rotate_half" form, docs/model.md §5.2 and 7). */

@@ -94,6 +94,8 @@ static void par_task(void *arg, int64_t t, int worker) {
         dots_add(j->y + b, j->x + b, e - b);
     else if (j->isa >= DOTS_ISA_AVX512)
         dots_silu_mul_avx512(j->y + b, j->x + b, e - b);
+    else if (dots_isa_arm(j->isa, DOTS_ISA_NEON))
+        dots_silu_mul_neon(j->y + b, j->x + b, e - b);
     else
         dots_silu_mul(j->y + b, j->x + b, e - b);
 }

@@ -297,6 +297,26 @@ static void test_ops(void **state) {
     float g[2] = {0.0f, 2.0f}, u[2] = {5, 1};
     dots_silu_mul(g, u, 2);
     assert_true(g[0] == 0.0f && fabs(g[1] - 2 / (1 + exp(-2.0))) < 1e-6);
+    { /* the vector e^x of SiLU and the softmax (NEON on ARM; the scalar twin elsewhere) */
+        enum { N = 203 };
+        float gs[N], gv[N], us[N], es[N], ev[N];
+        for (int i = 0; i < N; i++) {
+            gs[i] = gv[i] = (float)(i - 101) * 0.37f + (i % 7 == 0 ? -95.0f : 0.0f); /* some far below -87: 0 */
+            us[i] = frand();
+            es[i] = ev[i] = (float)(i - 150) * 0.6f;
+        }
+        dots_silu_mul(gs, us, N);
+        dots_silu_mul_neon(gv, us, N);
+        float ss = 0;
+        for (int i = 0; i < N; i++) ss += (es[i] = expf(es[i] - 3.0f));
+        const float sv = dots_exp_shift_sum_neon(ev, N, 3.0f);
+        for (int i = 0; i < N; i++) {
+            if (!(fabsf(gv[i] - gs[i]) <= 4e-7f * fabsf(gs[i]) + 1e-30f)) fail_msg("silu_mul_neon[%d] %g vs %g", i, gv[i], gs[i]);
+            if (!(fabsf(ev[i] - es[i]) <= 4e-7f * es[i] + 1e-38f)) fail_msg("exp_shift_sum_neon[%d] %g vs %g", i, ev[i], es[i]);
+        }
+        assert_true(fabsf(sv - ss) <= 1e-5f * ss);
+        assert_true(ev[0] > 0.0f && ev[0] < 1e-38f); /* e^-93: a denormal, not 0 or garbage */
+    }
     float e[3] = {-1, 0, 1};
     dots_gelu_erf(e, 3);
     assert_true(fabs(e[0] + 0.15865525) < 1e-6 && e[1] == 0 && fabs(e[2] - 0.84134475) < 1e-6);
