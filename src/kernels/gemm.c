@@ -187,6 +187,8 @@ static void gemv_rows(const gemv_job *j, int M, const float *x, const dots_act_q
                       int64_t n0, int64_t n1) {
     if (xbf && j->wt == DOTS_DTYPE_BF16)
         dots_gemv_rows_bf16dp(M, xbf, j->K, j->w, j->ldw, n0, n1, j->K, y, j->ldy, j->bias);
+    else if (xq8 && is_block_format(j->wt) && dots_isa_arm(j->isa, DOTS_ISA_ARM_I8MM))
+        dots_gemv_rows_q8act_i8mm(xq8, j->w, j->wt, j->ldw, n0, n1, y, j->ldy, j->bias);
     else if (xq8 && is_block_format(j->wt) && dots_isa_arm(j->isa, DOTS_ISA_ARM_DOTPROD))
         dots_gemv_rows_q8act_dotprod(xq8, j->w, j->wt, j->ldw, n0, n1, y, j->ldy, j->bias);
     else if (xq8 && is_block_format(j->wt))

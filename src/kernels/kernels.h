@@ -251,6 +251,10 @@ void dots_gemv_rows_q8act_avx512vnni(const dots_act_q8 *x, const void *w, dots_d
  * reference itself where the compiler lacks it. */
 void dots_gemv_rows_q8act_dotprod(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,
                                   float *y, int64_t ldy, const float *bias);
+/* The same on I8MM (SMMLA: two weight rows by two rows of X), also equal to
+ * the reference bit for bit; the DotProd kernel where the compiler lacks it. */
+void dots_gemv_rows_q8act_i8mm(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,
+                               float *y, int64_t ldy, const float *bias);
 
 /* ---- the block formats with 16 rows interleaved (repack.c; the layout
  * is described there, the dtypes in core/internal.h) ----

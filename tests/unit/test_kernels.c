@@ -58,6 +58,7 @@ static int n_levels_quant(dots_isa *levels) {
     if (dots_cpu_isa() >= DOTS_ISA_AVX512VNNI) levels[n++] = DOTS_ISA_AVX512VNNI;
     if (dots_cpu_isa() >= DOTS_ISA_AVX512BF16) levels[n++] = DOTS_ISA_AVX512BF16;
     if (dots_isa_arm(dots_cpu_isa(), DOTS_ISA_ARM_DOTPROD)) levels[n++] = DOTS_ISA_ARM_DOTPROD;
+    if (dots_isa_arm(dots_cpu_isa(), DOTS_ISA_ARM_I8MM)) levels[n++] = DOTS_ISA_ARM_I8MM;
     if (dots_isa_arm(dots_cpu_isa(), DOTS_ISA_ARM_BF16)) levels[n++] = DOTS_ISA_ARM_BF16;
     return n;
 }
@@ -404,10 +405,14 @@ static void test_gemv_q8act(void **state) {
             { /* ARM's SDOT kernel: the reference's bits (on other CPUs it is the reference) */
                 float *yd = malloc(sizeof(float) * (size_t)(M * ldy));
                 for (int64_t i = 0; i < M * ldy; i++) yd[i] = GUARD;
-                dots_gemv_rows_q8act_dotprod(&a, w, dt, K, 1, N, yd, ldy, bias);
-                for (int m = 0; m < M; m++) {
-                    assert_true(yd[m * ldy] == GUARD && yd[m * ldy + N] == GUARD);
-                    assert_memory_equal(yd + m * ldy + 1, r + m * ldy + 1, sizeof(float) * (size_t)(N - 1));
+                for (int kernel = 0; kernel < 2; kernel++) { /* SDOT, then SMMLA (2 x 2 rows, odd ones left over) */
+                    for (int64_t i = 0; i < M * ldy; i++) yd[i] = GUARD;
+                    if (kernel == 0) dots_gemv_rows_q8act_dotprod(&a, w, dt, K, 1, N, yd, ldy, bias);
+                    else dots_gemv_rows_q8act_i8mm(&a, w, dt, K, 1, N, yd, ldy, bias);
+                    for (int m = 0; m < M; m++) {
+                        assert_true(yd[m * ldy] == GUARD && yd[m * ldy + N] == GUARD);
+                        assert_memory_equal(yd + m * ldy + 1, r + m * ldy + 1, sizeof(float) * (size_t)(N - 1));
+                    }
                 }
                 free(yd);
             }
