@@ -115,6 +115,8 @@ void dots_attention_decode_group(const dots_kernels *k, int worker, float *o, co
     bool done = false;
     if (s && k && kvt == DOTS_DTYPE_F32 && k->isa >= DOTS_ISA_AVX512)
         done = dots_attention_decode_group_avx512(s, o, q, g, kk, ldk, v, ldv, n_k, d, scale);
+    else if (s && k && kvt == DOTS_DTYPE_F32 && dots_isa_arm(k->isa, DOTS_ISA_NEON))
+        done = dots_attention_decode_group_neon(s, o, q, g, kk, ldk, v, ldv, n_k, d, scale);
     else if (s && k && kvt == DOTS_DTYPE_BF16 && k->isa >= DOTS_ISA_AVX512BF16)
         done = dots_attention_decode_group_bf16kv(s, o, q, g, kk, ldk, v, ldv, n_k, d, scale);
     if (!done && s && kvt == DOTS_DTYPE_F32 && !(k && k->isa >= DOTS_ISA_AVX512 && d == 128)) {
@@ -178,7 +180,10 @@ void dots_attention(const dots_kernels *k, int worker, float *o, int64_t ldo, co
                 }
                 float corr = m[i] == -INFINITY ? 0.0f : expf(m[i] - mx);
                 float sum = 0;
-                for (int64_t j = 0; j < visible; j++) sum += (si[j] = expf(si[j] - mx));
+                if (dots_isa_arm(single.isa, DOTS_ISA_NEON)) /* both products are NEON GEMMs: the exponentials too */
+                    sum = dots_exp_shift_sum_neon(si, visible, mx);
+                else
+                    for (int64_t j = 0; j < visible; j++) sum += (si[j] = expf(si[j] - mx));
                 for (int64_t j = visible; j < nk; j++) si[j] = 0.0f;
                 l[i] = l[i] * corr + sum;
                 m[i] = mx;

@@ -143,6 +143,9 @@ bool dots_attention_decode_group_avx512(float *s, float *o, const float *q, int 
                                         int64_t ldv, int64_t n_k, int64_t d, float scale);
 bool dots_attention_decode_group_bf16kv(float *s, float *o, const float *q, int g, const uint16_t *kk, int64_t ldk,
                                         const uint16_t *v, int64_t ldv, int64_t n_k, int64_t d, float scale);
+/* The fp32 one on AArch64 AdvSIMD (d = 128, g <= 64); false elsewhere. */
+bool dots_attention_decode_group_neon(float *s, float *o, const float *q, int g, const float *kk, int64_t ldk, const float *v,
+                                      int64_t ldv, int64_t n_k, int64_t d, float scale);
 
 /* The same with Q, K, V, P rounded to bf16 and both products on vdpbf16ps
  * (precision "bf16"; needs AVX512_BF16). */
