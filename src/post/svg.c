@@ -147,17 +147,39 @@ char *dots_svg_markdown(const char *response) {
     return out;
 }
 
-/* The SVG as MuPDF gets it: every '+' that would start a number becomes a
- * space. MuPDF 1.19's number lexer takes '+' as the start of a number but
- * does not step over it, so path data, point lists or transforms with
- * "+1" loop forever while the path grows without bound (found by
- * fuzz_answer). A space before an unsigned number reads the same, and a '+'
- * after an exponent's 'e' is kept. NULL on OOM. */
+/* The SVG as MuPDF gets it, without the inputs its 1.19 parser never
+ * finishes on (found by fuzz_answer):
+ *  - its number lexer takes '+' as the start of a number but does not step
+ *    over it, so path data or point lists with "+1" loop forever while the
+ *    path grows: every '+' that starts a number becomes a space (a space
+ *    before an unsigned number reads the same; a '+' after an exponent's
+ *    'e' stays);
+ *  - its point-list loop (polygon, polyline) steps over nothing but
+ *    numbers, spaces and commas: any other character in a points="..."
+ *    value (an entity's '&' included) becomes a space.
+ * NULL on OOM. */
+static bool number_char(char c) {
+    return (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E' || c == ',' || c == ' ' ||
+           c == '\t' || c == '\n' || c == '\r';
+}
+
 static char *svg_for_mupdf(const char *svg) {
     char *copy = strdup(svg);
     if (!copy) return NULL;
     for (char *p = copy; *p; p++)
         if (*p == '+' && (p == copy || (p[-1] != 'e' && p[-1] != 'E'))) *p = ' ';
+    for (char *p = strstr(copy, "points"); p; p = strstr(p + 1, "points")) {
+        if (p > copy && !(p[-1] == ' ' || p[-1] == '\t' || p[-1] == '\n' || p[-1] == '\r')) continue;
+        char *q = p + 6;
+        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r') q++;
+        if (*q != '=') continue;
+        q++;
+        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r') q++;
+        if (*q != '"' && *q != '\'') continue;
+        const char quote = *q++;
+        for (; *q && *q != quote; q++)
+            if (!number_char(*q)) *q = ' ';
+    }
     return copy;
 }
 
