@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""The demo model's training data (label train): tools/train/synth_pages.py
-makes the same bytes from the same seed; every answer is a valid official
+"""The demo model's tools (label train).
+
+generator: tools/train/synth_pages.py makes the same bytes from the same seed; every answer is a valid official
 layout-all answer (keys in order, the 11 categories, Picture without text,
 boxes inside the resized image, ink inside every text box); and dotsocr's
 own post-processing, replaying the answers as the model's (parse
 --replay-dir), accepts every one unfiltered, maps each box back to the page
 as the official formula does (int(x / (W'/W))), and puts every paragraph in
-the Markdown."""
+the Markdown.
+
+smoke: the training script on CPU (see smoke() below)."""
 import argparse
 import filecmp
 import json
@@ -29,22 +32,13 @@ def check(ok, what):
     return ok
 
 
-def gen(a, out, seed, count):
-    r = subprocess.run(["/usr/bin/python3", a.synth, "--out", out, "--count", str(count), "--seed", str(seed)],
+def gen(a, out, seed, count, *extra):
+    r = subprocess.run(["/usr/bin/python3", a.synth, "--out", out, "--count", str(count), "--seed", str(seed), *extra],
                        capture_output=True, timeout=600)
     check(r.returncode == 0, "synth_pages.py --seed %d: exit 0 %s" % (seed, r.stderr.decode()[-300:]))
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("case")
-    p.add_argument("--dotsocr", required=True)
-    p.add_argument("--model", required=True)
-    p.add_argument("--synth", required=True)
-    p.add_argument("--tmp", required=True)
-    a = p.parse_args()
-    shutil.rmtree(a.tmp, ignore_errors=True)
-    os.makedirs(a.tmp)
+def generator(a):
     d1, d2, d3 = (os.path.join(a.tmp, n) for n in ("one", "two", "other"))
     n = 6
     gen(a, d1, 11, n)
@@ -98,6 +92,113 @@ def main():
               "%s: accepted unfiltered, boxes mapped back as int(x / (W'/W))" % stem)
         md = open(os.path.join(out, stem + ".md"), encoding="utf-8").read()
         check(all(c["text"] in md for c in cells if c["category"] == "Text"), "%s: every paragraph in the Markdown" % stem)
+
+
+def train(a, *args, timeout=600):
+    cmd = ["/usr/bin/python3", os.path.join(a.train_dir, "train.py"), "--template", a.model, "--dotsocr", a.dotsocr] + list(args)
+    return subprocess.run(cmd, capture_output=True, timeout=timeout)
+
+
+def smoke(a):
+    """The training script on CPU, seconds: the loss falls on a batch it keeps
+    seeing; the checkpoint it writes is the official layout, loads in dotsocr
+    and computes what the PyTorch module computes (fp32 logits within 1e-4 at
+    the prefill's last position and 24 teacher-forced answer tokens); the
+    trained part rebuilds it bit for bit, and a damaged part is refused."""
+    import numpy as np
+    import torch
+    sys.path.insert(0, a.train_dir)
+    import demo_model as dm
+    import train as tr
+    out, part = os.path.join(a.tmp, "model"), os.path.join(a.tmp, "part")
+    r = train(a, "--size", "smoke", "--steps", "10", "--fixed-batch", "--lr", "1e-2", "--warmup", "1", "--workers", "0",
+              "--image-tokens", "400", "--max-side", "448", "--out", out, "--part-dir", part, "--log-every", "1")
+    log = r.stdout.decode()
+    print(log[-1500:])
+    if not check(r.returncode == 0, "train.py --size smoke, 10 steps on one batch: exit 0 %s" % r.stderr.decode()[-800:]):
+        return
+    losses = [float(l.split(" loss ")[1].split()[0]) for l in log.splitlines() if " loss " in l and "step " in l]
+    check(len(losses) == 10 and losses[-1] < 0.9 * losses[0],
+          "the loss falls on the batch it trains on: %s" % " ".join("%.3f" % x for x in losses))
+    check(sorted(os.listdir(out)) == ["config.json", "generation_config.json", "model.safetensors",
+                                      "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"],
+          "the official layout: %s" % sorted(os.listdir(out)))
+    cfg = json.load(open(os.path.join(out, "config.json")))
+    tensors, _ = dm.read_safetensors(os.path.join(out, "model.safetensors"))
+    check(cfg["tie_word_embeddings"] and "lm_head.weight" not in tensors and len(tensors) == 50 and
+          all(dt == "BF16" for dt, _ in tensors.values()), "bf16 tensors, tied embeddings: no lm_head.weight")
+    # the trained part
+    rebuilt = os.path.join(a.tmp, "rebuilt")
+    r = subprocess.run(["/usr/bin/python3", os.path.join(a.train_dir, "rebuild_model.py"), "--parts", part,
+                        "--template", a.model, "--out", rebuilt], capture_output=True, timeout=300)
+    check(r.returncode == 0 and filecmp.cmp(os.path.join(out, "model.safetensors"),
+                                            os.path.join(rebuilt, "model.safetensors"), shallow=False),
+          "rebuild_model.py from the trained part: the same bytes %s" % r.stderr.decode()[-300:])
+    emb = tensors["model.embed_tokens.weight"][1]
+    init = dm.bf16_bits(dm.initial_embedding(1, emb.shape[0], emb.shape[1]))
+    changed = int((emb != init).any(1).sum())
+    check(0 < changed < 5000, "only rows the batch used left their seeded values (%d)" % changed)
+    bad = os.path.join(a.tmp, "badpart")
+    shutil.copytree(part, bad)
+    p0 = os.path.join(bad, "trained.part-00")
+    open(p0, "r+b").truncate(os.path.getsize(p0) // 2)
+    r = subprocess.run(["/usr/bin/python3", os.path.join(a.train_dir, "rebuild_model.py"), "--parts", bad,
+                        "--template", a.model, "--out", os.path.join(a.tmp, "bad")], capture_output=True, timeout=300)
+    check(r.returncode != 0 and b"rebuild_model.py:" in r.stderr and not os.path.exists(os.path.join(a.tmp, "bad")),
+          "a truncated part: refused with a message (%s)" % r.stderr.decode().strip()[-200:])
+    # the engine computes what the module computes
+    pages = os.path.join(a.tmp, "pages")
+    gen(a, pages, 5, 1, "--min-side", "300", "--max-side", "448")
+    image = os.path.join(pages, "page_0000.png")
+    answer = open(os.path.join(pages, "page_0000.txt"), encoding="utf-8").read()
+    tok = tr.Tokenizer(out, a.dotsocr)
+    forced = tok.encode(answer)[:24]
+    np.save(os.path.join(a.tmp, "forced.npy"), np.array(forced, dtype=np.int32))
+    dump = os.path.join(a.tmp, "dump")
+    r = subprocess.run([a.debug, "run", "-q", "--model", out, image, "--precision", "fp32", "--dump", dump,
+                        "--teacher-force", os.path.join(a.tmp, "forced.npy")], capture_output=True, timeout=600)
+    if not check(r.returncode == 0, "dotsocr-debug run on the trained checkpoint: %s" % r.stderr.decode()[-300:]):
+        return
+    model = dm.DotsOCR(cfg)
+    dm.load_model_dir(model, out)
+    model.eval()
+    from PIL import Image
+    resized = np.asarray(tr.resize_image(Image.open(image).convert("RGB")), dtype=np.uint8)
+    gh, gw = resized.shape[0] // 14, resized.shape[1] // 14
+    prompt = tr.prefix_ids(gh * gw // 4, tok.encode(tr.layout_prompt()))
+    check(np.load(os.path.join(dump, "prompt_ids.npy")).tolist() == prompt, "the prompt ids the training feeds == dotsocr's")
+    with torch.no_grad():
+        rows = tr.patchify(torch.from_numpy(resized[None].copy()), "cpu")
+        vis = model.vision_tower(rows, torch.from_numpy(tr.positions(gh, gw)))
+        ids = torch.tensor([prompt + forced])
+        logits = model.logits(model.hidden(model.embed(ids, vis))[0])
+    P = len(prompt)
+    d_pre = float(np.abs(logits[P - 1].numpy() - np.load(os.path.join(dump, "logits_prefill.npy")).reshape(-1)).max())
+    d_tf = float(np.abs(logits[P:P + len(forced)].numpy() - np.load(os.path.join(dump, "logits_teacher.npy"))).max())
+    check(d_pre <= 1e-4 and d_tf <= 1e-4, "PyTorch module vs dotsocr, fp32 logits max |diff|: prefill %.2e, "
+          "%d teacher-forced tokens %.2e" % (d_pre, len(forced), d_tf))
+    # the compact file
+    gguf = os.path.join(a.tmp, "smoke-q8_0.gguf")
+    r = subprocess.run([a.dotsocr, "convert", out, gguf, "--type", "q8_0"], capture_output=True, timeout=600)
+    check(r.returncode == 0, "dotsocr convert --type q8_0: %s" % r.stderr.decode()[-300:])
+    r = subprocess.run([a.dotsocr, "run", "--model", gguf, image, "--no-fitz-preprocess", "--max-new-tokens", "8"],
+                       capture_output=True, timeout=600)
+    check(r.returncode == 0, "dotsocr run on the Q8_0 GGUF: %s" % r.stderr.decode()[-300:])
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("case", choices=["generator", "smoke"])
+    p.add_argument("--dotsocr", required=True)
+    p.add_argument("--debug", help="dotsocr-debug (smoke)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--synth", required=True)
+    p.add_argument("--tmp", required=True)
+    a = p.parse_args()
+    a.train_dir = os.path.dirname(os.path.abspath(a.synth))
+    shutil.rmtree(a.tmp, ignore_errors=True)
+    os.makedirs(a.tmp)
+    generator(a) if a.case == "generator" else smoke(a)
     print("%d failure(s)" % len(FAILED))
     return 1 if FAILED else 0
 

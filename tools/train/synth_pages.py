@@ -12,7 +12,9 @@ text as Markdown (headings with #), tables as HTML.
 
 usage: synth_pages.py --out DIR --count N [--seed S] [--min-side 560] [--max-side 1120]
 writes DIR/page_NNNN.png, DIR/page_NNNN.txt (the answer) and DIR/manifest.jsonl.
-The same seed gives the same bytes."""
+The same seed gives the same bytes. --out DIR --sample writes the demo's
+sample page (DIR/page.png) and its answer (DIR/page.txt). Fonts: Debian's
+DejaVu, or the folder in $DOTS_TRAIN_FONTS."""
 import argparse
 import json
 import math
@@ -21,7 +23,7 @@ import random
 
 from PIL import Image, ImageDraw, ImageFont
 
-FONT_DIR = "/usr/share/fonts/truetype/dejavu"
+FONT_DIR = os.environ.get("DOTS_TRAIN_FONTS", "/usr/share/fonts/truetype/dejavu")
 FONTS = {
     "regular": ["DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansCondensed.ttf"],
     "bold": ["DejaVuSans-Bold.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSansCondensed-Bold.ttf"],
@@ -33,7 +35,10 @@ WORDS = ("the of and to in is that for it as with was on be by this are from at 
          "growth annual revenue sales result method model table figure section study analysis sample total "
          "average system design process order service customer product price cost quality energy water light "
          "paper page text image layout reading document letter number line column row summary note method "
-         "research school city north south river bridge garden station museum library village harbour").split()
+         "research school city north south river bridge garden station museum library village harbour short paragraph "
+         "generated used shows pipeline end decode resize vision encoder language post processing trained demo small "
+         "reads synthetic pages like one size year week group level rate area board field").split()
+CONSONANTS, VOWELS = "bcdfghjklmnprstvwxz", "aeiouy"
 FACTOR, MIN_PIXELS, MAX_PIXELS = 28, 3136, 11289600
 
 
@@ -53,9 +58,52 @@ def font(rng, style, size):
     return ImageFont.truetype(os.path.join(FONT_DIR, rng.choice(FONTS[style])), size)
 
 
+def word(rng):
+    """A word to read: common words, made-up words (so that the model learns
+    letters, not a word list), numbers, acronyms and compounds."""
+    r = rng.random()
+    if r < 0.5:
+        return rng.choice(WORDS)
+    if r < 0.8:
+        w = "".join(rng.choice(CONSONANTS) + rng.choice(VOWELS) + (rng.choice(CONSONANTS) if rng.random() < 0.3 else "")
+                    for _ in range(rng.randint(1, 4)))
+        return w.capitalize() if rng.random() < 0.2 else w
+    if r < 0.9:
+        k = rng.random()
+        if k < 0.4:
+            return str(rng.randint(0, 9999))
+        if k < 0.7:
+            return "%d.%d" % (rng.randint(0, 999), rng.randint(0, 99))
+        return "%d%%" % rng.randint(1, 100) if k < 0.85 else str(rng.randint(1950, 2030))
+    if r < 0.95:
+        return "".join(rng.choice("ABCDEFGHIJKLMNOPRSTUVWXYZ") for _ in range(rng.randint(2, 4)))
+    return rng.choice(WORDS) + rng.choice("-/") + rng.choice(WORDS)
+
+
 def sentence(rng, lo, hi):
-    words = [rng.choice(WORDS) for _ in range(rng.randint(lo, hi))]
-    return " ".join(words).capitalize()
+    words = []
+    for i in range(rng.randint(lo, hi)):
+        w = word(rng)
+        if i + 1 < hi and rng.random() < 0.08:
+            w += rng.choice(",,,:;")
+        words.append(w)
+    if len(words) > 3 and rng.random() < 0.1:
+        i = rng.randrange(len(words) - 1)
+        words[i] = "(" + words[i]
+        words[i + 1] = words[i + 1].rstrip(",:;") + ")"
+    text = " ".join(words)
+    return text[0].upper() + text[1:]
+
+
+def formula(rng):
+    """A one-line formula drawn as its own LaTeX source (plain ASCII)."""
+    v = [rng.choice("abcdefghkmnprstuvwxyz") for _ in range(3)]
+    n = [rng.randint(1, 9) for _ in range(3)]
+    return rng.choice([
+        "%s^2 + %s^2 = %s^2" % tuple(v), "%s = %d%s + %d" % (v[0], n[0], v[1], n[1]),
+        "f(%s) = %s^%d - %d" % (v[0], v[0], n[0], n[1]), "%s_%d + %s_%d = %s" % (v[0], n[0], v[1], n[1], v[2]),
+        "%s(%s + %s) = %s%s + %s%s" % (v[0], v[1], v[2], v[0], v[1], v[0], v[2]),
+        "%s / %s = %d" % (v[0], v[1], n[0])])
 
 
 def wrap(draw, text, fnt, width):
@@ -117,7 +165,7 @@ def make_page(rng, w, h):
     p.add(box, "Title", "# " + " ".join(lines))
     y += rng.randint(base // 2, base)
     footer_room = 3 * base
-    kinds = ["section", "text", "text", "list", "table", "picture", "text"]
+    kinds = ["section", "text", "text", "list", "table", "picture", "text", "formula"]
     rng.shuffle(kinds)
     for kind in ["text"] + kinds:
         if y > h - footer_room - 4 * base:
@@ -168,6 +216,24 @@ def make_page(rng, w, h):
             html = "<table>" + "".join("<tr>" + "".join("<td>%s</td>" % t for t in row) + "</tr>" for row in cells) + "</table>"
             p.add((x0, y0, x0 + cols * cw, y0 + rows * rh), "Table", html)
             y = y0 + rows * rh + base
+        elif kind == "formula":
+            f = font(rng, "regular", int(base * rng.uniform(1.0, 1.3)))
+            text = formula(rng)
+            tw = int(d.textlength(text, font=f))
+            if rng.random() < 0.5:  # in a framed box, as samples/page.png: the box is the element
+                bw, bh = min(width, tw + rng.randint(2, 8) * base), rng.randint(3, 8) * base
+                if y + bh > h - footer_room:
+                    continue
+                x0 = m + rng.randint(0, width - bw)
+                d.rectangle([x0, y, x0 + bw, y + bh], fill=(rng.randint(200, 245), rng.randint(200, 245), rng.randint(200, 250)),
+                            outline=(0, 0, 0), width=rng.randint(1, 2))
+                d.text((x0 + base, y + base), text, font=f, fill=(0, 0, 0))
+                p.cells.append(((x0, y, x0 + bw, y + bh), "Formula", text))
+                y += bh
+            else:
+                x0 = m + rng.randint(0, max(0, width - tw))
+                box, y = p.text_block(x0, y, [text], f, (0, 0, 0), 0)
+                p.add(box, "Formula", text)
         elif kind == "picture":
             pw, ph = rng.randint(width // 3, width * 2 // 3), rng.randint(3 * base, 7 * base)
             if y + ph + 2 * base > h - footer_room:
@@ -194,6 +260,27 @@ def make_page(rng, w, h):
     return p
 
 
+SAMPLE_LINES = ["A short paragraph of text on a generated page, used by scripts/demo.",
+                "It shows the pipeline end to end: decode, resize, vision encoder,",
+                "language model, post-processing. The demo model is small and was",
+                "trained only on synthetic pages like this one."]
+
+
+def sample_page():
+    """samples/page.png: the page scripts/demo parses (a title, a paragraph, a
+    formula in a framed box), drawn as the training pages are, not one of them."""
+    p = Page(random.Random(0), 840, 600)
+    sans = os.path.join(FONT_DIR, "DejaVuSans.ttf")
+    box, _ = p.text_block(60, 48, ["dotsocr sample page"], ImageFont.truetype(sans, 32), (0, 0, 0), 0)
+    p.add(box, "Title", "# dotsocr sample page")
+    box, _ = p.text_block(60, 142, SAMPLE_LINES, ImageFont.truetype(sans, 18), (0, 0, 0), 10)
+    p.add(box, "Text", " ".join(SAMPLE_LINES))
+    p.draw.rectangle([60, 340, 400, 520], fill=(218, 218, 240), outline=(0, 0, 0), width=2)
+    p.draw.text((80, 380), "x^2 + y^2 = r^2", font=ImageFont.truetype(sans, 22), fill=(0, 0, 0))
+    p.cells.append(((60, 340, 400, 520), "Formula", "x^2 + y^2 = r^2"))
+    return p
+
+
 def draw_fits(d, text, fnt, width):
     return d.textlength(text, font=fnt) <= width
 
@@ -216,19 +303,27 @@ def answer(p):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--count", type=int, required=True)
+    ap.add_argument("--count", type=int)
+    ap.add_argument("--sample", action="store_true", help="write the demo's sample page (page.png, page.txt) instead")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-side", type=int, default=560)
     ap.add_argument("--max-side", type=int, default=1120)
     a = ap.parse_args()
-    if a.count < 1 or not 200 <= a.min_side <= a.max_side <= 4000:
+    if a.sample:
+        os.makedirs(a.out, exist_ok=True)
+        p = sample_page()
+        p.img.save(os.path.join(a.out, "page.png"))
+        with open(os.path.join(a.out, "page.txt"), "w", encoding="utf-8") as f:
+            f.write(answer(p)[0])
+        return
+    if a.count is None or a.count < 1 or not 200 <= a.min_side <= a.max_side <= 4000:
         ap.error("--count >= 1 and 200 <= --min-side <= --max-side <= 4000")
     os.makedirs(a.out, exist_ok=True)
     rng = random.Random(a.seed)
     with open(os.path.join(a.out, "manifest.jsonl"), "w", encoding="utf-8") as man:
         for i in range(a.count):
             w = rng.randint(a.min_side, a.max_side)
-            h = min(a.max_side * 3 // 2, int(w * rng.uniform(1.2, 1.5)))
+            h = min(a.max_side * 3 // 2, int(w * (rng.uniform(1.2, 1.5) if rng.random() < 0.8 else rng.uniform(0.68, 0.8))))
             p = make_page(rng, w, h)
             text, (wb, hb) = answer(p)
             stem = "page_%04d" % i
