@@ -9,11 +9,14 @@ own post-processing, replaying the answers as the model's (parse
 as the official formula does (int(x / (W'/W))), and puts every paragraph in
 the Markdown.
 
-smoke: the training script on CPU (see smoke() below)."""
+smoke: the training script on CPU (see smoke() below).
+evaluate: tools/train/evaluate.py's CER and IoU (see evaluate() below).
+demo: the bundled demo model reads samples/page.png (see demo() below)."""
 import argparse
 import filecmp
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -99,6 +102,10 @@ def train(a, *args, timeout=600):
     return subprocess.run(cmd, capture_output=True, timeout=timeout)
 
 
+def step_losses(log):
+    return [float(m.group(1)) for m in re.finditer(r"\] step \d+ loss ([0-9.]+) ", log)]
+
+
 def smoke(a):
     """The training script on CPU, seconds: the loss falls on a batch it keeps
     seeing; the checkpoint it writes is the official layout, loads in dotsocr
@@ -117,9 +124,18 @@ def smoke(a):
     print(log[-1500:])
     if not check(r.returncode == 0, "train.py --size smoke, 10 steps on one batch: exit 0 %s" % r.stderr.decode()[-800:]):
         return
-    losses = [float(l.split(" loss ")[1].split()[0]) for l in log.splitlines() if " loss " in l and "step " in l]
+    losses = step_losses(log)
     check(len(losses) == 10 and losses[-1] < 0.9 * losses[0],
           "the loss falls on the batch it trains on: %s" % " ".join("%.3f" % x for x in losses))
+    # a batch in pieces (what running out of GPU memory switches to) is the same step
+    runs = []
+    for split in ("1", "3"):
+        r = train(a, "--size", "smoke", "--steps", "2", "--fixed-batch", "--lr", "1e-3", "--warmup", "1", "--workers", "0",
+                  "--image-tokens", "1200", "--max-pages", "3", "--max-side", "448", "--split", split,
+                  "--part-dir", os.path.join(a.tmp, "split" + split), "--log-every", "1")
+        runs.append(step_losses(r.stdout.decode()))
+    check(len(runs[0]) == 2 == len(runs[1]) and abs(runs[0][0] - runs[1][0]) < 2e-4 and abs(runs[0][1] - runs[1][1]) < 1e-3,
+          "a batch of 3 pages in 3 pieces: the same losses %s vs %s" % (runs[0], runs[1]))
     check(sorted(os.listdir(out)) == ["config.json", "generation_config.json", "model.safetensors",
                                       "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"],
           "the official layout: %s" % sorted(os.listdir(out)))
@@ -186,9 +202,97 @@ def smoke(a):
     check(r.returncode == 0, "dotsocr run on the Q8_0 GGUF: %s" % r.stderr.decode()[-300:])
 
 
+def edit_distance(a, b):
+    """The textbook dynamic programme (independent of evaluate.py's vectorised one)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def evaluate(a):
+    """tools/train/evaluate.py scores answers as documented: the truth
+    itself gives CER 0 and IoU 1; answers with a cell dropped and a word
+    changed give the CER of a textbook edit distance and IoU (n-1)/n."""
+    pages = os.path.join(a.tmp, "pages")
+    gen(a, pages, 21, 4, "--min-side", "300", "--max-side", "420")
+    script = os.path.join(a.train_dir, "evaluate.py")
+
+    def run(replay, tag):
+        res = os.path.join(a.tmp, tag + ".json")
+        r = subprocess.run(["/usr/bin/python3", script, "--dotsocr", a.dotsocr, "--pages", pages, "--model", a.model,
+                            "--precision", "fp32", "--replay-dir", replay, "--out", os.path.join(a.tmp, tag),
+                            "--json", res], capture_output=True, timeout=600)
+        check(r.returncode == 0, "evaluate.py on %s answers: exit 0 %s" % (tag, r.stderr.decode()[-300:]))
+        print(r.stdout.decode())
+        return json.load(open(res))[0] if r.returncode == 0 else None
+
+    got = run(pages, "truth")
+    check(got is not None and got["cer"] == 0 and got["iou"] == 1.0 and got["failed"] == 0,
+          "the truth scores CER 0, IoU 1: %s" % got)
+    changed = os.path.join(a.tmp, "changed")
+    os.makedirs(changed)
+    manifest = [json.loads(l) for l in open(os.path.join(pages, "manifest.jsonl"))]
+    edits = chars = 0
+    ious = []
+    for m in manifest:
+        cells = json.load(open(os.path.join(pages, m["answer"]), encoding="utf-8"))
+        text = lambda cs: "\n\n".join(c["text"] for c in cs if c["category"] != "Picture")
+        truth = text(cells)
+        pred = [dict(c) for c in cells[:-1]]  # the footer dropped
+        for c in pred:
+            if c["category"] == "Text":
+                c["text"] = c["text"].replace(" ", " xq ", 1)
+                break
+        with open(os.path.join(changed, m["answer"]), "w", encoding="utf-8") as f:
+            f.write(json.dumps(pred))
+        edits += edit_distance(truth, text(pred))
+        chars += len(truth)
+        ious.append((len(cells) - 1) / len(cells))
+    got = run(changed, "changed")
+    want_cer, want_iou = edits / chars, sum(ious) / len(ious)
+    check(got is not None and abs(got["cer"] - want_cer) < 1e-12 and abs(got["iou"] - want_iou) < 1e-12,
+          "changed answers: CER %.5f (want %.5f), IoU %.5f (want %.5f)" % (got and got["cer"], want_cer,
+                                                                          got and got["iou"], want_iou))
+
+
+def demo(a):
+    """The bundled demo model reads samples/page.png as scripts/demo runs it:
+    the Markdown within 10 % CER of the truth's (samples/page.txt through the
+    same post-processing), and a box of IoU >= 0.5 on each of the heading, the
+    paragraph and the framed formula in the layout."""
+    sys.path.insert(0, a.train_dir)
+    import evaluate as ev
+    samples = os.path.dirname(a.model)
+    page = os.path.join(samples, "page.png")
+    out, truth = os.path.join(a.tmp, "demo"), os.path.join(a.tmp, "truth")
+    r = subprocess.run([a.dotsocr, "parse", "--model", a.model, page, "-o", out, "--no-fitz-preprocess"],
+                       capture_output=True, timeout=900)
+    if not check(r.returncode == 0, "dotsocr parse as scripts/demo runs it: exit 0 %s" % r.stderr.decode()[-300:]):
+        return
+    r = subprocess.run([a.dotsocr, "parse", "-q", "--model", a.model, page, "-o", truth, "--no-fitz-preprocess",
+                        "--replay-dir", samples], capture_output=True, timeout=900)
+    check(r.returncode == 0, "the truth through the same post-processing: %s" % r.stderr.decode()[-300:])
+    got = open(os.path.join(out, "page.md"), encoding="utf-8").read()
+    want = open(os.path.join(truth, "page.md"), encoding="utf-8").read()
+    cer = ev.levenshtein(want, got) / len(want)
+    print("truth:\n%s\nread:\n%s" % (want, got))
+    check(cer <= 0.10, "CER %.2f %% of the Markdown (at most 10 %%)" % (100 * cer))
+    cells_got = json.load(open(os.path.join(out, "page.json")))
+    cells_want = json.load(open(os.path.join(truth, "page.json")))
+    boxes = ev.boxes(cells_got) if isinstance(cells_got, list) else []
+    for c in cells_want:
+        best = max([ev.iou(c["bbox"], b) for b in boxes] or [0])
+        check(best >= 0.5, "a box on the %s: IoU %.2f" % (c["category"], best))
+    check(os.path.getsize(os.path.join(out, "page.jpg")) > 0, "the layout picture is written")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("case", choices=["generator", "smoke"])
+    p.add_argument("case", choices=["generator", "smoke", "evaluate", "demo"])
     p.add_argument("--dotsocr", required=True)
     p.add_argument("--debug", help="dotsocr-debug (smoke)")
     p.add_argument("--model", required=True)
@@ -198,7 +302,7 @@ def main():
     a.train_dir = os.path.dirname(os.path.abspath(a.synth))
     shutil.rmtree(a.tmp, ignore_errors=True)
     os.makedirs(a.tmp)
-    generator(a) if a.case == "generator" else smoke(a)
+    {"generator": generator, "smoke": smoke, "evaluate": evaluate, "demo": demo}[a.case](a)
     print("%d failure(s)" % len(FAILED))
     return 1 if FAILED else 0
 

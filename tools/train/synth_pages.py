@@ -262,8 +262,7 @@ def make_page(rng, w, h):
 
 SAMPLE_LINES = ["A short paragraph of text on a generated page, used by scripts/demo.",
                 "It shows the pipeline end to end: decode, resize, vision encoder,",
-                "language model, post-processing. The demo model is small and was",
-                "trained only on synthetic pages like this one."]
+                "language model and post-processing, on one page."]
 
 
 def sample_page():

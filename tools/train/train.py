@@ -34,6 +34,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -141,10 +142,51 @@ def batch_loss(model, images, answers, prompt_ids, device, autocast, seen=None):
         mask = tgt >= 0
         hv, tv = h[mask], tgt[mask]
         E = model.model.embed_tokens.weight
+
+        def ce(hc, tc):
+            return F.cross_entropy((hc @ E.t().to(hc.dtype)).float(), tc, reduction="sum")
+
         total = 0.0
-        for i in range(0, hv.shape[0], 4096):  # the 151,936-wide logits a slice at a time
-            total = total + F.cross_entropy((hv[i:i + 4096] @ E.t().to(hv.dtype)).float(), tv[i:i + 4096], reduction="sum")
+        for i in range(0, hv.shape[0], 4096):  # the 151,936-wide logits a slice at a time, recomputed for backward
+            hc, tc = hv[i:i + 4096], tv[i:i + 4096]
+            total = total + (torch.utils.checkpoint.checkpoint(ce, hc, tc, use_reentrant=False) if hc.requires_grad
+                             else ce(hc, tc))
     return total / tv.numel(), int(tv.numel())
+
+
+@torch.no_grad()
+def greedy(model, image, prompt_ids, device, autocast, max_new):
+    """Greedy decode of one page without a cache (a look at what the model reads, for the log)."""
+    resized = torch.from_numpy(np.asarray(resize_image(image), dtype=np.uint8).copy())[None]
+    gh, gw = resized.shape[1] // 14, resized.shape[2] // 14
+    prefix = prefix_ids(gh * gw // 4, prompt_ids)
+    out = []
+    with autocast():
+        vis = model.vision_tower(patchify(resized, device), torch.from_numpy(positions(gh, gw)).to(device))
+        for _ in range(max_new):
+            ids = torch.tensor([prefix + out], device=device)
+            h = model.hidden(model.embed(ids, vis))[0, -1]
+            t = int(model.logits(h[None])[0, :151688].argmax())
+            if t in (dm.TOK["endofassistant"], dm.TOK["endoftext"]):
+                break
+            out.append(t)
+    return out
+
+
+def train_step(model, images, answers, prompt_ids, device, autocast, seen, split):
+    """Forward and backward over the batch in split pieces (gradients summed,
+    weighted by their tokens). Returns (mean loss, answer tokens)."""
+    B = images.shape[0]
+    bounds = [B * i // split for i in range(split + 1)]
+    total = sum(len(t) + 1 for t in answers)
+    loss_sum = 0.0
+    for lo, hi in zip(bounds, bounds[1:]):
+        if hi == lo:
+            continue
+        loss, n = batch_loss(model, images[lo:hi], answers[lo:hi], prompt_ids, device, autocast, seen)
+        (loss * (n / total)).backward()
+        loss_sum += float(loss) * n
+    return loss_sum / total, total
 
 
 def write_outputs(model, a, cfg, seen, step, log):
@@ -186,14 +228,16 @@ def main():
     ap.add_argument("--min-side", type=int, default=448)
     ap.add_argument("--max-side", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
+    ap.add_argument("--split", type=int, default=1, help="each batch in this many pieces (doubled on running out of memory)")
     ap.add_argument("--max-reuse", type=int, default=4, help="uses of one batch while the workers are behind")
     ap.add_argument("--fixed-batch", action="store_true", help="train on the first batch only (tests: the loss must fall)")
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dotsocr", help="dotsocr binary, to tokenize where Python's tokenizers is missing")
     ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--show-tokens", type=int, default=0, help="at the end, greedy-decode a held-back page this far into the log")
     a = ap.parse_args()
     if not a.out and not a.part_dir:
         ap.error("give --out, --part-dir or both")
@@ -257,7 +301,8 @@ def main():
 
     reserve = 15.0 if a.size == "demo" else 2.0  # seconds kept for the final write
     replay, step, last_save = [], 0, time.time()
-    pages = tokens = reused = 0
+    pages = tokens = reused = skipped = 0
+    split, lr_scale, lv = a.split, 1.0, float("nan")
     t_train = time.time()
     first_loss = window = None
     window_n = 0
@@ -287,29 +332,42 @@ def main():
         images, answers = batch["data"]
         frac = min(1.0, (time.time() - t_train) / max(1.0, a.seconds - (t_train - t0) - reserve)) if a.seconds \
             else step / max(1, a.steps)
-        lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
+        lr = a.lr * lr_scale * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
-        loss, n_tok = batch_loss(model, images, answers, prompt_ids, device, autocast, seen)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        try:
+            lv, n_tok = train_step(model, images, answers, prompt_ids, device, autocast, seen, split)
+        except RuntimeError as e:  # out of GPU memory: the same batch again in more pieces
+            if "out of memory" not in str(e) or split >= images.shape[0]:
+                raise
+            opt.zero_grad(set_to_none=True)
+            torch.cuda.empty_cache()
+            split *= 2
+            log("out of memory at %dx%d x%d: batches now in %d pieces" % (images.shape[2], images.shape[1],
+                                                                          images.shape[0], split))
+            continue
         model.model.embed_tokens.weight.grad[~seen.to(device)] = 0  # unused rows keep their seeded values
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
+        if not (math.isfinite(lv) and math.isfinite(norm)):  # a step that would spoil the weights is skipped
+            skipped += 1
+            lr_scale *= 0.5
+            log("step %d: loss %s, gradient norm %s: skipped, learning rate now x%.3g" % (step + 1, lv, norm, lr_scale))
+            if skipped >= 20:
+                log("20 steps skipped: stopping")
+                break
+            continue
         opt.step()
         step += 1
         pages += images.shape[0]
         tokens += n_tok
-        lv = float(loss)
-        if not math.isfinite(lv):
-            log("loss is %s at step %d: stopping without writing" % (lv, step))
-            return 1
         first_loss = lv if first_loss is None else first_loss
         window = lv if window is None else window + lv
         window_n += 1
         if step % a.log_every == 0 or step == 1 or (a.steps and step == a.steps):
             el = time.time() - t_train
-            log("step %d loss %.4f (mean of %d: %.4f) lr %.2e | %dx%d x%d | %.1f pages/s, %.0f answer tok/s, %d reused" %
+            log("step %d loss %.5f (mean of %d: %.4f) lr %.2e | %dx%d x%d | %.1f pages/s, %.0f answer tok/s, %d reused" %
                 (step, lv, window_n, window / window_n, lr, images.shape[2], images.shape[1], images.shape[0],
                  pages / el, tokens / el, reused))
             window, window_n = None, 0
@@ -320,6 +378,14 @@ def main():
     log("done: %d steps, %d pages (%d reused batches), first loss %.4f, last %.4f" %
         (step, pages, reused, first_loss if first_loss is not None else float("nan"), lv if step else float("nan")))
     write_outputs(model, a, cfg, seen, step, log)
+    if a.show_tokens:
+        model.eval()
+        p = synth_pages.make_page(random.Random(-1), 840, 1100)
+        got = greedy(model, p.img, prompt_ids, device, autocast, a.show_tokens)
+        tok = Tokenizer(a.template, a.dotsocr)
+        text = tok.hf.decode(got, skip_special_tokens=False) if tok.hf else str(got)
+        log("a held-back page, truth:  %s" % synth_pages.answer(p)[0][:600])
+        log("a held-back page, greedy: %s" % text[:600])
     log("finished")
     os._exit(0)  # the data workers and the feeder thread end with the process
 
