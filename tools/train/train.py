@@ -46,6 +46,10 @@ from ref_preprocess import IMAGE_MEAN, IMAGE_STD, positions, resize_image, smart
 PART_LIMIT = 15 << 20
 
 
+class WorkersStopped(Exception):
+    pass
+
+
 def layout_prompt():
     # dots_ref needs torch, which is here; its PROMPTS are the official strings verbatim
     from dots_ref import PROMPTS
@@ -229,6 +233,7 @@ def main():
     ap.add_argument("--max-side", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     ap.add_argument("--split", type=int, default=1, help="each batch in this many pieces (doubled on running out of memory)")
+    ap.add_argument("--safe", action="store_true", help="no fused optimizer, no pinned memory, batches in 2+ pieces (a retry's settings)")
     ap.add_argument("--max-reuse", type=int, default=4, help="uses of one batch while the workers are behind")
     ap.add_argument("--fixed-batch", action="store_true", help="train on the first batch only (tests: the loss must fall)")
     ap.add_argument("--lr", type=float, default=1.5e-3)
@@ -271,28 +276,43 @@ def main():
 
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and n != "model.embed_tokens.weight"]
     rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and n != "model.embed_tokens.weight")]
-    kw = {"fused": True} if cuda and "fused" in torch.optim.AdamW.__init__.__code__.co_varnames else {}
+    kw = {"fused": True} if cuda and not a.safe and "fused" in torch.optim.AdamW.__init__.__code__.co_varnames else {}
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95), eps=1e-8, **kw)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
     prompt_ids = Tokenizer(a.template, a.dotsocr).encode(layout_prompt())
 
-    loader = torch.utils.data.DataLoader(Pages(a), batch_size=None, num_workers=a.workers, pin_memory=cuda,
+    loader = torch.utils.data.DataLoader(Pages(a), batch_size=None, num_workers=a.workers, pin_memory=cuda and not a.safe,
                                          persistent_workers=a.workers > 0, prefetch_factor=4 if a.workers > 0 else None) \
         if a.workers > 0 else torch.utils.data.DataLoader(Pages(a), batch_size=None)
     fresh = queue.Queue(maxsize=8)
     stop = threading.Event()
 
+    batches = iter(loader)  # the workers fork here, from the main thread, not from the feeder
+
+    feed_error = []
+
     def feed():
-        for b in loader:
-            while not stop.is_set():
-                try:
-                    fresh.put(b, timeout=0.5)
-                    break
-                except queue.Full:
-                    pass
-            if stop.is_set():
-                return
+        try:
+            for b in batches:
+                while not stop.is_set():
+                    try:
+                        fresh.put(b, timeout=0.5)
+                        break
+                    except queue.Full:
+                        pass
+                if stop.is_set():
+                    return
+        except Exception as e:  # a worker failed: the main loop reports it
+            feed_error.append(e)
+
+    def wait_fresh():
+        while True:
+            try:
+                return fresh.get(timeout=1.0)
+            except queue.Empty:
+                if feed_error or not feeder.is_alive():
+                    raise WorkersStopped("the page workers stopped: %r" % (feed_error[:1],))
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
@@ -302,7 +322,8 @@ def main():
     reserve = 15.0 if a.size == "demo" else 2.0  # seconds kept for the final write
     replay, step, last_save = [], 0, time.time()
     pages = tokens = reused = skipped = 0
-    split, lr_scale, lv = a.split, 1.0, float("nan")
+    failed = 0
+    split, lr_scale, lv = max(a.split, 2 if a.safe else 1), 1.0, float("nan")
     t_train = time.time()
     first_loss = window = None
     window_n = 0
@@ -325,7 +346,12 @@ def main():
                     batch = random.choice(usable)
                     reused += 1
                 else:
-                    batch = {"data": fresh.get(), "uses": 0}
+                    try:
+                        batch = {"data": wait_fresh(), "uses": 0}
+                    except WorkersStopped as e:  # keep what was learnt
+                        log("%s: writing and stopping" % e)
+                        failed = 3
+                        break
             if batch["uses"] == 0:
                 replay = (replay + [batch])[-16:]
         batch["uses"] += 1
@@ -387,7 +413,7 @@ def main():
         log("a held-back page, truth:  %s" % synth_pages.answer(p)[0][:600])
         log("a held-back page, greedy: %s" % text[:600])
     log("finished")
-    os._exit(0)  # the data workers and the feeder thread end with the process
+    os._exit(failed)  # the data workers and the feeder thread end with the process
 
 
 if __name__ == "__main__":
