@@ -154,6 +154,11 @@ def smoke(a):
     init = dm.bf16_bits(dm.initial_embedding(1, emb.shape[0], emb.shape[1]))
     changed = int((emb != init).any(1).sum())
     check(0 < changed < 5000, "only rows the batch used left their seeded values (%d)" % changed)
+    r = train(a, "--size", "smoke", "--steps", "1", "--workers", "0", "--image-tokens", "300", "--max-side", "448",
+              "--init-from", rebuilt, "--part-dir", os.path.join(a.tmp, "again"))
+    m = re.search(r"from .* \((\d+) embedding rows trained\)", r.stdout.decode())
+    check(r.returncode == 0 and m and int(m.group(1)) == changed,
+          "--init-from the rebuilt model: training goes on with its %s trained rows" % (m and m.group(1)))
     bad = os.path.join(a.tmp, "badpart")
     shutil.copytree(part, bad)
     p0 = os.path.join(bad, "trained.part-00")

@@ -271,8 +271,9 @@ def main():
         init = torch.from_numpy(dm.initial_embedding(a.seed, cfg["vocab_size"], cfg["hidden_size"]))
         seen |= (model.model.embed_tokens.weight.detach().cpu() != init.to(torch.bfloat16).float()).any(1)
     n_params = sum(p.numel() for p in model.parameters())
-    log("model %s: %.1f M parameters (%.1f M in the embedding), device %s" %
-        (a.size, n_params / 1e6, model.model.embed_tokens.weight.numel() / 1e6, device))
+    log("model %s: %.1f M parameters (%.1f M in the embedding), device %s%s" %
+        (a.size, n_params / 1e6, model.model.embed_tokens.weight.numel() / 1e6, device,
+         ", from %s (%d embedding rows trained)" % (a.init_from, int(seen.sum())) if a.init_from else ""))
 
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and n != "model.embed_tokens.weight"]
     rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and n != "model.embed_tokens.weight")]
