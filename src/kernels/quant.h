@@ -14,7 +14,11 @@
 #ifndef DOTS_QUANT_H
 #define DOTS_QUANT_H
 
+#include "core/fp.h"
 #include "core/internal.h"
+#include "kernels/kernels.h"
+
+#include <string.h>
 
 /* Quantizes n values (a multiple of the block) into dst. */
 void dots_quantize_row(dots_dtype t, const float *x, void *dst, int64_t n);
@@ -30,6 +34,21 @@ static inline void dots_q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint
         *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
         *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
     }
+}
+
+/* A block's fp16 field (blocks are byte arrays: read with memcpy). */
+static inline float dots_f16_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return dots_f16_to_f32(h);
+}
+
+/* Block b of row n in the file's format: in place, or restored into tmp
+ * (one block's bytes) from a repacked tensor (ld = K). */
+static inline const uint8_t *dots_row_block(const void *w, dots_dtype wt, int64_t ldw, int64_t n, int64_t b, uint8_t *tmp) {
+    if (!dots_dtype_is_r16(wt)) return (const uint8_t *)w + n * dots_dtype_bytes(wt, ldw) + b * dots_dtype_block_bytes(wt);
+    dots_repack_row_blocks(wt, w, ldw, n, b, 1, tmp);
+    return tmp;
 }
 
 #endif

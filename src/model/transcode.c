@@ -16,10 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float f16_at(const uint8_t *p) { return dots_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
-
 static void dequant_q4_1(const uint8_t *b, float *y) {
-    const float d = f16_at(b), m = f16_at(b + 2);
+    const float d = dots_f16_at(b), m = dots_f16_at(b + 2);
     for (int j = 0; j < 16; j++) {
         y[j] = d * (float)(b[4 + j] & 0xF) + m;
         y[j + 16] = d * (float)(b[4 + j] >> 4) + m;
@@ -29,7 +27,7 @@ static void dequant_q4_1(const uint8_t *b, float *y) {
 /* Q5_0 (offset 16, no min) and Q5_1 (a min m): qh is a u32 bitfield of the
  * fifth bits, bit j for element j. */
 static void dequant_q5(const uint8_t *b, float *y, bool has_min) {
-    const float d = f16_at(b), m = has_min ? f16_at(b + 2) : 0.0f;
+    const float d = dots_f16_at(b), m = has_min ? dots_f16_at(b + 2) : 0.0f;
     const uint8_t *qhp = b + (has_min ? 4 : 2), *qs = qhp + 4;
     const uint32_t qh = (uint32_t)qhp[0] | (uint32_t)qhp[1] << 8 | (uint32_t)qhp[2] << 16 | (uint32_t)qhp[3] << 24;
     const int off = has_min ? 0 : 16;
@@ -41,7 +39,7 @@ static void dequant_q5(const uint8_t *b, float *y, bool has_min) {
 }
 
 static void dequant_q5_k(const uint8_t *b, float *y) {
-    const float d = f16_at(b), dmin = f16_at(b + 2);
+    const float d = dots_f16_at(b), dmin = dots_f16_at(b + 2);
     const uint8_t *scales = b + 4, *qh = b + 16, *qs = b + 48;
     for (int g = 0; g < 4; g++) {
         uint8_t sc0, m0, sc1, m1;
@@ -57,7 +55,7 @@ static void dequant_q5_k(const uint8_t *b, float *y) {
 }
 
 static void dequant_q6_k(const uint8_t *b, float *y) {
-    const float d = f16_at(b + 208);
+    const float d = dots_f16_at(b + 208);
     for (int h = 0; h < 2; h++) {
         const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
         const int8_t *sc = (const int8_t *)(b + 192 + 8 * h);

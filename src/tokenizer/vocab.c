@@ -186,6 +186,10 @@ static int cmp_added(const void *x, const void *y) {
 /* Tables every form needs once vocab, merges and added tokens are in. */
 static dots_status finish(loader *L) {
     dots_tokenizer *t = L->tok;
+    /* llama.cpp's arrays pad the vocabulary to the embedding's 151,936 rows
+     * ("[PAD<i>]", type unused): ids past the last real token are not ids
+     * (one could be sampled and then not decoded) */
+    while (t->n_ids > 0 && t->tok_off[t->n_ids - 1] == UINT32_MAX) t->n_ids--;
     for (int b = 0; b < 256; b++) {
         char u[4];
         int cp = dots_byte_to_unicode(b), n;

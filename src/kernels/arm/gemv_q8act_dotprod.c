@@ -16,23 +16,11 @@
 #if defined(__aarch64__) && defined(__ARM_FEATURE_DOTPROD)
 #include <arm_neon.h>
 
-static float f16_at(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return dots_f16_to_f32(h);
-}
-
 /* sum over 32 of a[i] b[i], a and b int8 */
 static inline int32_t dot32(int8x16_t a0, int8x16_t a1, const int8_t *b) {
     int32x4_t s = vdotq_s32(vdupq_n_s32(0), a0, vld1q_s8(b));
     s = vdotq_s32(s, a1, vld1q_s8(b + 16));
     return vaddvq_s32(s);
-}
-
-static const uint8_t *row_block(const void *w, dots_dtype wt, int64_t ldw, int64_t n, int64_t b, uint8_t *tmp) {
-    if (!dots_dtype_is_r16(wt)) return (const uint8_t *)w + n * dots_dtype_bytes(wt, ldw) + b * dots_dtype_block_bytes(wt);
-    dots_repack_row_blocks(wt, w, ldw, n, b, 1, tmp);
-    return tmp;
 }
 
 void dots_gemv_rows_q8act_dotprod(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,
@@ -46,8 +34,8 @@ void dots_gemv_rows_q8act_dotprod(const dots_act_q8 *x, const void *w, dots_dtyp
         for (int m = 0; m < x->M; m++) acc[m] = 0.0f;
         if (base == DOTS_DTYPE_Q8_0 || base == DOTS_DTYPE_Q4_0) {
             for (int64_t b = 0; b < nx; b++) {
-                const uint8_t *blk = row_block(w, wt, ldw, n, b, tmp);
-                const float d = f16_at(blk);
+                const uint8_t *blk = dots_row_block(w, wt, ldw, n, b, tmp);
+                const float d = dots_f16_at(blk);
                 int8x16_t w0, w1;
                 if (base == DOTS_DTYPE_Q8_0) {
                     w0 = vld1q_s8((const int8_t *)blk + 2);
@@ -66,8 +54,8 @@ void dots_gemv_rows_q8act_dotprod(const dots_act_q8 *x, const void *w, dots_dtyp
             }
         } else { /* Q4_K: 8 sub-blocks of 32 per 256 */
             for (int64_t sb = 0; sb < nx / 8; sb++) {
-                const uint8_t *blk = row_block(w, wt, ldw, n, sb, tmp);
-                const float d = f16_at(blk), dmin = f16_at(blk + 2);
+                const uint8_t *blk = dots_row_block(w, wt, ldw, n, sb, tmp);
+                const float d = dots_f16_at(blk), dmin = dots_f16_at(blk + 2);
                 for (int j = 0; j < 8; j++) {
                     uint8_t sc, mn;
                     dots_q4k_scale_min(j, blk + 4, &sc, &mn);

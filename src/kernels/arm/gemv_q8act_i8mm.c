@@ -17,18 +17,6 @@
 #if defined(__aarch64__) && defined(__ARM_FEATURE_MATMUL_INT8)
 #include <arm_neon.h>
 
-static float f16_at(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return dots_f16_to_f32(h);
-}
-
-static const uint8_t *row_block(const void *w, dots_dtype wt, int64_t ldw, int64_t n, int64_t b, uint8_t *tmp) {
-    if (!dots_dtype_is_r16(wt)) return (const uint8_t *)w + n * dots_dtype_bytes(wt, ldw) + b * dots_dtype_block_bytes(wt);
-    dots_repack_row_blocks(wt, w, ldw, n, b, 1, tmp);
-    return tmp;
-}
-
 /* The 32 int8 weights of block b (Q8_0, Q4_0 as 0..15) or of sub-block j of a Q4_K block. */
 static void block_q(dots_dtype base, const uint8_t *blk, int j, int8_t q[32]) {
     if (base == DOTS_DTYPE_Q8_0) {
@@ -77,15 +65,15 @@ void dots_gemv_rows_q8act_i8mm(const dots_act_q8 *x, const void *w, dots_dtype w
         for (int64_t b = 0; b < nx; b++) {
             const int64_t blk_i = k4 ? b / 8 : b;
             const int j = (int)(b % 8);
-            const uint8_t *blk[2] = {row_block(w, wt, ldw, n, blk_i, tmp0), row_block(w, wt, ldw, n + 1, blk_i, tmp1)};
+            const uint8_t *blk[2] = {dots_row_block(w, wt, ldw, n, blk_i, tmp0), dots_row_block(w, wt, ldw, n + 1, blk_i, tmp1)};
             int8_t q[2][32];
             float d[2], dmin[2] = {0, 0};
             uint8_t sc[2] = {0, 0}, mn[2] = {0, 0};
             for (int r = 0; r < 2; r++) {
                 block_q(base, blk[r], j, q[r]);
-                d[r] = f16_at(blk[r]);
+                d[r] = dots_f16_at(blk[r]);
                 if (k4) {
-                    dmin[r] = f16_at(blk[r] + 2);
+                    dmin[r] = dots_f16_at(blk[r] + 2);
                     dots_q4k_scale_min(j, blk[r] + 4, &sc[r], &mn[r]);
                 }
             }

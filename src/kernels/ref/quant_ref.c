@@ -24,12 +24,6 @@ static void put_f16(uint8_t *p, float f) {
     memcpy(p, &h, 2);
 }
 
-static float get_f16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return dots_f16_to_f32(h);
-}
-
 static void quantize_q8_0(const float *x, uint8_t *b) {
     float amax = 0.0f;
     for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
@@ -146,7 +140,7 @@ static void quantize_q4_k(const float *x, uint8_t *b) {
     }
     put_f16(b, max_scale / 63.f);
     put_f16(b + 2, max_min / 63.f);
-    const float d_all = get_f16(b), dmin_all = get_f16(b + 2);
+    const float d_all = dots_f16_at(b), dmin_all = dots_f16_at(b + 2);
     for (int j = 0; j < 8; j++) {
         uint8_t sc, m;
         dots_q4k_scale_min(j, sc12, &sc, &m);
@@ -176,12 +170,12 @@ void dots_dequantize_row(dots_dtype t, const void *src, float *y, int64_t n) {
     const uint8_t *b = src;
     if (t == DOTS_DTYPE_Q8_0) {
         for (int64_t i = 0; i < n / 32; i++, b += 34, y += 32) {
-            float d = get_f16(b);
+            float d = dots_f16_at(b);
             for (int k = 0; k < 32; k++) y[k] = d * (float)(int8_t)b[2 + k];
         }
     } else if (t == DOTS_DTYPE_Q4_0) {
         for (int64_t i = 0; i < n / 32; i++, b += 18, y += 32) {
-            float d = get_f16(b);
+            float d = dots_f16_at(b);
             for (int j = 0; j < 16; j++) {
                 y[j] = d * (float)((b[2 + j] & 0xF) - 8);
                 y[j + 16] = d * (float)((b[2 + j] >> 4) - 8);
@@ -189,7 +183,7 @@ void dots_dequantize_row(dots_dtype t, const void *src, float *y, int64_t n) {
         }
     } else if (t == DOTS_DTYPE_Q4_K) {
         for (int64_t i = 0; i < n / 256; i++, b += 144, y += 256) {
-            float d = get_f16(b), dmin = get_f16(b + 2);
+            float d = dots_f16_at(b), dmin = dots_f16_at(b + 2);
             for (int g = 0; g < 4; g++) {
                 uint8_t sc0, m0, sc1, m1;
                 dots_q4k_scale_min(2 * g, b + 4, &sc0, &m0);
@@ -252,14 +246,6 @@ void dots_act_q8_init(dots_act_q8 *a, void *mem, const float *x, int64_t ldx, in
         }
 }
 
-/* Block b of row n in the file's format: in place, or restored into tmp
- * from a repacked tensor (ld = K). */
-static const uint8_t *row_block(const void *w, dots_dtype wt, int64_t ldw, int64_t n, int64_t b, uint8_t *tmp) {
-    if (!dots_dtype_is_r16(wt)) return (const uint8_t *)w + n * dots_dtype_bytes(wt, ldw) + b * dots_dtype_block_bytes(wt);
-    dots_repack_row_blocks(wt, w, ldw, n, b, 1, tmp);
-    return tmp;
-}
-
 void dots_gemv_rows_q8act_ref(const dots_act_q8 *x, const void *w, dots_dtype wt, int64_t ldw, int64_t n0, int64_t n1,
                               float *y, int64_t ldy, const float *bias) {
     const int64_t nx = x->K / 32;
@@ -273,21 +259,21 @@ void dots_gemv_rows_q8act_ref(const dots_act_q8 *x, const void *w, dots_dtype wt
             float acc = 0.0f;
             if (base == DOTS_DTYPE_Q8_0 || base == DOTS_DTYPE_Q4_0) {
                 for (int64_t b = 0; b < nx; b++) {
-                    const uint8_t *blk = row_block(w, wt, ldw, n, b, tmp);
+                    const uint8_t *blk = dots_row_block(w, wt, ldw, n, b, tmp);
                     int32_t dot = 0;
                     if (base == DOTS_DTYPE_Q8_0) {
                         for (int i = 0; i < 32; i++) dot += (int8_t)blk[2 + i] * xq[32 * b + i];
-                        acc += get_f16(blk) * xd[b] * (float)dot;
+                        acc += dots_f16_at(blk) * xd[b] * (float)dot;
                     } else {
                         for (int i = 0; i < 16; i++)
                             dot += (blk[2 + i] & 0xF) * xq[32 * b + i] + (blk[2 + i] >> 4) * xq[32 * b + 16 + i];
-                        acc += get_f16(blk) * xd[b] * (float)(dot - 8 * xs[b]);
+                        acc += dots_f16_at(blk) * xd[b] * (float)(dot - 8 * xs[b]);
                     }
                 }
             } else { /* Q4_K: 8 sub-blocks of 32 per 256 */
                 for (int64_t sb = 0; sb < nx / 8; sb++) {
-                    const uint8_t *blk = row_block(w, wt, ldw, n, sb, tmp);
-                    const float d = get_f16(blk), dmin = get_f16(blk + 2);
+                    const uint8_t *blk = dots_row_block(w, wt, ldw, n, sb, tmp);
+                    const float d = dots_f16_at(blk), dmin = dots_f16_at(blk + 2);
                     for (int j = 0; j < 8; j++) {
                         uint8_t sc, mn;
                         dots_q4k_scale_min(j, blk + 4, &sc, &mn);
