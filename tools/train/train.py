@@ -100,7 +100,9 @@ class Pages(torch.utils.data.IterableDataset):
                 p = synth_pages.make_page(rng, w, h)
                 imgs.append(np.asarray(resize_image(p.img), dtype=np.uint8))
                 answers.append(tok.encode(synth_pages.answer(p)[0]))
-            yield torch.from_numpy(np.stack(imgs)), answers
+            batch = np.stack(imgs)
+            # through shared memory as a tensor, or pickled through the worker's pipe as an array
+            yield (batch if a.no_shm else torch.from_numpy(batch)), answers
 
 
 def patchify(images, device):
@@ -234,6 +236,8 @@ def main():
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     ap.add_argument("--split", type=int, default=1, help="each batch in this many pieces (doubled on running out of memory)")
     ap.add_argument("--safe", action="store_true", help="no fused optimizer, no pinned memory, batches in 2+ pieces (a retry's settings)")
+    ap.add_argument("--prefetch", type=int, default=3, help="batches each worker makes ahead (fewer if /dev/shm is small)")
+    ap.add_argument("--no-shm", action="store_true", help="send batches through pipes, not shared memory")
     ap.add_argument("--max-reuse", type=int, default=4, help="uses of one batch while the workers are behind")
     ap.add_argument("--fixed-batch", action="store_true", help="train on the first batch only (tests: the loss must fall)")
     ap.add_argument("--lr", type=float, default=1.5e-3)
@@ -283,9 +287,25 @@ def main():
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
     prompt_ids = Tokenizer(a.template, a.dotsocr).encode(layout_prompt())
 
-    loader = torch.utils.data.DataLoader(Pages(a), batch_size=None, num_workers=a.workers, pin_memory=cuda and not a.safe,
-                                         persistent_workers=a.workers > 0, prefetch_factor=4 if a.workers > 0 else None) \
-        if a.workers > 0 else torch.utils.data.DataLoader(Pages(a), batch_size=None)
+    if a.workers > 0:
+        # each worker keeps prefetch batches in /dev/shm: fewer where it is small, none where it is tiny
+        batch_bytes = a.image_tokens * 784 * 3
+        try:
+            vfs = os.statvfs("/dev/shm")
+            shm = vfs.f_bavail * vfs.f_frsize
+        except OSError:
+            shm = 0
+        prefetch = max(1, min(a.prefetch, int(shm * 0.5 // max(1, a.workers * batch_bytes))))
+        if not a.no_shm and shm < 2 * a.workers * batch_bytes:
+            a.no_shm = True
+        log("/dev/shm has %.1f GB free: %s, %d batches ahead per worker" %
+            (shm / 1e9, "batches through pipes" if a.no_shm else "batches in shared memory", prefetch))
+        extra = {"collate_fn": lambda b: b} if a.no_shm else {}
+        loader = torch.utils.data.DataLoader(Pages(a), batch_size=None, num_workers=a.workers,
+                                             pin_memory=cuda and not a.safe and not a.no_shm,
+                                             persistent_workers=True, prefetch_factor=prefetch, **extra)
+    else:
+        loader = torch.utils.data.DataLoader(Pages(a), batch_size=None)
     fresh = queue.Queue(maxsize=8)
     stop = threading.Event()
 
@@ -314,6 +334,8 @@ def main():
             except queue.Empty:
                 if feed_error or not feeder.is_alive():
                     raise WorkersStopped("the page workers stopped: %r" % (feed_error[:1],))
+                if interrupted:
+                    raise WorkersStopped("SIGTERM while waiting for pages")
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
@@ -357,6 +379,9 @@ def main():
                 replay = (replay + [batch])[-16:]
         batch["uses"] += 1
         images, answers = batch["data"]
+        if isinstance(images, np.ndarray):
+            images = torch.from_numpy(images)
+            batch["data"] = (images, answers)
         frac = min(1.0, (time.time() - t_train) / max(1.0, a.seconds - (t_train - t0) - reserve)) if a.seconds \
             else step / max(1, a.steps)
         lr = a.lr * lr_scale * min(1.0, (step + 1) / a.warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
