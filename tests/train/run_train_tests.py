@@ -167,6 +167,16 @@ def smoke(a):
                         "--template", a.model, "--out", os.path.join(a.tmp, "bad")], capture_output=True, timeout=300)
     check(r.returncode != 0 and b"rebuild_model.py:" in r.stderr and not os.path.exists(os.path.join(a.tmp, "bad")),
           "a truncated part: refused with a message (%s)" % r.stderr.decode().strip()[-200:])
+    shutil.copyfile(os.path.join(part, "trained.part-00"), p0)  # one byte of the data changed (a mixed set of parts)
+    with open(p0, "r+b") as f:
+        f.seek(os.path.getsize(p0) - 100)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 1]))
+    r = subprocess.run(["/usr/bin/python3", os.path.join(a.train_dir, "rebuild_model.py"), "--parts", bad,
+                        "--template", a.model, "--out", os.path.join(a.tmp, "bad")], capture_output=True, timeout=300)
+    check(r.returncode != 0 and b"sha256" in r.stderr and not os.path.exists(os.path.join(a.tmp, "bad")),
+          "a part with a changed byte: refused (%s)" % r.stderr.decode().strip()[-200:])
     # the engine computes what the module computes
     pages = os.path.join(a.tmp, "pages")
     gen(a, pages, 5, 1, "--min-side", "300", "--max-side", "448")

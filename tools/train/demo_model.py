@@ -11,6 +11,7 @@ tokenizer files) and the compact "trained part" a training run sends back
 their seeded initial values and are rebuilt from the seed).
 
 Works on PyTorch 1.13 (CPU smoke test) and 2.x (GPU training)."""
+import hashlib
 import json
 import math
 import os
@@ -244,14 +245,16 @@ def bf16_bits(a):
 def write_safetensors(path, tensors, metadata=None):
     """tensors: {name: (dtype "BF16"|"F32"|"I32", numpy array of that storage)}."""
     header, blobs, off = {}, [], 0
-    if metadata:
-        header["__metadata__"] = metadata
+    digest = hashlib.sha256()
     for name in sorted(tensors):
         dt, arr = tensors[name]
         b = np.ascontiguousarray(arr).tobytes()
         header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
+        digest.update(b)
         off += len(b)
+    if metadata is not None:
+        header["__metadata__"] = dict(metadata, data_sha256=digest.hexdigest())
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * (-len(h) % 8)
     tmp = path + ".tmp"
@@ -271,6 +274,8 @@ def read_safetensors(path):
     n = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8:8 + n])
     meta = header.pop("__metadata__", {})
+    if "data_sha256" in meta and hashlib.sha256(data[8 + n:]).hexdigest() != meta["data_sha256"]:
+        raise ValueError("%s: the data does not match the sha256 in its header" % path)
     out = {}
     for name, info in header.items():
         b, e = info["data_offsets"]

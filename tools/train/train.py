@@ -18,7 +18,7 @@ cannot keep up, recent batches are reused (at most --max-reuse times each).
 remote run sends back: every tensor but the embedding rows no batch used,
 which stay their seeded initial values (rebuild_model.py puts it together),
 in files of at most 15 MiB. Both are written every --checkpoint-every seconds
-and at the end, atomically."""
+and at the end, each file atomically."""
 import argparse
 import contextlib
 import math
@@ -208,14 +208,19 @@ def write_outputs(model, a, cfg, seen, step, log):
         dm.write_safetensors(whole, part, meta)
         data = open(whole, "rb").read()
         os.remove(whole)
-        for old in os.listdir(a.part_dir):
-            if old.startswith("trained.part-"):
-                os.remove(os.path.join(a.part_dir, old))
+        # every piece is written beside the old ones first; then the swap is a few renames (and
+        # the data's sha256 in the header tells rebuild_model.py a set mixed by a kill between them)
+        names = []
         for k in range(0, len(data), PART_LIMIT):
             name = os.path.join(a.part_dir, "trained.part-%02d" % (k // PART_LIMIT))
             with open(name + ".tmp", "wb") as f:
                 f.write(data[k:k + PART_LIMIT])
+            names.append(name)
+        for name in names:
             os.replace(name + ".tmp", name)
+        for old in os.listdir(a.part_dir):
+            if old.startswith("trained.part-") and os.path.join(a.part_dir, old) not in names:
+                os.remove(os.path.join(a.part_dir, old))
     log("saved step %d (%d embedding rows trained)" % (step, int(seen.sum())))
 
 
