@@ -42,6 +42,12 @@ def gen(a, out, seed, count, *extra):
 
 
 def generator(a):
+    sample = os.path.join(a.tmp, "sample")
+    r = subprocess.run(["/usr/bin/python3", a.synth, "--out", sample, "--sample"], capture_output=True, timeout=600)
+    samples = os.path.join(os.path.dirname(a.train_dir), "..", "samples")
+    check(r.returncode == 0 and all(filecmp.cmp(os.path.join(sample, f), os.path.join(samples, f), shallow=False)
+                                    for f in ("page.png", "page.txt")),
+          "synth_pages.py --sample draws samples/page.png and its truth page.txt byte for byte %s" % r.stderr.decode()[-300:])
     d1, d2, d3 = (os.path.join(a.tmp, n) for n in ("one", "two", "other"))
     n = 6
     gen(a, d1, 11, n)
