@@ -46,7 +46,7 @@ static bool attention_few(const dots_kernels *k, float *o, int64_t ldo, const fl
         } else if (dots_isa_arm(single.isa, DOTS_ISA_NEON)) {
             sum = dots_exp_shift_sum_neon(s, vis, mx);
         } else {
-            for (int64_t j = 0; j < vis; j++) sum += (s[j] = expf(s[j] - mx));
+            sum = dots_exp_shift_sum(s, vis, mx);
         }
         for (int64_t j = 0; j < vis; j++) {
             const float p = s[j], *vj = v + j * ldv;
@@ -71,8 +71,7 @@ static void decode_head_generic(float *s, float *row, float *o, const float *q, 
         s[j] = acc * scale;
         mx = s[j] > mx ? s[j] : mx;
     }
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n; j++) sum += (s[j] = expf(s[j] - mx));
+    const float sum = dots_exp_shift_sum(s, n, mx);
     memset(o, 0, sizeof(float) * (size_t)d);
     for (int64_t j = 0; j < n; j++) {
         dots_weights_to_f32(row, v, kvt, j * ldv, d);
@@ -183,7 +182,7 @@ void dots_attention(const dots_kernels *k, int worker, float *o, int64_t ldo, co
                 if (dots_isa_arm(single.isa, DOTS_ISA_NEON)) /* both products are NEON GEMMs: the exponentials too */
                     sum = dots_exp_shift_sum_neon(si, visible, mx);
                 else
-                    for (int64_t j = 0; j < visible; j++) sum += (si[j] = expf(si[j] - mx));
+                    sum = dots_exp_shift_sum(si, visible, mx);
                 for (int64_t j = visible; j < nk; j++) si[j] = 0.0f;
                 l[i] = l[i] * corr + sum;
                 m[i] = mx;

@@ -95,6 +95,8 @@ void dots_layernorm(float *y, const float *x, const void *w, const void *b, dots
                     float eps);
 /* g = silu(g) * u, elementwise over n values */
 void dots_silu_mul(float *g, const float *u, int64_t n);
+/* s[i] = e^(s[i] - shift) for i < n; returns their sum (the softmax numerators). */
+float dots_exp_shift_sum(float *s, int64_t n, float shift);
 /* x = gelu(x) with the exact erf form */
 void dots_gelu_erf(float *x, int64_t n);
 /* y += x */
@@ -108,7 +110,7 @@ void dots_par_rmsnorm(const dots_kernels *k, float *y, const float *x, const voi
 void dots_par_add(const dots_kernels *k, float *y, const float *x, int64_t n);
 void dots_par_silu_mul(const dots_kernels *k, float *g, const float *u, int64_t n);
 void dots_silu_mul_avx512(float *g, const float *u, int64_t n);
-/* s[i] = e^(s[i] - shift) for i < n; returns their sum. */
+/* dots_exp_shift_sum with a vector exp. */
 float dots_exp_shift_sum_avx512(float *s, int64_t n, float shift);
 /* The same two on AArch64 AdvSIMD (a vector e^x within a few ulps of expf). */
 void dots_silu_mul_neon(float *g, const float *u, int64_t n);

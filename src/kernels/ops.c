@@ -52,6 +52,12 @@ void dots_silu_mul(float *g, const float *u, int64_t n) {
     for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+float dots_exp_shift_sum(float *s, int64_t n, float shift) {
+    float sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += (s[i] = expf(s[i] - shift));
+    return sum;
+}
+
 void dots_gelu_erf(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }

@@ -17,11 +17,15 @@ sample page (DIR/page.png) and its answer (DIR/page.txt). Fonts: Debian's
 DejaVu, or the folder in $DOTS_TRAIN_FONTS."""
 import argparse
 import json
-import math
 import os
 import random
+import sys
 
 from PIL import Image, ImageDraw, ImageFont
+
+# the official smart_resize, from the reference the engine is checked against
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "reference"))
+from ref_preprocess import smart_resize  # noqa: E402
 
 FONT_DIR = os.environ.get("DOTS_TRAIN_FONTS", "/usr/share/fonts/truetype/dejavu")
 FONTS = {
@@ -39,19 +43,6 @@ WORDS = ("the of and to in is that for it as with was on be by this are from at 
          "generated used shows pipeline end decode resize vision encoder language post processing trained demo small "
          "reads synthetic pages like one size year week group level rate area board field").split()
 CONSONANTS, VOWELS = "bcdfghjklmnprstvwxz", "aeiouy"
-FACTOR, MIN_PIXELS, MAX_PIXELS = 28, 3136, 11289600
-
-
-def smart_resize(h, w):
-    """The official smart_resize (docs/model.md §4.2), round half to even as Python's."""
-    hb, wb = max(FACTOR, round(h / FACTOR) * FACTOR), max(FACTOR, round(w / FACTOR) * FACTOR)
-    if hb * wb > MAX_PIXELS:
-        beta = math.sqrt(h * w / MAX_PIXELS)
-        hb, wb = max(FACTOR, math.floor(h / beta / FACTOR) * FACTOR), max(FACTOR, math.floor(w / beta / FACTOR) * FACTOR)
-    elif hb * wb < MIN_PIXELS:
-        beta = math.sqrt(MIN_PIXELS / (h * w))
-        hb, wb = math.ceil(h * beta / FACTOR) * FACTOR, math.ceil(w * beta / FACTOR) * FACTOR
-    return hb, wb
 
 
 def font(rng, style, size):

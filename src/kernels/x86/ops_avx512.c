@@ -34,9 +34,5 @@ float dots_exp_shift_sum_avx512(float *s, int64_t n, float shift) {
 }
 #else
 void dots_silu_mul_avx512(float *g, const float *u, int64_t n) { dots_silu_mul(g, u, n); }
-float dots_exp_shift_sum_avx512(float *s, int64_t n, float shift) {
-    float sum = 0;
-    for (int64_t i = 0; i < n; i++) sum += (s[i] = expf(s[i] - shift));
-    return sum;
-}
+float dots_exp_shift_sum_avx512(float *s, int64_t n, float shift) { return dots_exp_shift_sum(s, n, shift); }
 #endif
